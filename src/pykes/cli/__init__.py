@@ -1,0 +1,1 @@
+"""The ``kes`` command line."""

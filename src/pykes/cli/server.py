@@ -1,0 +1,272 @@
+"""``kes server`` (spec/cli.md §3, spec/config.md §5)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pykes import __version__
+from pykes.auth import APIKey, Policy, client_certificate, self_signed_server_certificate
+from pykes.cli.common import ArgumentParser, CLIError
+from pykes.errors import ConfigError
+from pykes.keystore import FSKeyStore, KeyStore, MemoryKeyStore
+from pykes.observe.slogtext import LEVEL_INFO, level_name
+from pykes.server.handlers.system import GOARCH, GOOS
+from pykes.server.routes import DEFAULT_ROUTES, RouteOverride
+from pykes.server.runner import ServerSetup, check_bind, create_predefined_keys, serve_forever
+from pykes.server.state import COMMIT
+from pykes.server.tls import TLSSettings, TLSSetupError, server_context
+
+if TYPE_CHECKING:
+    from pykes.config import ServerConfig
+
+DEFAULT_ADDRESS = "0.0.0.0:7373"
+
+
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="kes server",
+        usage="kes server [--addr <[ip]:port>] [--config <file>] [--dev] [--workers N]",
+        add_help=True,
+    )
+    p.add_argument("--addr", default=None, help="The address of the server (default 0.0.0.0:7373)")
+    p.add_argument("--config", default=None, help="Path to the server configuration file")
+    p.add_argument("--dev", action="store_true", help="Start the KES server in development mode")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Number of worker processes (default: number of CPUs; 1 with --dev)",
+    )
+    for deprecated in ("--key", "--cert", "--auth"):
+        p.add_argument(deprecated, default=None, help=argparse.SUPPRESS)
+    p.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
+    return p
+
+
+def parse_address(addr: str) -> tuple[str, int]:
+    """``[ip]:port`` → (host, port); the host must be empty or an IP literal."""
+    host, sep, port_text = addr.rpartition(":")
+    if not sep:
+        raise CLIError(f"invalid address '{addr}': missing port")
+    host = host.strip("[]")
+    if host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise CLIError(f"'{host}' is not a valid IP address") from None
+    try:
+        port = int(port_text)
+        if not 0 <= port <= 65535:
+            raise ValueError
+    except ValueError:
+        raise CLIError(f"invalid address '{addr}': invalid port '{port_text}'") from None
+    return host, port
+
+
+def interface_ips() -> list[str]:
+    """IPv4 addresses of this host's interfaces (loopback included)."""
+    ips: list[str] = []
+    try:
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+        for prev, line in zip(lines, lines[1:], strict=False):
+            if "/32 host LOCAL" in line:
+                ip = prev.strip().split()[-1]
+                if ip not in ips and not ip.startswith("169.254."):
+                    ips.append(ip)
+    except OSError:
+        pass
+    if "127.0.0.1" not in ips:
+        ips.insert(0, "127.0.0.1")
+    return sorted(ips, key=lambda ip: (not ip.startswith("127."), ipaddress.ip_address(ip)))
+
+
+def _default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def _setup_from_config(
+    cfg: ServerConfig, address: str, workers: int
+) -> tuple[ServerSetup, KeyStore]:
+    from pykes.config import FSKeyStoreConfig
+
+    host, port = parse_address(address)
+    known = {r.path for r in DEFAULT_ROUTES}
+    overrides = {
+        path: RouteOverride(skip_auth=api.skip_auth, timeout=api.timeout)
+        for path, api in cfg.api.items()
+        if path in known
+    }
+    policies = {
+        name: Policy(name, tuple(p.allow), tuple(p.deny)) for name, p in cfg.policies.items()
+    }
+    assignments = {identity: name for name, p in cfg.policies.items() for identity in p.identities}
+    ks = cfg.keystore
+    if not isinstance(ks, FSKeyStoreConfig):
+        raise CLIError(f"keystore '{ks.kind}' is not supported by this pykes version yet")
+    path = ks.path
+
+    def open_fs() -> KeyStore:
+        return FSKeyStore(path)
+
+    try:
+        store = open_fs()
+    except (ValueError, OSError) as err:
+        raise CLIError(str(err)) from None
+    setup = ServerSetup(
+        host=host,
+        port=port,
+        tls=TLSSettings(
+            cert_file=cfg.tls.cert,
+            key_file=cfg.tls.key,
+            password=cfg.tls.password,
+            auth=cfg.tls.auth,
+            ca=cfg.tls.ca,
+            optional_client_cert=any(o.skip_auth for o in overrides.values()),
+        ),
+        admin=cfg.admin_identity,
+        policies=policies,
+        assignments=assignments,
+        overrides=overrides,
+        cache_any=cfg.cache.any,
+        cache_unused=cfg.cache.unused,
+        cache_offline=cfg.cache.offline,
+        log_error=cfg.log_error,
+        log_audit=cfg.log_audit,
+        open_keystore=open_fs,
+        predefined_keys=list(cfg.keys),
+        workers=workers,
+    )
+    return setup, store
+
+
+def _setup_dev(address: str, tmpdir: Path) -> tuple[ServerSetup, KeyStore, APIKey]:
+    host, port = parse_address(address)
+    api_key = APIKey.generate()
+    ips = [host] if host and host not in ("0.0.0.0", "::") else interface_ips()
+    cert_pem, key_pem = self_signed_server_certificate(ips, ["localhost"])
+    (tmpdir / "server.crt").write_bytes(cert_pem)
+    (tmpdir / "server.key").write_bytes(key_pem)
+    (tmpdir / "server.key").chmod(0o600)
+    client_cert, client_key = client_certificate(api_key)
+    (tmpdir / "client.crt").write_bytes(client_cert)
+    (tmpdir / "client.key").write_bytes(client_key)
+    (tmpdir / "client.key").chmod(0o600)
+    store = MemoryKeyStore()
+    setup = ServerSetup(
+        host=host,
+        port=port,
+        tls=TLSSettings(str(tmpdir / "server.crt"), str(tmpdir / "server.key")),
+        admin=api_key.identity,
+        policies={},
+        assignments={},
+        overrides={},
+        cache_any=300.0,
+        cache_unused=30.0,
+        cache_offline=0.0,
+        log_error=LEVEL_INFO,
+        log_audit=LEVEL_INFO,
+        open_keystore=lambda: store,
+        workers=1,  # the in-memory keystore lives in one process
+    )
+    return setup, store, api_key
+
+
+def _is_hex_identity(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def banner(setup: ServerSetup, kms: str, api_key: APIKey | None, tmpdir: Path | None) -> str:
+    rows: list[tuple[str, str]] = [
+        ("Version", f"{__version__} commit={COMMIT}"),
+        ("Runtime", f"Python {platform.python_version()} {GOOS}/{GOARCH} compiler=CPython"),
+        ("License", "AGPLv3 https://www.gnu.org/licenses/agpl-3.0.html"),
+        ("Copyright", f"pykes authors, MinIO, Inc. 2015-{time.gmtime().tm_year}"),
+        ("KMS", kms),
+    ]
+    ips = [setup.host] if setup.host and setup.host not in ("0.0.0.0", "::") else interface_ips()
+    for i, ip in enumerate(ips):
+        shown = f"[{ip}]" if ":" in ip else ip
+        rows.append(("API" if i == 0 else "", f"· https://{shown}:{setup.port}"))
+    rows.append(("Docs", "https://min.io/docs/kes"))
+    if api_key is not None:
+        rows.append(("API Key", str(api_key)))
+    rows.append(("Admin", setup.admin if _is_hex_identity(setup.admin) else "<disabled>"))
+    if tmpdir is not None:
+        rows.append(("Client Cert", str(tmpdir / "client.crt")))
+        rows.append(("Client Key", str(tmpdir / "client.key")))
+    rows.append(("Logs", f"error=stderr level={level_name(setup.log_error)}"))
+    if setup.log_audit <= LEVEL_INFO:
+        rows.append(("", f"audit=stdout level={level_name(setup.log_audit)}"))
+    if setup.workers > 1:
+        rows.append(("Workers", str(setup.workers)))
+    lines = [f"{label:<12}{value}" for label, value in rows]
+    return "\n".join(lines) + "\n\n=> Server is up and running...\n"
+
+
+def run(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    if args.extra:
+        raise CLIError("too many arguments. See 'kes server --help'")
+    for flag in ("key", "cert", "auth"):
+        if getattr(args, flag) is not None:
+            print(
+                f"WARNING: '--{flag}' flag is deprecated and no longer honored. "
+                "Specify it in the config file",
+                file=sys.stderr,
+            )
+    if args.workers is not None and args.workers < 1:
+        raise CLIError("invalid number of workers: must be at least 1")
+    tmpdir: Path | None = None
+    api_key: APIKey | None = None
+    try:
+        if args.dev:
+            if args.config:
+                raise CLIError("'--config' flag is not supported in development mode")
+            tmpdir = Path(tempfile.mkdtemp(prefix="kes-dev-"))
+            setup, store, api_key = _setup_dev(args.addr or DEFAULT_ADDRESS, tmpdir)
+        else:
+            if not args.config:
+                raise CLIError("no config file specified. Use '--config <file>' or '--dev'")
+            from pykes.config import load_config
+
+            try:
+                cfg = load_config(args.config)
+            except ConfigError as err:
+                raise CLIError(str(err)) from None
+            workers = args.workers if args.workers is not None else _default_workers()
+            setup, store = _setup_from_config(cfg, args.addr or cfg.address, workers)
+        try:
+            server_context(setup.tls)  # validate TLS material before anything is printed
+        except TLSSetupError as err:
+            raise CLIError(str(err)) from None
+        sys.stdout.write(banner(setup, store.description, api_key, tmpdir))
+        sys.stdout.flush()
+        try:
+            check_bind(setup.host, setup.port)
+        except OSError as err:
+            raise CLIError(f"listen tcp {setup.host}:{setup.port}: {err.strerror}") from None
+        if setup.predefined_keys:
+            try:
+                asyncio.run(create_predefined_keys(store, setup.predefined_keys, setup.admin))
+            except Exception as err:
+                raise CLIError(f"failed to create predefined keys: {err}") from None
+        status = serve_forever(setup, store if setup.workers <= 1 else None)
+        print("\n=> Stopping server... Goodbye.")
+        return status
+    finally:
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)

@@ -1,0 +1,162 @@
+"""Ciphertext formats accepted by decrypt, normalized to the raw layout (crypto.md §4).
+
+Raw (the only format written)::
+
+    AEAD ciphertext ‖ tag (16) ‖ IV (16) ‖ nonce (12)
+
+Legacy formats, detected by the first byte and converted to raw:
+
+* ``0x7B`` (``{``) — JSON of ≤ v0.13 servers:
+  ``{"aead":"AES-256-GCM-HMAC-SHA-256"|"ChaCha20Poly1305","id":…,"iv":<b64 16 bytes>,
+  "nonce":<b64 12 bytes>,"bytes":<b64 ciphertext‖tag>}``
+* ``0x95`` — MessagePack fixarray(5) of v0.14 – Jan 2024 servers:
+  ``[str algorithm, str key id, bin IV(16), bin nonce(12), bin ciphertext‖tag]``
+
+Input that does not parse as its legacy format is used unchanged (as raw). The
+algorithm and key id recorded in a legacy ciphertext are validated but otherwise
+ignored: the stored key's type decides the cipher.
+
+This module also holds the two Go decoding rules shared with the key encoding:
+``b64decode_std`` (``encoding/base64.StdEncoding``) and ``go_json_fields``
+(``encoding/json`` into a struct).
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from typing import Any
+
+_IV_SIZE = 16
+_NONCE_SIZE = 12
+
+_JSON_AEADS = frozenset({"AES-256-GCM-HMAC-SHA-256", "ChaCha20Poly1305"})
+_MSGPACK_ALGORITHMS = frozenset(
+    {b"AES256-GCM_SHA256", b"XCHACHA20-POLY1305", b"AES256", b"ChaCha20"}
+)
+_JSON_FIELDS = ("aead", "id", "iv", "nonce", "bytes")
+_STR = {0xD9: 1, 0xDA: 2, 0xDB: 4}  # str8/16/32 → length width; fixstr handled apart
+_BIN = {0xC4: 1, 0xC5: 2, 0xC6: 4}  # bin8/16/32
+
+
+def b64decode_std(data: str | bytes) -> bytes:
+    """Decode like Go's ``base64.StdEncoding``: std alphabet, mandatory padding.
+
+    ``\\r`` and ``\\n`` are ignored anywhere (as Go does); anything else outside the
+    alphabet, missing or excess padding raises ``ValueError``.
+    """
+    if isinstance(data, str):
+        data = data.encode("ascii")  # UnicodeEncodeError is a ValueError
+    if b"\r" in data or b"\n" in data:
+        data = data.replace(b"\r", b"").replace(b"\n", b"")
+    size = len(data)
+    if size % 4 or data.find(b"=", 0, max(size - 2, 0)) != -1:
+        raise ValueError("illegal base64 data")
+    return binascii.a2b_base64(data, strict_mode=True)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+def go_json_fields(data: bytes, fields: tuple[str, ...]) -> dict[str, Any]:
+    """Decode ``data`` like Go's ``json.Unmarshal`` into a struct with ``fields``.
+
+    The whole input must be one JSON value (surrounding whitespace allowed). ``null``
+    decodes to no fields; any other non-object raises ``ValueError``. Object keys
+    match a field exactly or case-insensitively, the last occurrence wins; unknown
+    keys are ignored. Values are returned as decoded JSON (``None`` for ``null``).
+    """
+    try:
+        text = data.decode("utf-8", "replace")  # Go keeps invalid UTF-8 in strings as U+FFFD
+        pairs = json.loads(
+            text, object_pairs_hook=lambda items: items, parse_constant=_reject_constant
+        )
+    except (ValueError, RecursionError):  # JSONDecodeError, too deeply nested
+        raise ValueError("invalid JSON") from None
+    if pairs is None:
+        return {}
+    if not isinstance(pairs, list):
+        raise ValueError("JSON value is not an object")
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        name = key if key in fields else key.casefold()
+        if name in fields:
+            out[name] = value
+    return out
+
+
+def _json_bytes(obj: dict[str, Any], name: str) -> bytes:
+    value = obj.get(name)
+    if value is None:
+        return b""
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return b64decode_std(value)
+
+
+def _parse_json(data: bytes) -> bytes | None:
+    """The raw form of a legacy JSON ciphertext, or None if it is not one."""
+    try:
+        obj = go_json_fields(data, _JSON_FIELDS)
+        aead, key_id = obj.get("aead"), obj.get("id")
+        if not isinstance(aead, str) or aead not in _JSON_AEADS:
+            return None
+        if key_id is not None and not isinstance(key_id, str):
+            return None
+        iv, nonce, body = (_json_bytes(obj, n) for n in ("iv", "nonce", "bytes"))
+    except ValueError:
+        return None
+    if len(iv) != _IV_SIZE or len(nonce) != _NONCE_SIZE:
+        return None
+    return body + iv + nonce
+
+
+def _msgpack_item(data: bytes, pos: int, widths: dict[int, int]) -> tuple[bytes, int]:
+    """Read the str (``_STR``) or bin (``_BIN``) item at ``pos``; return it and the
+    position after it."""
+    lead = data[pos]
+    if lead & 0xE0 == 0xA0 and widths is _STR:  # fixstr
+        start, size = pos + 1, lead & 0x1F
+    else:
+        width = widths.get(lead)
+        if width is None:
+            raise ValueError("unexpected msgpack type")
+        start = pos + 1 + width
+        size = int.from_bytes(data[pos + 1 : start], "big")
+    end = start + size
+    if end > len(data):
+        raise ValueError("short msgpack item")
+    return data[start:end], end
+
+
+def _parse_msgpack(data: bytes) -> bytes | None:
+    """The raw form of a legacy MessagePack ciphertext, or None if it is not one."""
+    try:
+        algorithm, pos = _msgpack_item(data, 1, _STR)
+        _key_id, pos = _msgpack_item(data, pos, _STR)
+        iv, pos = _msgpack_item(data, pos, _BIN)
+        nonce, pos = _msgpack_item(data, pos, _BIN)
+        body, pos = _msgpack_item(data, pos, _BIN)
+    except (IndexError, ValueError):
+        return None
+    if pos != len(data) or len(iv) != _IV_SIZE or len(nonce) != _NONCE_SIZE:
+        return None
+    if algorithm not in _MSGPACK_ALGORITHMS:
+        return None
+    return body + iv + nonce
+
+
+def parse_ciphertext(data: bytes) -> bytes:
+    """Normalize a legacy JSON or MessagePack ciphertext to raw; otherwise return
+    ``data`` unchanged (including when a legacy-looking input does not parse)."""
+    if not data:
+        return data
+    first = data[0]
+    if first == 0x95:
+        raw = _parse_msgpack(data)
+    elif first == 0x7B:
+        raw = _parse_json(data)
+    else:
+        return data
+    return data if raw is None else raw

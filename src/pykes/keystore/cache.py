@@ -1,0 +1,243 @@
+"""The key cache between the API layer and the keystore (spec/keystore.md §3).
+
+Decoded keys are kept in a plain dict ``name -> entry(value, used)``. A hit is one
+dict lookup plus setting the used flag. Eviction is coarse: background tickers drop
+the whole cache (``any``), entries not used since the previous tick (``unused/2``) or,
+while the backend is offline with offline caching enabled, everything (``offline``).
+A fourth ticker probes the backend's ``status`` and flips the cache online/offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from pykes.errors import KeyStoreUnreachable
+from pykes.keystore.base import KeyStore
+
+T = TypeVar("T")
+
+
+class _Entry(Generic[T]):
+    """A cached, decoded key and whether it was used since the last unused-tick."""
+
+    __slots__ = ("value", "used")
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+        self.used = True
+
+
+class _NameLock:
+    """A per-name lock, reference-counted so the lock table only holds in-flight names."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class KeyCache(Generic[T]):
+    """Caches decoded keys read from ``store``.
+
+    ``any``, ``unused`` and ``offline`` are the ``cache.expiry`` durations and
+    ``status_interval`` the backend probe period, all in seconds; a value ``<= 0``
+    disables the respective ticker (``offline <= 0`` also disables offline caching).
+    Tickers run as asyncio tasks between :meth:`start` and :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        decode: Callable[[bytes], T],
+        any: float,
+        unused: float,
+        offline: float,
+        status_interval: float = 10.0,
+    ) -> None:
+        self._store = store
+        self._decode = decode
+        self._any = any
+        self._unused = unused
+        self._offline_expiry = offline
+        self._status_interval = status_interval
+        self._entries: dict[str, _Entry[T]] = {}
+        self._locks: dict[str, _NameLock] = {}
+        self._offline = False
+        self._deletes = 0  # bumped on every successful delete; guards in-flight loads
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+
+    # -- properties -------------------------------------------------------------
+
+    @property
+    def description(self) -> str:
+        """The backend's banner text."""
+        return self._store.description
+
+    @property
+    def store(self) -> KeyStore:
+        """The wrapped keystore."""
+        return self._store
+
+    @property
+    def offline(self) -> bool:
+        """Whether the last status probe failed."""
+        return self._offline
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background tickers (idempotent). Must run inside the event loop."""
+        if self._tasks:
+            return
+        self._running = True
+        tickers: list[tuple[float, Callable[[], Awaitable[None]]]] = [
+            (self._any, self._tick_any),
+            (self._unused / 2, self._tick_unused),
+            (self._offline_expiry, self._tick_offline),
+            (self._status_interval, self._tick_status),
+        ]
+        for interval, tick in tickers:
+            if interval > 0:
+                ticker = _every(interval, tick, self._is_running)
+                task = asyncio.create_task(ticker, name=f"kes-cache{tick.__name__}")
+                self._tasks.append(task)
+
+    async def close(self) -> None:
+        """Stop the tickers, drop all entries and close the backend."""
+        self._running = False
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._entries = {}
+        await self._store.close()
+
+    # -- keystore operations ------------------------------------------------------
+
+    async def get(self, name: str) -> T:
+        """Return the decoded key ``name``; misses read the backend once per name.
+
+        Backend errors and a :class:`ValueError` from ``decode`` propagate; nothing is
+        cached then.
+        """
+        entry = self._entries.get(name)
+        if entry is not None:
+            entry.used = True
+            return entry.value
+        return await self._load(name)
+
+    async def _load(self, name: str) -> T:
+        slot = self._locks.get(name)
+        if slot is None:
+            slot = self._locks[name] = _NameLock()
+        slot.users += 1
+        try:
+            async with slot.lock:
+                entry = self._entries.get(name)
+                if entry is not None:
+                    entry.used = True
+                    return entry.value
+                deletes = self._deletes
+                value = self._decode(await self._store.get(name))
+                # A delete that completed during the read may have removed this key:
+                # return what was read but do not cache a possibly stale value.
+                if deletes == self._deletes:
+                    self._entries[name] = _Entry(value)
+                return value
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                del self._locks[name]
+
+    async def create(self, name: str, value: bytes) -> None:
+        """Create in the backend; the cache is not populated."""
+        await self._store.create(name, value)
+
+    async def delete(self, name: str) -> None:
+        """Delete in the backend and, only if that succeeded, evict ``name``."""
+        await self._store.delete(name)
+        self._deletes += 1
+        self._entries.pop(name, None)
+
+    async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
+        """Always answered by the backend."""
+        return await self._store.list(prefix, n)
+
+    async def status(self) -> float:
+        """Backend latency, or KeyStoreUnreachable without asking it while offline."""
+        if self._offline:
+            raise KeyStoreUnreachable("keystore is offline")
+        return await self._store.status()
+
+    # -- tickers ---------------------------------------------------------------------
+
+    def _is_running(self) -> bool:
+        return self._running
+
+    def _online_expiry(self) -> bool:
+        """Normal expiry applies when online or when offline caching is disabled."""
+        return not self._offline or self._offline_expiry <= 0
+
+    async def _tick_any(self) -> None:
+        if self._online_expiry():
+            self._entries = {}
+
+    async def _tick_unused(self) -> None:
+        if not self._online_expiry():
+            return
+        kept: dict[str, _Entry[T]] = {}
+        for name, entry in self._entries.items():
+            if entry.used:
+                entry.used = False
+                kept[name] = entry
+        self._entries = kept
+
+    async def _tick_offline(self) -> None:
+        if self._offline and self._offline_expiry > 0:
+            self._entries = {}
+
+    async def _tick_status(self) -> None:
+        try:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+            # that races with the inner call completing, which would outlive close().
+            async with asyncio.timeout(self._status_interval):
+                await self._store.status()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._offline = True
+        else:
+            self._offline = False
+
+
+async def _every(
+    interval: float, tick: Callable[[], Awaitable[None]], running: Callable[[], bool]
+) -> None:
+    """Run ``tick`` every ``interval`` seconds while ``running()``, like a Go ticker: no
+    drift, and ticks missed while the loop was busy are dropped, not fired back to back.
+
+    ``running`` is a second stop signal besides cancellation, in case a backend call
+    inside ``tick`` swallows a ``CancelledError``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + interval
+    while running():
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
+        if not running():
+            return
+        await tick()
+        deadline += interval
+        now = loop.time()
+        if deadline <= now:
+            deadline = now + interval

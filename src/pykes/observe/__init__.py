@@ -1,0 +1,1 @@
+"""Audit and error logs, their live streams, and Prometheus metrics."""

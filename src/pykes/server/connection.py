@@ -1,0 +1,165 @@
+"""One accepted TLS connection: identity from the client certificate, then HTTP/1.1
+or HTTP/2 by ALPN. Also the deadline bookkeeping the server's sweeper enforces."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+
+from pykes.auth import identity_of_certificate, is_ca_certificate
+from pykes.server.http import HEADER_TIMEOUT, IDLE_TIMEOUT
+from pykes.server.http1 import HTTP1Handler
+from pykes.server.http2 import H2Handler
+
+if TYPE_CHECKING:
+    from pykes.server.state import ServerState
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def _date_header() -> bytes:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n")
+    return _date_cache[1]
+
+
+_identity_cache: dict[bytes, tuple[str, bool]] = {}
+
+
+def _identity(der: bytes | None) -> tuple[str, bool]:
+    """(identity, has_cert) of a peer certificate; CA certificates do not count."""
+    if not der:
+        return "", False
+    hit = _identity_cache.get(der)
+    if hit is not None:
+        return hit
+    try:
+        result = ("", False) if is_ca_certificate(der) else (identity_of_certificate(der), True)
+    except ValueError:
+        result = ("", False)
+    if len(_identity_cache) > 4096:
+        _identity_cache.clear()
+    _identity_cache[der] = result
+    return result
+
+
+class Connection(asyncio.Protocol):
+    """asyncio protocol for one client connection."""
+
+    def __init__(self, server: ConnectionRegistry) -> None:
+        self.server = server
+        self.state: Callable[[], ServerState] = server.current_state
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.identity = ""
+        self.has_cert = False
+        self.ip = ""
+        self.handler: HTTP1Handler | H2Handler | None = None
+        self.deadline = float("inf")  # monotonic time by which the response must be out
+        self.streaming = False
+        self._paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    now = staticmethod(time.perf_counter)
+    date_header = staticmethod(_date_header)
+
+    # ------------------------------------------------------------ protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.ip = peer[0] if peer else ""
+        ssl_object = transport.get_extra_info("ssl_object")
+        alpn = None
+        if ssl_object is not None:
+            self.identity, self.has_cert = _identity(ssl_object.getpeercert(binary_form=True))
+            alpn = ssl_object.selected_alpn_protocol()
+        if alpn == "h2":
+            self.handler = H2Handler(self)
+        else:
+            self.handler = HTTP1Handler(self)
+        self.deadline = time.monotonic() + HEADER_TIMEOUT
+        self.server.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.handler is not None
+        self.handler.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.discard(self)
+        if self.handler is not None:
+            self.handler.connection_lost()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_exception(ConnectionResetError("connection lost"))
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self) -> None:
+        if self.transport.is_closing():
+            raise ConnectionResetError("connection closed")
+        if not self._paused:
+            return
+        self._drain_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._drain_waiter
+        finally:
+            self._drain_waiter = None
+
+    # ------------------------------------------------------------ deadlines
+    def touch_header_start(self) -> None:
+        self.deadline = time.monotonic() + HEADER_TIMEOUT
+
+    def set_deadline(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout if timeout > 0 else float("inf")
+
+    def clear_deadline(self) -> None:
+        self.deadline = float("inf")
+
+    def idle(self) -> None:
+        if not self.streaming:
+            self.deadline = time.monotonic() + IDLE_TIMEOUT
+
+    def expire(self) -> None:
+        """Called by the sweeper once ``deadline`` passed: cut the connection."""
+        self.transport.abort()
+
+
+class ConnectionRegistry:
+    """Tracks live connections and enforces their deadlines (one sweeper task instead
+    of a timer per request)."""
+
+    def __init__(self, current_state: Callable[[], ServerState]) -> None:
+        self.current_state = current_state
+        self.connections: set[Connection] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def add(self, conn: Connection) -> None:
+        self.connections.add(conn)
+
+    def discard(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+
+    def start(self, interval: float = 0.25) -> None:
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(interval))
+
+    async def _sweep(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for conn in [c for c in self.connections if c.deadline <= now]:
+                conn.expire()
+
+    def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()

@@ -1,0 +1,35 @@
+"""Helpers shared by handlers: name checks, body parsing, canned errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pykes.errors import APIError
+from pykes.gojson import BodyError, parse_object
+from pykes.names import pattern_prefix, valid_name, valid_pattern
+from pykes.server.http import Request
+
+INVALID_BODY = "invalid request body"
+
+
+def require_name(kind: str, name: str) -> str:
+    """Validate a key/policy/identity name; ``kind`` is the message's leading words."""
+    if not valid_name(name):
+        raise APIError(400, f"{kind} '{name}' is empty, too long or contains invalid characters")
+    return name
+
+
+def listing_prefix(pattern: str) -> str:
+    if not valid_pattern(pattern):
+        raise APIError(400, f"listing pattern '{pattern}' is empty, too long or is invalid")
+    return pattern_prefix(pattern)
+
+
+def read_body(req: Request, fields: tuple[str, ...], message: str = INVALID_BODY) -> dict[str, Any]:
+    """The JSON body's fields; a body over the route limit or not JSON → 400 ``message``."""
+    if req.body_too_large:
+        raise APIError(400, message)
+    try:
+        return parse_object(req.body, fields)
+    except BodyError:
+        raise APIError(400, message) from None

@@ -1,0 +1,194 @@
+"""Key APIs: /v1/key/{create,import,describe,list,delete,generate,encrypt,decrypt,hmac}/.
+
+Spec: api.md §5.6–§5.14. The hot path (generate/decrypt) is: name check → body →
+cache hit → AEAD → hand-built JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from base64 import b64encode
+from typing import TYPE_CHECKING
+
+from pykes.crypto import (
+    KeyVersion,
+    encode_key_version,
+    generate_key_version,
+    import_key_version,
+    parse_cipher_name,
+)
+from pykes.errors import APIError
+from pykes.gojson import BodyError, bytes_field, go_json, string_field
+from pykes.server.handlers.common import INVALID_BODY, listing_prefix, read_body, require_name
+from pykes.server.http import EMPTY_OK, JSON, Request, Response
+from pykes.timefmt import format_rfc3339_nano
+
+if TYPE_CHECKING:
+    from pykes.server.state import ServerState
+
+_IMPORT_BODY = "invalid import key request body"
+_LIST_ALL = sys.maxsize  # one page with every name (api.md §5.9 recommendation)
+
+
+def _key_name(req: Request) -> str:
+    return require_name("key name", req.resource)
+
+
+async def _load(state: ServerState, req: Request, name: str) -> KeyVersion:
+    try:
+        return await state.keys.get(name)
+    except APIError:
+        raise
+    except Exception as err:
+        state.log.error(f"failed to read key '{name}': {_describe(err)}", req)
+        raise APIError(502, "failed to read key") from None
+
+
+def _describe(err: Exception) -> str:
+    """An error's text for the error log. Keystore errors never carry key values;
+    decode errors are generic by construction (pykes.crypto)."""
+    return str(err) or type(err).__name__
+
+
+async def _store(state: ServerState, req: Request, name: str, key: KeyVersion) -> None:
+    try:
+        await state.keys.create(name, encode_key_version(key))
+    except APIError:
+        raise
+    except Exception as err:
+        state.log.error(f"failed to create key '{name}': {_describe(err)}", req)
+        raise APIError(502, "failed to create key") from None
+
+
+async def create(state: ServerState, req: Request) -> Response:
+    name = _key_name(req)
+    try:
+        key = generate_key_version(state.default_key_type, req.identity)
+    except Exception:
+        raise APIError(500, "failed to generate encryption key") from None
+    await _store(state, req, name, key)
+    state.log.audit(f"secret key '{name}' created", req, 200)
+    return EMPTY_OK
+
+
+async def import_(state: ServerState, req: Request) -> Response:
+    name = _key_name(req)
+    body = read_body(req, ("key", "cipher", "bytes", "algorithm"), _IMPORT_BODY)
+    try:
+        if "key" in body or "cipher" in body:
+            material = bytes_field(body, "key")
+            cipher = string_field(body, "cipher")
+        else:  # legacy v0.18–v0.22 import body (api.md §7.1 recommendation)
+            material = bytes_field(body, "bytes")
+            cipher = string_field(body, "algorithm") or "AES256"
+    except BodyError:
+        raise APIError(400, _IMPORT_BODY) from None
+    try:
+        key_type = parse_cipher_name(cipher)
+    except ValueError:
+        raise APIError(406, f"algorithm '{cipher}' is not supported") from None
+    if len(material) != 32:
+        raise APIError(406, f"invalid key size for '{cipher}'")
+    try:
+        key = import_key_version(material, key_type, req.identity)
+    except Exception:
+        raise APIError(500, "failed to create key") from None
+    await _store(state, req, name, key)
+    state.log.audit(f"secret key '{name}' created", req, 200)
+    return EMPTY_OK
+
+
+async def describe(state: ServerState, req: Request) -> Response:
+    name = _key_name(req)
+    key = await _load(state, req, name)
+    info = {
+        "name": name,
+        "algorithm": key.key_type.text,
+        "created_at": format_rfc3339_nano(key.created_at_ns),
+    }
+    if key.created_by:
+        info["created_by"] = key.created_by
+    return Response(200, go_json(info))
+
+
+async def list_(state: ServerState, req: Request) -> Response:
+    prefix = listing_prefix(req.resource)
+    try:
+        names, continue_at = await state.keys.list(prefix, _LIST_ALL)
+    except APIError:
+        raise
+    except Exception as err:
+        state.log.error(f"failed to list keys: {_describe(err)}", req)
+        raise APIError(502, "failed to list keys") from None
+    result: dict[str, object] = {"names": list(names)}
+    if continue_at:
+        result["continue_at"] = continue_at
+    return Response(200, go_json(result))
+
+
+async def delete(state: ServerState, req: Request) -> Response:
+    name = _key_name(req)
+    try:
+        await state.keys.delete(name)
+    except APIError:
+        raise
+    except Exception as err:
+        state.log.error(f"failed to delete key '{name}': {_describe(err)}", req)
+        raise APIError(502, "failed to delete key") from None
+    state.log.audit(f"secret key '{name}' deleted", req, 200)
+    return EMPTY_OK
+
+
+def _crypto_body(req: Request, fields: tuple[str, ...]) -> dict[str, bytes]:
+    body = read_body(req, fields)
+    try:
+        string_field(body, "version")  # accepted and ignored (api.md §6), must be a string
+        return {f: bytes_field(body, f) for f in fields if f != "version"}
+    except BodyError:
+        raise APIError(400, INVALID_BODY) from None
+
+
+async def generate(state: ServerState, req: Request) -> Response:
+    name = _key_name(req)
+    context = b""
+    if req.content_length != 0:  # an empty body with Content-Length: 0 means "no context"
+        context = _crypto_body(req, ("context", "version"))["context"]
+    key = await _load(state, req, name)
+    dek = os.urandom(32)
+    try:
+        ciphertext = key.encrypt(dek, context)
+    except Exception:
+        raise APIError(500, "failed to generate encryption key") from None
+    return Response(
+        200,
+        b'{"plaintext":"' + b64encode(dek) + b'","ciphertext":"' + b64encode(ciphertext) + b'"}\n',
+        JSON,
+    )
+
+
+async def encrypt(state: ServerState, req: Request) -> Response:
+    name = _key_name(req)
+    body = _crypto_body(req, ("plaintext", "context", "version"))
+    key = await _load(state, req, name)
+    try:
+        ciphertext = key.encrypt(body["plaintext"], body["context"])
+    except Exception:
+        raise APIError(500, "failed to encrypt plaintext") from None
+    return Response(200, b'{"ciphertext":"' + b64encode(ciphertext) + b'"}\n', JSON)
+
+
+async def decrypt(state: ServerState, req: Request) -> Response:
+    name = _key_name(req)
+    body = _crypto_body(req, ("ciphertext", "context", "version"))
+    key = await _load(state, req, name)
+    plaintext = key.decrypt(body["ciphertext"], body["context"])  # DecryptError → 400
+    return Response(200, b'{"plaintext":"' + b64encode(plaintext) + b'"}\n', JSON)
+
+
+async def hmac(state: ServerState, req: Request) -> Response:
+    name = _key_name(req)
+    body = _crypto_body(req, ("message", "version"))
+    key = await _load(state, req, name)
+    mac = key.hmac(body["message"])  # 409 for legacy keys without an HMAC key
+    return Response(200, b'{"hmac":"' + b64encode(mac) + b'"}\n', JSON)

@@ -1,0 +1,230 @@
+"""HTTP/1.1 connection handling on ``httptools`` (keep-alive, pipelining, chunked
+streams). Requests on one connection are answered strictly in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+import httptools
+
+from pykes.server.http import REASONS, Request, Response, StreamResponse
+from pykes.server.pipeline import handle, route_request
+
+if TYPE_CHECKING:
+    from pykes.server.connection import Connection
+
+MAX_HEADER_BYTES = 1 << 20  # Go's http.DefaultMaxHeaderBytes
+
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\n400 Bad Request"
+)
+_HEADERS_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\n431 Request Header Fields Too Large"
+)
+
+
+class _Pending:
+    __slots__ = ("req", "early", "keep_alive")
+
+    def __init__(self, req: Request, early: Response | None, keep_alive: bool) -> None:
+        self.req = req
+        self.early = early
+        self.keep_alive = keep_alive
+
+
+class HTTP1Handler:
+    """Parser callbacks + the per-connection request queue."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.parser = httptools.HttpRequestParser(self)
+        self.queue: deque[_Pending] = deque()
+        self.worker: asyncio.Task[None] | None = None
+        self.closing = False
+        # per-message parse state
+        self._url = b""
+        self._header_bytes = 0
+        self._content_length: int | None = None
+        self._req: Request | None = None
+        self._early: Response | None = None
+        self._body: list[bytes] = []
+        self._body_len = 0
+        self._max_body = 0
+
+    # ------------------------------------------------------------ parsing
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(_BAD_REQUEST)
+        except httptools.HttpParserError:
+            self._fail(_BAD_REQUEST)
+        except _HeadersTooLarge:
+            self._fail(_HEADERS_TOO_LARGE)
+
+    def _fail(self, raw: bytes) -> None:
+        self.closing = True
+        if self.worker is None:
+            self.conn.transport.write(raw)
+            self.conn.transport.close()
+        else:  # answer after the in-flight responses
+            self.queue.append(_Pending(None, None, False))  # type: ignore[arg-type]
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._header_bytes = 0
+        self._content_length = None
+        self._body = []
+        self._body_len = 0
+        if self.worker is None:
+            self.conn.touch_header_start()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _HeadersTooLarge
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _HeadersTooLarge
+        if len(name) == 14 and name.lower() == b"content-length":
+            try:
+                self._content_length = int(value)
+            except ValueError:
+                self._content_length = None
+
+    def on_headers_complete(self) -> None:
+        parsed = httptools.parse_url(self._url)
+        raw_path = parsed.path.decode("latin-1")
+        path = unquote(raw_path, errors="replace") if "%" in raw_path else raw_path
+        query = parsed.query.decode("latin-1") if parsed.query else ""
+        conn = self.conn
+        req = Request(
+            self.parser.get_method().decode("ascii", "replace"),
+            path,
+            raw_path,
+            conn.identity,
+            conn.has_cert,
+            conn.ip,
+            conn.now(),
+        )
+        req.content_length = self._content_length
+        self._early = route_request(conn.state().routes, req, query)
+        self._max_body = req.route.max_body if req.route is not None else 0
+        self._req = req
+        if self.worker is None:  # the write deadline starts when the request is routed
+            conn.set_deadline(req.route.timeout if req.route is not None else 15.0)
+
+    def on_body(self, body: bytes) -> None:
+        if self._max_body == 0:
+            return
+        self._body_len += len(body)
+        if self._body_len > self._max_body:
+            if self._req is not None:
+                self._req.body_too_large = True
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        req = self._req
+        assert req is not None
+        self._req = None
+        if self._body and not req.body_too_large:
+            req.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body = []
+        keep_alive = self.parser.should_keep_alive() and not req.body_too_large
+        self.queue.append(_Pending(req, self._early, keep_alive))
+        if self.worker is None:
+            self.worker = asyncio.get_running_loop().create_task(self._serve_queue())
+        elif len(self.queue) > 64:
+            self.conn.transport.pause_reading()  # too many pipelined requests
+
+    # ------------------------------------------------------------ serving
+    async def _serve_queue(self) -> None:
+        conn = self.conn
+        try:
+            while self.queue:
+                item = self.queue.popleft()
+                if item.req is None:  # a parse error queued behind in-flight requests
+                    conn.transport.write(_BAD_REQUEST)
+                    conn.transport.close()
+                    return
+                keep_alive = item.keep_alive
+                if item.early is not None:
+                    response: Response | StreamResponse = item.early
+                else:
+                    route = item.req.route
+                    assert route is not None
+                    conn.set_deadline(route.timeout)
+                    response = await handle(conn.state(), item.req)
+                if isinstance(response, StreamResponse):
+                    await self._stream(response)
+                    return
+                self._write(response, keep_alive)
+                conn.clear_deadline()
+                if not keep_alive:
+                    conn.transport.close()
+                    self.closing = True
+                    return
+                if conn.transport.is_reading() is False and len(self.queue) <= 16:
+                    conn.transport.resume_reading()
+        except ConnectionError:
+            conn.transport.abort()
+        finally:
+            self.worker = None
+            conn.idle()
+
+    def _write(self, response: Response, keep_alive: bool) -> None:
+        body = response.body
+        head = [
+            b"HTTP/1.1 %d %s\r\n" % (response.status, REASONS.get(response.status, "").encode()),
+        ]
+        if response.content_type is not None:
+            head.append(b"Content-Type: " + response.content_type.encode() + b"\r\n")
+        for name, value in response.headers:
+            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+        head.append(self.conn.date_header())
+        if not keep_alive:
+            head.append(b"Connection: close\r\n")
+        head.append(b"Content-Length: %d\r\n\r\n" % len(body))
+        head.append(body)
+        self.conn.transport.write(b"".join(head))
+
+    async def _stream(self, response: StreamResponse) -> None:
+        transport = self.conn.transport
+        transport.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: "
+            + response.content_type.encode()
+            + b"\r\n"
+            + self.conn.date_header()
+            + b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        self.conn.clear_deadline()
+        self.conn.streaming = True
+        chunks = response.chunks
+        try:
+            async for chunk in chunks:
+                if transport.is_closing():
+                    break
+                transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await self.conn.drain()
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    def connection_lost(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+
+class _HeadersTooLarge(Exception):
+    pass

@@ -1,0 +1,132 @@
+"""The request pipeline shared by HTTP/1.1 and HTTP/2 (spec/api.md §3).
+
+Order matters for status codes: ServeMux routing (404 / 301) → method check (405) →
+resource extraction → body limit (applied while reading) → write deadline → auth
+(400 / 403) → handler.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from pykes.errors import APIError, NoClientCertificateError
+from pykes.gojson import error_body
+from pykes.server.http import JSON, Request, Response, StreamResponse
+
+if TYPE_CHECKING:
+    from pykes.server.routes import RouteTable
+    from pykes.server.state import ServerState
+
+_NOT_FOUND = Response(
+    404,
+    b"404 page not found\n",
+    "text/plain; charset=utf-8",
+    (("X-Content-Type-Options", "nosniff"),),
+)
+
+
+def error_response(status: int, message: str) -> Response:
+    return Response(status, error_body(message), JSON)
+
+
+def api_error_response(err: APIError) -> Response:
+    return Response(err.status, error_body(err.message), JSON)
+
+
+def clean_path(path: str) -> str:
+    """Go's ``net/http`` cleanPath: ``path.Clean`` keeping a trailing slash."""
+    if path == "":
+        return "/"
+    if path[0] != "/":
+        path = "/" + path
+    if "//" not in path and "/." not in path:
+        return path
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
+    cleaned = "/" + "/".join(out)
+    if path.endswith("/") and cleaned != "/":
+        cleaned += "/"
+    return cleaned
+
+
+def _redirect(target: str, query: str, method: str) -> Response:
+    location = quote(target, safe="/:@!$&'()*+,;=-._~")
+    if query:
+        location += "?" + query
+    body = b""
+    if method in ("GET", "HEAD"):
+        body = f'<a href="{location}">Moved Permanently</a>.\n\n'.encode()
+    return Response(301, body, "text/html; charset=utf-8", (("Location", location),))
+
+
+def route_request(routes: RouteTable, req: Request, query: str) -> Response | None:
+    """Attach the route to ``req`` (at header time, for its body limit).
+
+    Returns an immediate response for requests that never reach a route: unknown paths
+    (404), unclean paths and slash-less subtree roots (301), wrong methods (405).
+    """
+    cleaned = clean_path(req.path)
+    if cleaned != req.path:
+        return _redirect(cleaned, query, req.method)
+    route = routes.lookup(req.path)
+    if route is None:
+        target = routes.redirect_target(req.path)
+        if target is not None:
+            return _redirect(target, query, req.method)
+        return _NOT_FOUND
+    if req.method != route.method and not (req.method == "POST" and route.method == "PUT"):
+        return Response(
+            405,
+            error_body(f"received method '{req.method}' expected '{route.method}'"),
+            JSON,
+            (("Accept", route.method),),
+        )
+    req.route = route
+    req.resource = req.path[len(route.path) :] if route.subtree else ""
+    return None
+
+
+async def handle(state: ServerState, req: Request) -> Response | StreamResponse:
+    """Authenticate, authorize and run the handler of an already routed request."""
+    route = req.route
+    assert route is not None
+    try:
+        if route.auth == "policy":
+            if not req.has_cert:
+                raise NoClientCertificateError()
+            state.authorizer.authorize(req.identity, req.path)
+    except APIError as err:
+        state.log.debug(f"access denied: {err.message}", req)
+        return api_error_response(err)
+    if not route.counted:
+        return await _run(state, req)
+    # Counted routes: only requests that passed authentication (observability.md §3).
+    requests = state.metrics.requests
+    requests.active += 1
+    try:
+        response = await _run(state, req)
+    finally:
+        requests.active -= 1
+    requests.observe(response.status, time.perf_counter() - req.started)
+    return response
+
+
+async def _run(state: ServerState, req: Request) -> Response | StreamResponse:
+    route = req.route
+    assert route is not None
+    try:
+        return await route.handler(state, req)
+    except APIError as err:
+        return api_error_response(err)
+    except Exception as err:  # a bug: never crash the connection, never leak details
+        state.log.error(f"internal error: {type(err).__name__}", req)
+        return error_response(500, "internal server error")

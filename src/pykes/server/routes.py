@@ -1,0 +1,122 @@
+"""The one route table (spec/api.md §4): path, method, body limit, timeout, auth mode.
+
+A new reader finds an endpoint's code from its URL here: every route names its
+handler function, grouped by API family in ``pykes.server.handlers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from pykes.server.handlers import identities, keys, logs, policies, system
+
+if TYPE_CHECKING:
+    from pykes.server.http import Request, Response, StreamResponse
+    from pykes.server.state import ServerState
+
+Handler = Callable[["ServerState", "Request"], Awaitable["Response | StreamResponse"]]
+AuthMode = Literal["none", "identify", "policy"]
+
+MAX_BODY = 1_000_000  # decimal, as Go's mem.MB
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str
+    method: str
+    handler: Handler
+    max_body: int = 0
+    timeout: float = 15.0  # seconds; 0 = no deadline
+    auth: AuthMode = "policy"
+    counted: bool = False  # counted in the request metrics (spec/observability.md §3)
+
+    @property
+    def subtree(self) -> bool:
+        return self.path.endswith("/")
+
+
+DEFAULT_ROUTES: tuple[Route, ...] = (
+    Route("/version", "GET", system.version, timeout=10.0, auth="none"),
+    Route("/v1/ready", "GET", system.ready),
+    Route("/v1/status", "GET", system.status),
+    Route("/v1/metrics", "GET", system.metrics),
+    Route("/v1/api", "GET", system.api, timeout=10.0),
+    Route("/v1/key/create/", "PUT", keys.create, counted=True),
+    Route("/v1/key/import/", "PUT", keys.import_, max_body=MAX_BODY, counted=True),
+    Route("/v1/key/describe/", "GET", keys.describe, counted=True),
+    Route("/v1/key/list/", "GET", keys.list_, counted=True),
+    Route("/v1/key/delete/", "DELETE", keys.delete, counted=True),
+    Route("/v1/key/generate/", "PUT", keys.generate, max_body=MAX_BODY, counted=True),
+    Route("/v1/key/encrypt/", "PUT", keys.encrypt, max_body=MAX_BODY, counted=True),
+    Route("/v1/key/decrypt/", "PUT", keys.decrypt, max_body=MAX_BODY, counted=True),
+    Route("/v1/key/hmac/", "PUT", keys.hmac, max_body=MAX_BODY, counted=True),
+    Route("/v1/policy/describe/", "GET", policies.describe, counted=True),
+    Route("/v1/policy/read/", "GET", policies.read, counted=True),
+    Route("/v1/policy/list/", "GET", policies.list_, counted=True),
+    Route("/v1/identity/describe/", "GET", identities.describe, counted=True),
+    Route("/v1/identity/list/", "GET", identities.list_, counted=True),
+    Route(
+        "/v1/identity/self/describe", "GET", identities.self_describe, auth="identify", counted=True
+    ),
+    Route("/v1/log/error", "GET", logs.error_stream, timeout=0.0),
+    Route("/v1/log/audit", "GET", logs.audit_stream, timeout=0.0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteOverride:
+    skip_auth: bool = False
+    timeout: float = 0.0  # > 0 replaces the route default
+
+
+class RouteTable:
+    """Route lookup with Go ``net/http.ServeMux`` semantics (api.md §3.1)."""
+
+    __slots__ = ("routes", "exact", "subtrees", "skip_auth_any")
+
+    def __init__(self, overrides: Mapping[str, RouteOverride] | None = None) -> None:
+        overrides = overrides or {}
+        routes = []
+        for route in DEFAULT_ROUTES:
+            o = overrides.get(route.path)
+            if o is not None:
+                route = Route(
+                    route.path,
+                    route.method,
+                    route.handler,
+                    route.max_body,
+                    o.timeout if o.timeout > 0 else route.timeout,
+                    "identify" if o.skip_auth and route.auth == "policy" else route.auth,
+                    route.counted,
+                )
+            routes.append(route)
+        self.routes: tuple[Route, ...] = tuple(routes)
+        self.exact: dict[str, Route] = {r.path: r for r in routes}
+        # Longest prefix first, like ServeMux's most-specific-pattern rule.
+        self.subtrees: tuple[Route, ...] = tuple(
+            sorted((r for r in routes if r.subtree), key=lambda r: -len(r.path))
+        )
+        self.skip_auth_any = any(o.skip_auth for p, o in overrides.items() if p in self.exact)
+
+    def lookup(self, path: str) -> Route | None:
+        """The route serving ``path`` (already cleaned), or None."""
+        route = self.exact.get(path)
+        if route is not None:
+            return route
+        # Fast path: "/v1/key/generate/<name>" → the prefix up to the last "/".
+        route = self.exact.get(path[: path.rfind("/") + 1])
+        if route is not None and route.subtree:
+            return route
+        for route in self.subtrees:
+            if path.startswith(route.path):
+                return route
+        return None
+
+    def redirect_target(self, path: str) -> str | None:
+        """A subtree root requested without its trailing slash → the slash form."""
+        route = self.exact.get(path + "/")
+        if route is not None and route.subtree:
+            return path + "/"
+        return None

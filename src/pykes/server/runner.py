@@ -1,0 +1,241 @@
+"""Start-up, serving, workers and shutdown of ``kes server`` (spec/config.md §5).
+
+The master process validates everything (config, TLS, keystore), prints the banner,
+creates predefined keys and then serves — in-process for one worker, or by forking
+``--workers`` processes that each bind the port with SO_REUSEPORT. Workers share
+nothing: the server is stateless by design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pykes.auth import Authorizer, Policy
+from pykes.crypto import KeyVersion, decode_key_version, encode_key_version, generate_key_version
+from pykes.errors import KeyExistsError
+from pykes.keystore import KeyCache, KeyStore
+from pykes.observe.logs import Logs
+from pykes.observe.metrics import Metrics
+from pykes.server.connection import Connection, ConnectionRegistry
+from pykes.server.routes import RouteOverride, RouteTable
+from pykes.server.state import ServerState
+from pykes.server.tls import TLSSettings, server_context
+
+SHUTDOWN_GRACE = 1.0  # seconds in-flight requests get on SIGINT/SIGTERM
+
+
+@dataclass
+class ServerSetup:
+    """Everything needed to serve, independent of where it came from (config or --dev)."""
+
+    host: str
+    port: int
+    tls: TLSSettings
+    admin: str
+    policies: dict[str, Policy]
+    assignments: dict[str, str]  # identity -> policy name
+    overrides: dict[str, RouteOverride]
+    cache_any: float
+    cache_unused: float
+    cache_offline: float
+    log_error: int
+    log_audit: int
+    open_keystore: Callable[[], KeyStore]
+    predefined_keys: list[str] = field(default_factory=list)
+    workers: int = 1
+
+
+def build_state(setup: ServerSetup, store: KeyStore, metrics: Metrics, logs: Logs) -> ServerState:
+    cache: KeyCache[KeyVersion] = KeyCache(
+        store,
+        decode=decode_key_version,
+        any=setup.cache_any,
+        unused=setup.cache_unused,
+        offline=setup.cache_offline,
+    )
+    return ServerState(
+        routes=RouteTable(setup.overrides),
+        authorizer=Authorizer(setup.admin, setup.policies, setup.assignments),
+        policies=setup.policies,
+        keys=cache,
+        log=logs,
+        metrics=metrics,
+        start_monotonic=metrics.start_monotonic,
+    )
+
+
+async def create_predefined_keys(store: KeyStore, names: list[str], admin: str) -> None:
+    """Create each configured key if missing; "already exists" is fine (config.md §2)."""
+    for name in names:
+        key = generate_key_version(created_by=admin)
+        with contextlib.suppress(KeyExistsError):
+            await store.create(name, encode_key_version(key))
+
+
+def check_bind(host: str, port: int) -> None:
+    """Fail early (before forking) if the address cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((host or "0.0.0.0", port))
+
+
+class Worker:
+    """One event loop serving the port."""
+
+    def __init__(self, setup: ServerSetup, store: KeyStore | None = None) -> None:
+        self.setup = setup
+        self.store = store
+        self.state: ServerState | None = None
+        self.stopping: asyncio.Event | None = None
+
+    def current_state(self) -> ServerState:
+        assert self.state is not None
+        return self.state
+
+    async def serve(self, reuse_port: bool) -> None:
+        setup = self.setup
+        loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        metrics = Metrics(time.monotonic())
+        logs = Logs(setup.log_error, setup.log_audit)
+        metrics.audit_events = lambda: logs.audit_hub.delivered
+        metrics.error_events = lambda: logs.error_hub.delivered
+        store = self.store if self.store is not None else setup.open_keystore()
+        self.state = build_state(setup, store, metrics, logs)
+        await self.state.keys.start()
+        loop.set_exception_handler(lambda _loop, ctx: _log_loop_error(logs, ctx))
+        ssl_ctx = server_context(setup.tls)
+        registry = ConnectionRegistry(self.current_state)
+        server = await loop.create_server(
+            lambda: Connection(registry),
+            host=setup.host or None,
+            port=setup.port,
+            ssl=ssl_ctx,
+            reuse_port=reuse_port,
+            reuse_address=True,
+            backlog=2048,
+            ssl_handshake_timeout=10.0,
+        )
+        registry.start()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        try:
+            await self.stopping.wait()
+        finally:
+            server.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_wait_idle(registry), SHUTDOWN_GRACE)
+            for conn in list(registry.connections):
+                conn.transport.abort()
+            registry.stop()
+            await self.state.keys.close()
+
+
+async def _wait_idle(registry: ConnectionRegistry) -> None:
+    while any(c.handler is not None and _busy(c) for c in registry.connections):
+        await asyncio.sleep(0.05)
+
+
+def _busy(conn: Connection) -> bool:
+    handler = conn.handler
+    if handler is None:
+        return False
+    return bool(getattr(handler, "worker", None) or getattr(handler, "streams", None))
+
+
+def _log_loop_error(logs: Logs, context: dict[str, object]) -> None:
+    """asyncio reports TLS handshake failures here; Go logs them at INFO."""
+    exc = context.get("exception")
+    message = str(context.get("message", ""))
+    transport = context.get("transport")
+    peer = ""
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            name = transport.get_extra_info("peername")  # type: ignore[attr-defined]
+            peer = f"{name[0]}:{name[1]}" if name else ""
+    if exc is not None and ("SSL" in message or "handshake" in message.lower()):
+        logs.info(f"http: TLS handshake error from {peer}: {exc}")
+    else:
+        logs.error(f"{message}: {type(exc).__name__ if exc else ''}".rstrip(": "))
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a hard dependency on Linux
+        return asyncio.new_event_loop()
+
+
+def run_worker(setup: ServerSetup, store: KeyStore | None, reuse_port: bool) -> None:
+    loop = _new_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(Worker(setup, store).serve(reuse_port))
+    finally:
+        loop.close()
+
+
+def serve_forever(setup: ServerSetup, store: KeyStore | None) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit status."""
+    if setup.workers <= 1:
+        run_worker(setup, store, reuse_port=False)
+        return 0
+    children: list[int] = []
+    for _ in range(setup.workers):
+        pid = os.fork()
+        if pid == 0:  # worker
+            code = 0
+            try:
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
+                run_worker(setup, None, reuse_port=True)
+            except BaseException as err:  # noqa: BLE001 - report and exit the worker
+                print(f"Error: worker failed: {err}", file=sys.stderr)
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM if signum != signal.SIGHUP else signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    status = 0
+    for pid in children:
+        while True:
+            try:
+                _, code = os.waitpid(pid, 0)
+                break
+            except ChildProcessError:
+                code = 0
+                break
+            except InterruptedError:
+                continue
+        if os.waitstatus_to_exitcode(code) not in (0, -signal.SIGTERM):
+            status = 1
+    return status
+
+
+__all__ = [
+    "ServerSetup",
+    "build_state",
+    "check_bind",
+    "create_predefined_keys",
+    "serve_forever",
+]

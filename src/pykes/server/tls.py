@@ -1,0 +1,207 @@
+"""Server-side TLS: the client-certificate modes of spec/auth.md §6 on stdlib ``ssl``.
+
+KES's default mode (``tls.auth: off``, and every API key) must *request* a client
+certificate and accept it without any verification (Go's RequireAnyClientCert);
+authorization is then by the SHA-256 of the certificate's SubjectPublicKeyInfo.
+The stdlib ``ssl`` module always verifies a requested certificate and offers no verify
+callback, so — as decided in design §2 — we give the context's ``SSL_CTX`` an
+accept-all certificate-verification callback through libssl's
+``SSL_CTX_set_cert_verify_callback`` (via ctypes). Everything about this hook lives in
+this module. A start-up self-check reads the verify mode back through libssl and
+refuses to start if the ``SSL_CTX`` pointer or the library does not match.
+
+``tls.auth: on`` uses plain stdlib verification against ``tls.ca`` plus system roots.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import ssl
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+_SSL_VERIFY_PEER = 0x01
+_SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 0x02
+
+# int (*cb)(X509_STORE_CTX *ctx, void *arg): returning 1 accepts the presented chain.
+_VERIFY_CB_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
+
+@ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+def _accept_any_certificate(_store_ctx: int | None, _arg: int | None) -> int:
+    # Proof of possession (CertificateVerify) is still checked by TLS itself;
+    # only chain building / validity / EKU checks are skipped, as in Go.
+    return 1
+
+
+class TLSSetupError(Exception):
+    """TLS material could not be loaded or the libssl hook failed its self-check."""
+
+
+def _libssl_path() -> str:
+    """The libssl that ``_ssl`` is linked against (already mapped into this process)."""
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(" ")[-1]
+                if "/libssl" in path and ".so" in path:
+                    return path
+    except OSError:
+        pass
+    found = ctypes.util.find_library("ssl")
+    if found is None:
+        raise TLSSetupError("cannot locate libssl for the client-certificate hook")
+    return found
+
+
+class _LibSSL:
+    def __init__(self) -> None:
+        lib = ctypes.CDLL(_libssl_path())
+        self.set_cert_verify_callback = lib.SSL_CTX_set_cert_verify_callback
+        self.set_cert_verify_callback.argtypes = [ctypes.c_void_p, _VERIFY_CB_TYPE, ctypes.c_void_p]
+        self.set_cert_verify_callback.restype = None
+        self.get_verify_mode = lib.SSL_CTX_get_verify_mode
+        self.get_verify_mode.argtypes = [ctypes.c_void_p]
+        self.get_verify_mode.restype = ctypes.c_int
+        self.get_options = lib.SSL_CTX_get_options
+        self.get_options.argtypes = [ctypes.c_void_p]
+        self.get_options.restype = ctypes.c_uint64
+
+
+_lib: _LibSSL | None = None
+
+
+def _ssl_ctx_pointer(context: ssl.SSLContext) -> int:
+    # PySSLContext starts with PyObject_HEAD (refcount + type pointer), then SSL_CTX *ctx.
+    offset = sys.getsizeof(object())  # == sizeof(PyObject)
+    return ctypes.c_void_p.from_address(id(context) + offset).value or 0
+
+
+def accept_any_client_certificate(context: ssl.SSLContext) -> None:
+    """Install the accept-all verification callback on ``context`` after a self-check."""
+    global _lib
+    if _lib is None:
+        _lib = _LibSSL()
+    ptr = _ssl_ctx_pointer(context)
+    if not ptr:
+        raise TLSSetupError("client-certificate hook: SSL_CTX pointer not found")
+    # Self-check: the verify mode and options read through libssl must equal what the
+    # ssl module reports for this context; otherwise the pointer or library is wrong.
+    want_mode = {
+        ssl.CERT_NONE: 0,
+        ssl.CERT_OPTIONAL: _SSL_VERIFY_PEER,
+        ssl.CERT_REQUIRED: _SSL_VERIFY_PEER | _SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+    }[context.verify_mode]
+    if _lib.get_verify_mode(ptr) != want_mode or _lib.get_options(ptr) != int(context.options):
+        raise TLSSetupError(
+            "client-certificate hook: self-check failed (SSL_CTX layout or libssl mismatch)"
+        )
+    _lib.set_cert_verify_callback(ptr, _accept_any_certificate, None)
+
+
+@dataclass(frozen=True, slots=True)
+class TLSSettings:
+    cert_file: str
+    key_file: str
+    password: str = ""
+    auth: str = ""  # "", "off" or "on"
+    ca: str = ""
+    optional_client_cert: bool = False  # some route has skip_auth
+
+
+def _check_certificate_file(cert_file: str) -> None:
+    try:
+        data = Path(cert_file).read_bytes()
+    except OSError as err:
+        raise TLSSetupError(
+            f"failed to read TLS certificate: {err.strerror}: {cert_file}"
+        ) from None
+    blocks = _pem_block_types(data)
+    if not blocks:
+        raise TLSSetupError("failed to read TLS certificate: no certificate found")
+    if any(kind != "CERTIFICATE" for kind in blocks):
+        raise TLSSetupError("failed to read TLS certificate: https: unsupported PEM data block")
+    try:
+        leaf = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise TLSSetupError("failed to read TLS certificate: invalid certificate") from None
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        has_name = bool(
+            san.get_values_for_type(x509.DNSName) or san.get_values_for_type(x509.IPAddress)
+        )
+    except x509.ExtensionNotFound:
+        has_name = False
+    if not has_name:
+        raise TLSSetupError(
+            "invalid TLS certificate: certificate does not contain any DNS or IP address as SAN"
+        )
+
+
+def _pem_block_types(data: bytes) -> list[str]:
+    kinds = []
+    for line in data.splitlines():
+        if line.startswith(b"-----BEGIN ") and line.rstrip().endswith(b"-----"):
+            kinds.append(line.strip()[11:-5].decode("ascii", "replace"))
+    return kinds
+
+
+def _ca_files(ca: str) -> list[str]:
+    p = Path(ca)
+    if p.is_dir():
+        return sorted(str(f) for f in p.iterdir() if f.is_file())
+    return [ca]
+
+
+def server_context(settings: TLSSettings) -> ssl.SSLContext:
+    """Build the server ``SSLContext`` for the configured client-certificate mode."""
+    _check_certificate_file(settings.cert_file)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    try:
+        ctx.load_cert_chain(
+            settings.cert_file,
+            settings.key_file,
+            password=settings.password.encode() or _no_password,
+        )
+    except ssl.SSLError as err:
+        raise TLSSetupError(f"failed to read TLS certificate: {err.reason or err}") from None
+    except OSError as err:
+        raise TLSSetupError(f"failed to read TLS certificate: {err.strerror}") from None
+    except _PasswordRequired:
+        raise TLSSetupError("https: private key is encrypted: password required") from None
+
+    verify = settings.auth == "on"
+    ctx.verify_mode = ssl.CERT_OPTIONAL if settings.optional_client_cert else ssl.CERT_REQUIRED
+    if verify:
+        ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+        if settings.ca:
+            try:
+                for path in _ca_files(settings.ca):
+                    ctx.load_verify_locations(cafile=path)
+            except (OSError, ssl.SSLError) as err:
+                raise TLSSetupError(f"failed to read TLS CA certificates: {err}") from None
+    else:
+        # Empty CertificateRequest CA list (spec/auth.md §6 recommendation): we never
+        # call SSL_CTX_set_client_CA_list, so none is advertised.
+        accept_any_client_certificate(ctx)
+    return ctx
+
+
+class _PasswordRequired(Exception):
+    pass
+
+
+def _no_password() -> bytes:
+    raise _PasswordRequired
+
+
+def libssl_available() -> bool:
+    return os.path.exists(_libssl_path())

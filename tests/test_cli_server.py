@@ -1,0 +1,173 @@
+"""`kes server`: --dev, config errors, banner, predefined keys, workers, shutdown."""
+
+from __future__ import annotations
+
+import re
+import signal
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import PKI, config_yaml, free_port, kes_command, start_server
+from pykes.auth import APIKey, client_certificate
+
+
+def _run(args: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(kes_command(*args), capture_output=True, text=True, timeout=timeout)
+
+
+def test_dev_mode_prints_api_key_and_serves_it(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        kes_command("server", "--dev", "--addr", f"127.0.0.1:{port}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        while True:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+            if "Server is up and running" in line:
+                break
+        text = "".join(lines)
+        api_key = re.search(r"API Key\s+(kes:v1:\S+)", text).group(1)
+        key = APIKey.parse(api_key)
+        assert re.search(r"Admin\s+" + key.identity, text)
+        cert, pkey = client_certificate(key)
+        (tmp_path / "c.crt").write_bytes(cert)
+        (tmp_path / "c.key").write_bytes(pkey)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # --dev uses a throw-away self-signed certificate
+        ctx.load_cert_chain(tmp_path / "c.crt", tmp_path / "c.key")
+        url = f"https://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                with httpx.Client(base_url=url, verify=ctx) as c:
+                    assert c.post("/v1/key/create/dev-key").status_code == 200
+                    dek = c.post("/v1/key/generate/dev-key", json={}).json()
+                    r = c.post("/v1/key/decrypt/dev-key", json={"ciphertext": dek["ciphertext"]})
+                    assert r.json()["plaintext"] == dek["plaintext"]
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("dev server did not accept connections")
+        # The printed client certificate files work too (for curl).
+        cert_path = re.search(r"Client Cert\s+(\S+)", text).group(1)
+        assert Path(cert_path).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+        assert proc.returncode == 0
+        assert "=> Stopping server... Goodbye." in out
+        assert not Path(cert_path).exists()  # throw-away material is removed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_dev_with_config_is_an_error() -> None:
+    r = _run(["server", "--dev", "--config", "x.yml"])
+    assert r.returncode == 1
+    assert r.stderr == "Error: '--config' flag is not supported in development mode\n"
+
+
+@pytest.mark.parametrize(
+    "yaml_text,message",
+    [
+        ("version: v2\n", "edge: invalid server config version 'v2'"),
+        ("admin:\n  identity: ''\n", "kesconf: invalid admin identity: no admin identity"),
+        ("admin: [\n", None),
+    ],
+)
+def test_bad_config_is_one_line_error(tmp_path: Path, yaml_text: str, message: str | None) -> None:
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text(yaml_text)
+    r = _run(["server", "--config", str(cfg)])
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    if message:
+        assert r.stderr == f"Error: {message}\n"
+
+
+def test_missing_tls_file_is_one_line_error(tmp_path: Path, pki: PKI) -> None:
+    cfg = tmp_path / "c.yml"
+    text = config_yaml(pki, "disabled", tmp_path / "keys").replace(
+        str(pki.server_cert), str(tmp_path / "nope.crt")
+    )
+    cfg.write_text(text)
+    r = _run(["server", "--config", str(cfg), "--addr", f"127.0.0.1:{free_port()}"])
+    assert r.returncode == 1
+    assert (
+        r.stderr.startswith("Error: failed to read TLS certificate") and r.stderr.count("\n") == 1
+    )
+
+
+def test_banner_predefined_keys_and_graceful_shutdown(tmp_path: Path, pki: PKI) -> None:
+    admin = pki.client("admin")
+    server = start_server(
+        tmp_path,
+        pki,
+        config_yaml(
+            pki,
+            admin.identity,
+            tmp_path / "keys",
+            "keys:\n  - name: predefined-1\n  - name: predefined-2\n",
+        ),
+    )
+    try:
+        with server.client(admin) as c:
+            r = c.get("/v1/key/describe/predefined-1")
+            assert r.status_code == 200 and r.json()["created_by"] == admin.identity
+            assert c.get("/v1/key/list/predefined*").json()["names"] == [
+                "predefined-1",
+                "predefined-2",
+            ]
+    finally:
+        assert server.stop() == 0
+    out, err = server.output()
+    assert "Filesystem: " + str(tmp_path / "keys") in out
+    assert f"Admin       {admin.identity}" in out
+    assert "=> Server is up and running..." in out
+    assert "=> Stopping server... Goodbye." in out
+
+
+def test_disabled_admin_shows_in_banner(tmp_path: Path, pki: PKI) -> None:
+    server = start_server(tmp_path, pki, config_yaml(pki, "disabled", tmp_path / "keys"))
+    try:
+        with server.client(pki.client("admin")) as c:
+            assert c.get("/v1/status").status_code == 403
+    finally:
+        server.stop()
+    assert "Admin       <disabled>" in server.output()[0]
+
+
+def test_two_workers_share_the_port_and_keystore(tmp_path: Path, pki: PKI) -> None:
+    admin = pki.client("admin")
+    server = start_server(
+        tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"), workers=2
+    )
+    try:
+        time.sleep(0.5)
+        seen = set()
+        for i in range(12):
+            with server.client(admin) as c:  # new connection each time: spread over workers
+                assert c.post(f"/v1/key/create/w-{i}").status_code == 200
+                assert c.get(f"/v1/key/describe/w-{(i * 7) % (i + 1)}").status_code == 200
+                seen.add(c.get("/v1/key/list/w-*").status_code)
+        assert seen == {200}
+        out = subprocess.run(
+            ["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True
+        ).stdout
+        assert len(out.split()) == 2
+    finally:
+        assert server.stop() == 0
