@@ -144,3 +144,23 @@ def test_http1_pipelining_keeps_order(kes: RunningServer, pki: PKI) -> None:
     second = data.index(b"HTTP/1.1 200")
     assert first < second
     assert b'{"message":"key does not exist"\n}' in data
+
+
+def test_unreachable_keystore_status_and_ready(tmp_path, pki: PKI) -> None:
+    import shutil
+
+    from conftest import config_yaml, start_server
+
+    admin = pki.client("admin")
+    server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
+    try:
+        shutil.rmtree(tmp_path / "keys")
+        with server.client(admin) as c:
+            body = c.get("/v1/status").json()
+            assert body["keystore_unreachable"] is True
+            assert "keystore_latency" not in body and "keystore_unavailable" not in body
+            r = c.get("/v1/ready")
+            assert (r.status_code, r.json()) == (504, {"message": "key store is not reachable"})
+    finally:
+        server.stop()
+    assert "level=WARN" in server.output()[1]

@@ -1,0 +1,150 @@
+"""TLS client-authentication modes (spec/auth.md §6) and TLS details: verified mode
+against a CA, encrypted server keys, session resumption, TLS 1.2 minimum."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+import warnings
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from conftest import PKI, _pem_key, config_yaml, make_certificate, spki_identity, start_server
+from pykes.auth import encrypt_private_key_pem_legacy
+
+
+def _write(cert, key, root: Path, name: str) -> tuple[Path, Path]:
+    (root / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (root / f"{name}.key").write_bytes(_pem_key(key))
+    return root / f"{name}.crt", root / f"{name}.key"
+
+
+def _client(url: str, pki: PKI, cert: Path | None, key: Path | None) -> httpx.Client:
+    ctx = ssl.create_default_context(cafile=str(pki.server_cert))
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), str(key))
+    return httpx.Client(base_url=url, verify=ctx, timeout=10)
+
+
+def test_auth_on_verifies_against_ca(tmp_path: Path, pki: PKI) -> None:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = make_certificate(ca_key, "Test CA", ca=True, eku=())
+    (tmp_path / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    good_key = ec.generate_private_key(ec.SECP256R1())
+    good = make_certificate(good_key, "client", issuer_key=ca_key, issuer_name=ca.subject)
+    good_files = _write(good, good_key, tmp_path, "good")
+    server_only = make_certificate(
+        good_key,
+        "client",
+        issuer_key=ca_key,
+        issuer_name=ca.subject,
+        eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
+    )
+    server_only_files = _write(server_only, good_key, tmp_path, "serveronly")
+    expired = make_certificate(
+        good_key,
+        "client",
+        issuer_key=ca_key,
+        issuer_name=ca.subject,
+        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
+        not_after=datetime.datetime(2020, 2, 1, tzinfo=datetime.UTC),
+    )
+    expired_files = _write(expired, good_key, tmp_path, "expired")
+    self_signed = pki.client("self-signed-on")
+
+    extra = f"  auth: on\n  ca: {tmp_path / 'ca.crt'}\n"
+    text = (
+        config_yaml(pki, spki_identity(good), tmp_path / "keys")
+        .replace("keystore:", "keystore:")
+        .replace(f"  cert: {pki.server_cert}\n", f"  cert: {pki.server_cert}\n{extra}")
+    )
+    server = start_server(tmp_path, pki, text)
+    try:
+        with _client(server.url, pki, *good_files) as c:
+            r = c.get("/v1/identity/self/describe")
+            assert r.status_code == 200 and r.json()["admin"] is True
+        for files in (
+            server_only_files,
+            expired_files,
+            (self_signed.cert_file, self_signed.key_file),
+        ):
+            refused = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
+            with pytest.raises(refused), _client(server.url, pki, *files) as c:
+                c.get("/v1/status")
+    finally:
+        server.stop()
+
+
+def test_encrypted_server_key_with_password(tmp_path: Path, pki: PKI) -> None:
+    encrypted = encrypt_private_key_pem_legacy(pki.server_key.read_bytes(), b"s3cret")
+    (tmp_path / "enc.key").write_bytes(encrypted)
+    assert b"Proc-Type: 4,ENCRYPTED" in encrypted
+    admin = pki.client("admin")
+    text = config_yaml(pki, admin.identity, tmp_path / "keys").replace(
+        f"  key: {pki.server_key}\n", f"  key: {tmp_path / 'enc.key'}\n  password: s3cret\n"
+    )
+    server = start_server(tmp_path / "", pki, text)
+    try:
+        with server.client(admin) as c:
+            assert c.get("/v1/status").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_session_resumption_keeps_identity(tmp_path: Path, pki: PKI) -> None:
+    admin = pki.client("admin")
+    server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
+    try:
+        ctx = server.ssl_context(admin)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # sessions are available right away
+        ctx.set_alpn_protocols(["http/1.1"])
+        request = b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+        def fetch(session=None) -> tuple[bytes, ssl.SSLSession, bool]:
+            with (
+                socket.create_connection(("127.0.0.1", server.port)) as raw,
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as tls,
+            ):
+                tls.sendall(request)
+                data = b""
+                while chunk := tls.recv(65536):
+                    data += chunk
+                return data, tls.session, tls.session_reused
+
+        first, session, reused = fetch()
+        assert not reused and b" 200 OK" in first
+        second, _, reused = fetch(session)
+        assert reused
+        assert b" 200 OK" in second and admin.identity.encode() in second
+    finally:
+        server.stop()
+
+
+def test_tls_1_1_is_refused(tmp_path: Path, pki: PKI) -> None:
+    admin = pki.client("admin")
+    server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
+
+    def handshake(maximum: ssl.TLSVersion) -> str:
+        ctx = server.ssl_context(admin)
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # let the *client* offer old versions
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        ctx.maximum_version = maximum
+        with (
+            socket.create_connection(("127.0.0.1", server.port)) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            return tls.version() or ""
+
+    try:
+        assert handshake(ssl.TLSVersion.TLSv1_2) == "TLSv1.2"  # control: same client works
+        with warnings.catch_warnings(), pytest.raises((ssl.SSLError, ConnectionError)):
+            warnings.simplefilter("ignore", DeprecationWarning)
+            handshake(ssl.TLSVersion.TLSv1_1)
+    finally:
+        server.stop()
