@@ -226,3 +226,55 @@ def test_hmac_vectors_via_imported_fs_files(tmp_path: Path, pki: PKI) -> None:
                 assert r.json() == key["describe"]["response_body"]
     finally:
         server.stop()
+
+
+def test_listing_many_keys_one_page_then_go_pages(tmp_path: Path, pki: PKI) -> None:
+    """All names in one page (no continue_at) while the body fits what the SDK reads
+    (1 MiB); beyond that Go's 1024-name pages with continue_at."""
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.mkdir()
+    large.mkdir()
+    for i in range(2000):
+        (small / f"k{i:05d}").write_text("x")
+    long_names = sorted(f"{i:06d}" + "n" * 74 for i in range(13_000))  # 80-char names
+    for name in long_names:
+        (large / name).write_text("x")
+    admin = pki.client("admin")
+    for keys, check in ((small, "small"), (large, "large")):
+        root = tmp_path / f"srv-{check}"
+        root.mkdir()
+        server = start_server(root, pki, config_yaml(pki, admin.identity, keys))
+        try:
+            with server.client(admin) as c:
+                body = c.get("/v1/key/list/*").json()
+        finally:
+            server.stop()
+        if check == "small":
+            assert body == {"names": [f"k{i:05d}" for i in range(2000)]}
+        else:
+            assert body["names"] == long_names[:1024]
+            assert body["continue_at"] == long_names[1024]
+
+
+def test_expect_100_continue(kes: RunningServer, pki: PKI) -> None:
+    import socket
+
+    ctx = kes.ssl_context(pki.client("admin"))
+    ctx.set_alpn_protocols(["http/1.1"])
+    body = b'{"plaintext":"aGVsbG8="}'
+    with (
+        socket.create_connection(("127.0.0.1", kes.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.settimeout(10)
+        tls.sendall(
+            b"POST /v1/key/encrypt/vector-aes256 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        assert tls.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        tls.sendall(body)
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 ")
+    assert b'"ciphertext"' in data or b"key does not exist" in data

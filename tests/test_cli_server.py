@@ -171,3 +171,42 @@ def test_two_workers_share_the_port_and_keystore(tmp_path: Path, pki: PKI) -> No
         assert len(out.split()) == 2
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sighup_reloads_policies_and_keeps_old_config_on_error(
+    tmp_path: Path, pki: PKI, workers: int
+) -> None:
+    admin, user = pki.client("admin"), pki.client("reload-user")
+    base = config_yaml(pki, admin.identity, tmp_path / "keys")
+    server = start_server(tmp_path, pki, base, workers=workers)
+    try:
+        time.sleep(0.3)
+        with server.client(user) as c:
+            assert c.get("/v1/status").status_code == 403
+        server.config.write_text(
+            base
+            + f"policy:\n  status:\n    allow: [/v1/status]\n    identities: [{user.identity}]\n"
+        )
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if server.output()[1].count("Reloading configuration after SIGHUP") >= workers:
+                break
+            time.sleep(0.05)
+        for _ in range(6):  # new connections: reach every worker
+            with server.client(user) as c:
+                assert c.get("/v1/status").status_code == 200
+        server.config.write_text("version: v1\nadmin: [broken\n")
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if "Failed to reload server config" in server.output()[1]:
+                break
+            time.sleep(0.05)
+        assert "Failed to reload server config: yaml: line" in server.output()[1]
+        with server.client(user) as c:
+            assert c.get("/v1/status").status_code == 200  # the old config still serves
+        assert server.proc.poll() is None
+    finally:
+        assert server.stop() == 0

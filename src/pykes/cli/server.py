@@ -99,7 +99,11 @@ def _default_workers() -> int:
 
 
 def _setup_from_config(
-    cfg: ServerConfig, address: str, workers: int
+    cfg: ServerConfig,
+    address: str,
+    workers: int,
+    config_path: str,
+    address_override: str | None,
 ) -> tuple[ServerSetup, KeyStore]:
     from pykes.config import FSKeyStoreConfig
 
@@ -149,8 +153,19 @@ def _setup_from_config(
         open_keystore=open_fs,
         predefined_keys=list(cfg.keys),
         workers=workers,
+        reload=lambda: _reload(config_path, address_override, workers),
     )
     return setup, store
+
+
+def _reload(config_path: str, address_override: str | None, workers: int) -> ServerSetup:
+    from pykes.config import load_config
+
+    cfg = load_config(config_path)
+    setup, _ = _setup_from_config(
+        cfg, address_override or cfg.address, workers, config_path, address_override
+    )
+    return setup
 
 
 def _setup_dev(address: str, tmpdir: Path) -> tuple[ServerSetup, KeyStore, APIKey]:
@@ -248,7 +263,9 @@ def run(argv: Sequence[str]) -> int:
             except ConfigError as err:
                 raise CLIError(str(err)) from None
             workers = args.workers if args.workers is not None else _default_workers()
-            setup, store = _setup_from_config(cfg, args.addr or cfg.address, workers)
+            setup, store = _setup_from_config(
+                cfg, args.addr or cfg.address, workers, args.config, args.addr
+            )
         try:
             server_context(setup.tls)  # validate TLS material before anything is printed
         except TLSSetupError as err:

@@ -51,6 +51,7 @@ class HTTP1Handler:
         self._url = b""
         self._header_bytes = 0
         self._content_length: int | None = None
+        self._expect_continue = False
         self._req: Request | None = None
         self._early: Response | None = None
         self._body: list[bytes] = []
@@ -82,6 +83,7 @@ class HTTP1Handler:
         self._url = b""
         self._header_bytes = 0
         self._content_length = None
+        self._expect_continue = False
         self._body = []
         self._body_len = 0
         if self.worker is None:
@@ -102,6 +104,8 @@ class HTTP1Handler:
                 self._content_length = int(value)
             except ValueError:
                 self._content_length = None
+        elif len(name) == 6 and name.lower() == b"expect":
+            self._expect_continue = value.lower() == b"100-continue"
 
     def on_headers_complete(self) -> None:
         parsed = httptools.parse_url(self._url)
@@ -122,6 +126,8 @@ class HTTP1Handler:
         self._early = route_request(conn.state().routes, req, query)
         self._max_body = req.route.max_body if req.route is not None else 0
         self._req = req
+        if self._expect_continue and self._early is None and self._max_body:
+            conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # as Go does on body read
         if self.worker is None:  # the write deadline starts when the request is routed
             conn.set_deadline(req.route.timeout if req.route is not None else 15.0)
 
@@ -159,7 +165,7 @@ class HTTP1Handler:
                     conn.transport.write(_BAD_REQUEST)
                     conn.transport.close()
                     return
-                keep_alive = item.keep_alive
+                keep_alive = item.keep_alive and not self.closing
                 if item.early is not None:
                     response: Response | StreamResponse = item.early
                 else:
@@ -220,6 +226,12 @@ class HTTP1Handler:
                 await self.conn.drain()
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
+
+    def goaway(self) -> None:
+        """Graceful shutdown: answer what is in flight, then close (keep-alive ends)."""
+        self.closing = True
+        if self.worker is None:
+            self.conn.transport.close()
 
     def connection_lost(self) -> None:
         if self.worker is not None:

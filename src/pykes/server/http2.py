@@ -243,6 +243,12 @@ class H2Handler:
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
 
+    def goaway(self) -> None:
+        """Graceful shutdown: tell the client to open no new streams here."""
+        with contextlib.suppress(h2.exceptions.H2Error):
+            self.h2.close_connection()
+            self._flush()
+
     def connection_lost(self) -> None:
         for stream_id in list(self.streams):
             self._drop(stream_id)

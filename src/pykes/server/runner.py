@@ -51,6 +51,8 @@ class ServerSetup:
     open_keystore: Callable[[], KeyStore]
     predefined_keys: list[str] = field(default_factory=list)
     workers: int = 1
+    # Re-reads the configuration for SIGHUP (None: nothing to reload, e.g. --dev).
+    reload: Callable[[], ServerSetup] | None = None
 
 
 def build_state(setup: ServerSetup, store: KeyStore, metrics: Metrics, logs: Logs) -> ServerState:
@@ -130,16 +132,46 @@ class Worker:
         registry.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         try:
             await self.stopping.wait()
         finally:
             server.close()
+            for conn in list(registry.connections):
+                if conn.handler is not None:
+                    conn.handler.goaway()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(_wait_idle(registry), SHUTDOWN_GRACE)
             for conn in list(registry.connections):
                 conn.transport.abort()
             registry.stop()
             await self.state.keys.close()
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the config and swap in new policies, admin, routes, cache and
+        keystore; in-flight requests finish with the old state. A bad config keeps the
+        old one. (Listen address and TLS material are not changed.)"""
+        print("SIGHUP signal received. Reloading configuration...", file=sys.stderr, flush=True)
+        old = self.state
+        if self.setup.reload is None or old is None:
+            print("Failed to reload server config: nothing to reload", file=sys.stderr, flush=True)
+            return
+        try:
+            setup = self.setup.reload()
+            store = setup.open_keystore()
+            await create_predefined_keys(store, setup.predefined_keys, setup.admin)
+        except Exception as err:  # noqa: BLE001 - report and keep serving
+            print(f"Failed to reload server config: {err}", file=sys.stderr, flush=True)
+            return
+        old.log.error_level, old.log.audit_level = setup.log_error, setup.log_audit
+        state = build_state(setup, store, old.metrics, old.log)
+        state.start_ns, state.start_monotonic = old.start_ns, old.start_monotonic
+        await state.keys.start()
+        self.setup, self.state = setup, state
+        await old.keys.close()
+        print(
+            "=> Reloading configuration after SIGHUP signal completed.", file=sys.stderr, flush=True
+        )
 
 
 async def _wait_idle(registry: ConnectionRegistry) -> None:
@@ -215,7 +247,7 @@ def serve_forever(setup: ServerSetup, store: KeyStore | None) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, forward)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, forward)
     status = 0
     for pid in children:
         while True:

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from pykes.server.state import ServerState
 
 _IMPORT_BODY = "invalid import key request body"
-_LIST_ALL = sys.maxsize  # one page with every name (api.md §5.9 recommendation)
+_LIST_ALL = sys.maxsize
+_PAGE_SIZE = 1024
+_MAX_LIST_BODY = 1 << 20  # the Go SDK reads at most 1 MiB of a JSON response
 
 
 def _key_name(req: Request) -> str:
@@ -121,10 +123,15 @@ async def list_(state: ServerState, req: Request) -> Response:
     except Exception as err:
         state.log.error(f"failed to list keys: {_describe(err)}", req)
         raise APIError(502, "failed to list keys") from None
-    result: dict[str, object] = {"names": list(names)}
-    if continue_at:
-        result["continue_at"] = continue_at
-    return Response(200, go_json(result))
+    # One page with every name (api.md §5.9 recommendation): the SDK sends
+    # `continue_at` back as the next *prefix*, so Go-style pages lose names. Only when
+    # one page would exceed what the SDK reads do we fall back to Go's 1024-name pages.
+    body = go_json(
+        {"names": names, "continue_at": continue_at} if continue_at else {"names": names}
+    )
+    if len(body) > _MAX_LIST_BODY and len(names) > _PAGE_SIZE:
+        body = go_json({"names": names[:_PAGE_SIZE], "continue_at": names[_PAGE_SIZE]})
+    return Response(200, body)
 
 
 async def delete(state: ServerState, req: Request) -> Response:
