@@ -211,3 +211,36 @@ def test_no_5xx_and_no_secrets_in_logs(kes: RunningServer, pki: PKI) -> None:
         assert secret not in logs
     assert "Traceback" not in logs
     assert "secret key 'bad-key2' created" in out  # the audit log did run
+
+
+def _routes() -> list[tuple[str, str]]:
+    from pykes.server.routes import DEFAULT_ROUTES
+
+    return [(r.method, r.path) for r in DEFAULT_ROUTES]
+
+
+@pytest.mark.parametrize("method,path", _routes())
+def test_every_route_rejects_a_wrong_method(admin, method: str, path: str) -> None:
+    wrong = "DELETE" if method != "DELETE" else "GET"
+    r = admin.request(wrong, path + ("x" if path.endswith("/") else ""))
+    assert r.status_code == 405
+    assert r.json() == {"message": f"received method '{wrong}' expected '{method}'"}
+    assert r.headers["accept"] == method
+
+
+@pytest.mark.parametrize("method,path", _routes())
+def test_every_route_without_certificate(server_factory, method: str, path: str) -> None:
+    """With skip_auth somewhere, certificate-less clients connect; every route that is
+    not identify-only answers 400 (auth.md §9)."""
+    server = server_factory("api:\n  /v1/api:\n    skip_auth: true\n")
+    with server.client(None) as c:
+        r = c.request(method, path + ("x" if path.endswith("/") else ""), content=b"{}")
+    if path in ("/version", "/v1/api"):
+        assert r.status_code == 200
+    elif path == "/v1/identity/self/describe":
+        assert (r.status_code, r.json()) == (404, {"message": "identity does not exist"})
+    else:
+        assert (r.status_code, r.json()) == (
+            400,
+            {"message": "tls: client certificate is required"},
+        )
