@@ -210,3 +210,13 @@ def test_sighup_reloads_policies_and_keeps_old_config_on_error(
         assert server.proc.poll() is None
     finally:
         assert server.stop() == 0
+
+
+def test_fs_keystore_path_that_is_a_file(tmp_path: Path, pki: PKI) -> None:
+    (tmp_path / "keys").write_text("not a directory")
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(config_yaml(pki, "disabled", tmp_path / "keys"))
+    r = _run(["server", "--config", str(cfg), "--addr", f"127.0.0.1:{free_port()}"])
+    assert r.returncode == 1
+    assert r.stderr == f"Error: fs: '{tmp_path / 'keys'}' is not a directory\n"
+    assert "Server is up and running" not in r.stdout

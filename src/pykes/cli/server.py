@@ -19,7 +19,8 @@ from pykes import __version__
 from pykes.auth import APIKey, Policy, client_certificate, self_signed_server_certificate
 from pykes.cli.common import ArgumentParser, CLIError
 from pykes.errors import ConfigError
-from pykes.keystore import FSKeyStore, KeyStore, MemoryKeyStore
+from pykes.keystore import KeyStore, MemoryKeyStore
+from pykes.keystore.factory import UnsupportedKeyStoreError, connect_keystore
 from pykes.observe.slogtext import LEVEL_INFO, level_name
 from pykes.server.handlers.system import GOARCH, GOOS
 from pykes.server.routes import DEFAULT_ROUTES, RouteOverride
@@ -104,9 +105,7 @@ def _setup_from_config(
     workers: int,
     config_path: str,
     address_override: str | None,
-) -> tuple[ServerSetup, KeyStore]:
-    from pykes.config import FSKeyStoreConfig
-
+) -> ServerSetup:
     host, port = parse_address(address)
     known = {r.path for r in DEFAULT_ROUTES}
     overrides = {
@@ -118,18 +117,11 @@ def _setup_from_config(
         name: Policy(name, tuple(p.allow), tuple(p.deny)) for name, p in cfg.policies.items()
     }
     assignments = {identity: name for name, p in cfg.policies.items() for identity in p.identities}
-    ks = cfg.keystore
-    if not isinstance(ks, FSKeyStoreConfig):
-        raise CLIError(f"keystore '{ks.kind}' is not supported by this pykes version yet")
-    path = ks.path
+    keystore_config = cfg.keystore
 
-    def open_fs() -> KeyStore:
-        return FSKeyStore(path)
+    async def open_keystore() -> KeyStore:
+        return await connect_keystore(keystore_config)
 
-    try:
-        store = open_fs()
-    except (ValueError, OSError) as err:
-        raise CLIError(str(err)) from None
     setup = ServerSetup(
         host=host,
         port=port,
@@ -150,25 +142,24 @@ def _setup_from_config(
         cache_offline=cfg.cache.offline,
         log_error=cfg.log_error,
         log_audit=cfg.log_audit,
-        open_keystore=open_fs,
+        open_keystore=open_keystore,
         predefined_keys=list(cfg.keys),
         workers=workers,
         reload=lambda: _reload(config_path, address_override, workers),
     )
-    return setup, store
+    return setup
 
 
 def _reload(config_path: str, address_override: str | None, workers: int) -> ServerSetup:
     from pykes.config import load_config
 
     cfg = load_config(config_path)
-    setup, _ = _setup_from_config(
+    return _setup_from_config(
         cfg, address_override or cfg.address, workers, config_path, address_override
     )
-    return setup
 
 
-def _setup_dev(address: str, tmpdir: Path) -> tuple[ServerSetup, KeyStore, APIKey]:
+def _setup_dev(address: str, tmpdir: Path) -> tuple[ServerSetup, MemoryKeyStore, APIKey]:
     host, port = parse_address(address)
     api_key = APIKey.generate()
     ips = [host] if host and host not in ("0.0.0.0", "::") else interface_ips()
@@ -194,10 +185,26 @@ def _setup_dev(address: str, tmpdir: Path) -> tuple[ServerSetup, KeyStore, APIKe
         cache_offline=0.0,
         log_error=LEVEL_INFO,
         log_audit=LEVEL_INFO,
-        open_keystore=lambda: store,
+        open_keystore=lambda: _same(store),
         workers=1,  # the in-memory keystore lives in one process
     )
     return setup, store, api_key
+
+
+async def _same(store: KeyStore) -> KeyStore:
+    return store
+
+
+async def _prepare(setup: ServerSetup, keep_open: bool) -> KeyStore:
+    """Connect the keystore (start-up checks) and create the predefined keys. The
+    connection is closed again unless the in-process worker reuses it (--dev)."""
+    store = await setup.open_keystore()
+    try:
+        await create_predefined_keys(store, setup.predefined_keys, setup.admin)
+    finally:
+        if not keep_open:
+            await store.close()
+    return store
 
 
 def _is_hex_identity(value: str) -> bool:
@@ -252,7 +259,7 @@ def run(argv: Sequence[str]) -> int:
             if args.config:
                 raise CLIError("'--config' flag is not supported in development mode")
             tmpdir = Path(tempfile.mkdtemp(prefix="kes-dev-"))
-            setup, store, api_key = _setup_dev(args.addr or DEFAULT_ADDRESS, tmpdir)
+            setup, _, api_key = _setup_dev(args.addr or DEFAULT_ADDRESS, tmpdir)
         else:
             if not args.config:
                 raise CLIError("no config file specified. Use '--config <file>' or '--dev'")
@@ -263,25 +270,26 @@ def run(argv: Sequence[str]) -> int:
             except ConfigError as err:
                 raise CLIError(str(err)) from None
             workers = args.workers if args.workers is not None else _default_workers()
-            setup, store = _setup_from_config(
+            setup = _setup_from_config(
                 cfg, args.addr or cfg.address, workers, args.config, args.addr
             )
         try:
             server_context(setup.tls)  # validate TLS material before anything is printed
         except TLSSetupError as err:
             raise CLIError(str(err)) from None
+        try:
+            store = asyncio.run(_prepare(setup, keep_open=args.dev))
+        except (UnsupportedKeyStoreError, ValueError, OSError) as err:
+            raise CLIError(str(err)) from None
+        except Exception as err:  # keystore connect / predefined keys
+            raise CLIError(f"failed to connect to keystore: {err}") from None
         sys.stdout.write(banner(setup, store.description, api_key, tmpdir))
         sys.stdout.flush()
         try:
             check_bind(setup.host, setup.port)
         except OSError as err:
             raise CLIError(f"listen tcp {setup.host}:{setup.port}: {err.strerror}") from None
-        if setup.predefined_keys:
-            try:
-                asyncio.run(create_predefined_keys(store, setup.predefined_keys, setup.admin))
-            except Exception as err:
-                raise CLIError(f"failed to create predefined keys: {err}") from None
-        status = serve_forever(setup, store if setup.workers <= 1 else None)
+        status = serve_forever(setup, store if args.dev else None)
         print("\n=> Stopping server... Goodbye.")
         return status
     finally:

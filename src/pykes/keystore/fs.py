@@ -15,9 +15,13 @@ import contextlib
 import os
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
 from pykes.keystore.listing import list_page
+
+if TYPE_CHECKING:
+    from pykes.config import FSKeyStoreConfig
 
 MAX_VALUE_SIZE = 1 << 20
 """``get`` reads at most this many bytes (1 MiB); longer files are truncated, as in Go."""
@@ -175,3 +179,8 @@ class FSKeyStore:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+async def connect(config: FSKeyStoreConfig) -> FSKeyStore:
+    """The ``keystore.fs`` section → an open filesystem keystore."""
+    return FSKeyStore(config.path)

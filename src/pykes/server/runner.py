@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pykes.auth import Authorizer, Policy
@@ -48,7 +48,7 @@ class ServerSetup:
     cache_offline: float
     log_error: int
     log_audit: int
-    open_keystore: Callable[[], KeyStore]
+    open_keystore: Callable[[], Awaitable[KeyStore]]
     predefined_keys: list[str] = field(default_factory=list)
     workers: int = 1
     # Re-reads the configuration for SIGHUP (None: nothing to reload, e.g. --dev).
@@ -113,7 +113,7 @@ class Worker:
         logs = Logs(setup.log_error, setup.log_audit)
         metrics.audit_events = lambda: logs.audit_hub.delivered
         metrics.error_events = lambda: logs.error_hub.delivered
-        store = self.store if self.store is not None else setup.open_keystore()
+        store = self.store if self.store is not None else await setup.open_keystore()
         self.state = build_state(setup, store, metrics, logs)
         await self.state.keys.start()
         loop.set_exception_handler(lambda _loop, ctx: _log_loop_error(logs, ctx))
@@ -158,7 +158,7 @@ class Worker:
             return
         try:
             setup = self.setup.reload()
-            store = setup.open_keystore()
+            store = await setup.open_keystore()
             await create_predefined_keys(store, setup.predefined_keys, setup.admin)
         except Exception as err:  # noqa: BLE001 - report and keep serving
             print(f"Failed to reload server config: {err}", file=sys.stderr, flush=True)
