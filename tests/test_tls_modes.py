@@ -3,9 +3,13 @@ against a CA, encrypted server keys, session resumption, TLS 1.2 minimum."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import re
+import signal
 import socket
 import ssl
+import time
 import warnings
 from pathlib import Path
 
@@ -146,5 +150,59 @@ def test_tls_1_1_is_refused(tmp_path: Path, pki: PKI) -> None:
         with warnings.catch_warnings(), pytest.raises((ssl.SSLError, ConnectionError)):
             warnings.simplefilter("ignore", DeprecationWarning)
             handshake(ssl.TLSVersion.TLSv1_1)
+    finally:
+        server.stop()
+
+
+def test_handshake_failures_are_logged(tmp_path: Path, pki: PKI) -> None:
+    admin = pki.client("admin")
+    server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
+    try:
+        ctx = server.ssl_context(None)  # no client certificate
+        with (
+            contextlib.suppress(ssl.SSLError, ConnectionError),
+            socket.create_connection(("127.0.0.1", server.port)) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+            tls.recv(100)
+        with socket.create_connection(("127.0.0.1", server.port)) as raw:
+            raw.sendall(b"GET / HTTP/1.1\r\n\r\n")  # plain HTTP on the TLS port
+            raw.recv(100)
+        time.sleep(0.3)
+    finally:
+        server.stop()
+    err = server.output()[1]
+    assert re.search(
+        r"level=INFO msg=\"http: TLS handshake error from 127\.0\.0\.1:\d+: "
+        r"peer did not return a certificate\"",
+        err,
+    ), err
+    assert "wrong version number" in err or "http request" in err
+
+
+def test_sighup_swaps_the_server_certificate(tmp_path: Path, pki: PKI) -> None:
+    admin = pki.client("admin")
+    server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
+    try:
+        key = ec.generate_private_key(ec.SECP256R1())
+        new = make_certificate(
+            key, "rotated", ips=("127.0.0.1",), eku=(ExtendedKeyUsageOID.SERVER_AUTH,)
+        )
+        new_cert, new_key = _write(new, key, tmp_path, "rotated")
+        server.config.write_text(
+            server.config.read_text()
+            .replace(str(pki.server_cert), str(new_cert))
+            .replace(str(pki.server_key), str(new_key))
+        )
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "Reloading configuration after SIGHUP" not in server.output()[1]:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        ctx = ssl.create_default_context(cafile=str(new_cert))
+        ctx.load_cert_chain(str(admin.cert_file), str(admin.key_file))
+        with httpx.Client(base_url=server.url, verify=ctx) as c:
+            assert c.get("/v1/status").status_code == 200  # verified against the new cert
     finally:
         server.stop()

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from pykes.errors import KeyExistsError
 from pykes.keystore import KeyCache, KeyStore
 from pykes.observe.logs import Logs
 from pykes.observe.metrics import Metrics
+from pykes.server.acceptor import tls_protocol_factory
 from pykes.server.connection import Connection, ConnectionRegistry
 from pykes.server.routes import RouteOverride, RouteTable
 from pykes.server.state import ServerState
@@ -100,10 +102,19 @@ class Worker:
         self.store = store
         self.state: ServerState | None = None
         self.stopping: asyncio.Event | None = None
+        self.ssl_context: ssl.SSLContext | None = None
+        self._reload_task: asyncio.Task[None] | None = None
 
     def current_state(self) -> ServerState:
         assert self.state is not None
         return self.state
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        assert self.ssl_context is not None
+        return self.ssl_context
+
+    def _logs(self) -> Logs:
+        return self.current_state().log
 
     async def serve(self, reuse_port: bool) -> None:
         setup = self.setup
@@ -117,22 +128,20 @@ class Worker:
         self.state = build_state(setup, store, metrics, logs)
         await self.state.keys.start()
         loop.set_exception_handler(lambda _loop, ctx: _log_loop_error(logs, ctx))
-        ssl_ctx = server_context(setup.tls)
+        self.ssl_context = server_context(setup.tls)
         registry = ConnectionRegistry(self.current_state)
         server = await loop.create_server(
-            lambda: Connection(registry),
+            tls_protocol_factory(registry, self._ssl_context, self._logs),
             host=setup.host or None,
             port=setup.port,
-            ssl=ssl_ctx,
             reuse_port=reuse_port,
             reuse_address=True,
             backlog=2048,
-            ssl_handshake_timeout=10.0,
         )
         registry.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
         try:
             await self.stopping.wait()
         finally:
@@ -147,6 +156,9 @@ class Worker:
             registry.stop()
             await self.state.keys.close()
 
+    def _schedule_reload(self) -> None:
+        self._reload_task = asyncio.get_running_loop().create_task(self.reload())
+
     async def reload(self) -> None:
         """SIGHUP: re-read the config and swap in new policies, admin, routes, cache and
         keystore; in-flight requests finish with the old state. A bad config keeps the
@@ -158,6 +170,7 @@ class Worker:
             return
         try:
             setup = self.setup.reload()
+            ssl_context = server_context(setup.tls)  # a new certificate for new connections
             store = await setup.open_keystore()
             await create_predefined_keys(store, setup.predefined_keys, setup.admin)
         except Exception as err:  # noqa: BLE001 - report and keep serving
@@ -167,7 +180,7 @@ class Worker:
         state = build_state(setup, store, old.metrics, old.log)
         state.start_ns, state.start_monotonic = old.start_ns, old.start_monotonic
         await state.keys.start()
-        self.setup, self.state = setup, state
+        self.setup, self.state, self.ssl_context = setup, state, ssl_context
         await old.keys.close()
         print(
             "=> Reloading configuration after SIGHUP signal completed.", file=sys.stderr, flush=True
