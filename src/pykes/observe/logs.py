@@ -12,21 +12,21 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, TextIO
 
-from pykes.gojson import go_json
+from pykes.gojson import go_json, go_json_string
 from pykes.observe.slogtext import (
     LEVEL_DEBUG,
     LEVEL_ERROR,
     LEVEL_INFO,
     LEVEL_WARN,
     format_record,
-    go_duration,
 )
 from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
+    from pykes.observe.bus import LogBus
     from pykes.server.http import Request
 
 SUBSCRIBER_BUFFER = 1024  # events buffered per subscriber before new ones are dropped
@@ -37,33 +37,54 @@ class Hub:
 
     A subscriber that falls more than ``SUBSCRIBER_BUFFER`` events behind loses the
     newest events (counted in ``dropped``) instead of slowing down request handling.
+    With several worker processes a ``LogBus`` links the hubs of the same kind: events
+    are forwarded to the other workers only while one of them has a subscriber.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kind: bytes = b"a") -> None:
+        self.kind = kind
         self._subscribers: set[asyncio.Queue[bytes]] = set()
-        self.delivered = 0
         self.dropped = 0
+        self.remote_subscribers = False  # another worker has subscribers (set by the bus)
+        self.bus: LogBus | None = None
+        self.on_delivered: Callable[[], None] = _nothing
 
     def __bool__(self) -> bool:
-        return bool(self._subscribers)
+        return bool(self._subscribers) or self.remote_subscribers
 
     def publish(self, line: bytes) -> None:
+        """An event of this process: to local subscribers and, via the bus, to others."""
+        self.deliver(line)
+        if self.remote_subscribers and self.bus is not None:
+            self.bus.send_event(self.kind, line)
+
+    def deliver(self, line: bytes) -> None:
         for queue in self._subscribers:
             try:
                 queue.put_nowait(line)
             except asyncio.QueueFull:
                 self.dropped += 1
 
+    def _changed(self) -> None:
+        if self.bus is not None:
+            self.bus.send_subscribers(self.kind, len(self._subscribers))
+
     async def subscribe(self) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[bytes] = asyncio.Queue(SUBSCRIBER_BUFFER)
         self._subscribers.add(queue)
+        self._changed()
         try:
             while True:
                 line = await queue.get()
-                self.delivered += 1
+                self.on_delivered()
                 yield line
         finally:
             self._subscribers.discard(queue)
+            self._changed()
+
+
+def _nothing() -> None:
+    pass
 
 
 class Logs:
@@ -78,8 +99,13 @@ class Logs:
         self.audit_level = audit_level
         self._stdout = stdout or sys.stdout
         self._stderr = stderr or sys.stderr
-        self.audit_hub = Hub()
-        self.error_hub = Hub()
+        self.audit_hub = Hub(b"a")
+        self.error_hub = Hub(b"e")
+        self._pending_stdout: list[str] = []
+        self._flush_scheduled = False
+        self._time_second = -1
+        self._time_prefix = ""
+        self._time_zone = ""
 
     # ---------------------------------------------------------------- error log
     def _record(self, level: int, message: str, req: Request | None) -> None:
@@ -113,41 +139,59 @@ class Logs:
             self._record(LEVEL_DEBUG, message, req)
 
     # ---------------------------------------------------------------- audit log
-    def audit(self, message: str, req: Request, status: int) -> None:
+    def audit(self, req: Request, status: int) -> None:
+        """One audit event per API request (every route, every status).
+
+        The event has the stream shape of spec/observability.md §2.3 — the JSON the
+        Go SDK's ``AuditStream`` and ``kes log`` decode — on stdout and on
+        ``/v1/log/audit``. ``response.time`` is integer nanoseconds (the unit the SDK
+        decodes). Only the path, identity, address and status are recorded: never a
+        request or response body.
+        """
         if self.audit_level > LEVEL_INFO:
             return
-        now = time.time_ns()
-        elapsed = max(0, int((time.perf_counter() - req.started) * 1e9))
-        line = format_record(
-            now,
-            LEVEL_INFO,
-            message,
-            [
-                ("req.method", req.method),
-                ("req.path", req.path),
-                ("req.ip", req.ip),
-                ("req.identity", req.identity or "<unknown>"),
-                ("res.code", str(status)),
-                ("res.time", go_duration(elapsed)),
-            ],
-        )
-        self._stdout.write(line + "\n")
-        self._stdout.flush()
+        elapsed = int((time.perf_counter() - req.started) * 1e9)
+        parts = ['{"time":"', self._now_text(), '","request":{']
+        if req.ip:
+            parts += ['"ip":"', req.ip, '",']
+        parts += ['"path":', go_json_string(req.path)]
+        if req.identity:
+            parts += [',"identity":"', req.identity, '"']
+        parts += ['},"response":{"code":', str(status), ',"time":', str(max(elapsed, 0)), "}}\n"]
+        line = "".join(parts)
+        self._pending_stdout.append(line)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_stdout)
         if self.audit_hub:
-            request: dict[str, str] = {}
-            if req.ip:
-                request["ip"] = req.ip
-            request["path"] = req.path
-            if req.identity:
-                request["identity"] = req.identity
-            event = {
-                "time": format_rfc3339_nano(now, local=True),
-                "request": request,
-                # Integer nanoseconds: what the Go SDK's AuditStream and `kes log`
-                # decode (spec/observability.md §2.3 recommendation).
-                "response": {"code": status, "time": elapsed},
-            }
-            self.audit_hub.publish(go_json(event))
+            self.audit_hub.publish(line.encode())
+
+    def _flush_stdout(self) -> None:
+        """Audit lines are written once per event-loop turn, not once per request."""
+        self._flush_scheduled = False
+        lines, self._pending_stdout = self._pending_stdout, []
+        self._stdout.write("".join(lines))
+        self._stdout.flush()
+
+    def flush(self) -> None:
+        if self._pending_stdout:
+            self._flush_stdout()
+
+    def _now_text(self) -> str:
+        """``format_rfc3339_nano(now, local=True)`` with the per-second part cached."""
+        now = time.time_ns()
+        seconds, nanos = divmod(now, 1_000_000_000)
+        if seconds != self._time_second:
+            full = format_rfc3339_nano(seconds * 1_000_000_000, local=True)
+            zone_at = len(full) - (1 if full.endswith("Z") else 6)
+            self._time_second, self._time_prefix, self._time_zone = (
+                seconds,
+                full[:zone_at],
+                full[zone_at:],
+            )
+        if not nanos:
+            return self._time_prefix + self._time_zone
+        return self._time_prefix + "." + f"{nanos:09d}".rstrip("0") + self._time_zone
 
 
 __all__ = ["Hub", "Logs", "LEVEL_DEBUG", "LEVEL_INFO", "LEVEL_WARN", "LEVEL_ERROR"]

@@ -10,35 +10,78 @@ which no longer matches the samples the Go SDK and the Grafana dashboard look fo
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import resource
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 3.0, 5.0, 10.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+# Layout of one worker's slot in the shared counter table (int64 each).
+_CODES = 500  # HTTP status 100..599 → index status - 100
+_BUCKET = _CODES  # len(BUCKETS) + 1 histogram buckets (the last is +Inf)
+_COUNT = _BUCKET + len(BUCKETS) + 1
+_SUM_NS = _COUNT + 1
+_ACTIVE = _SUM_NS + 1
+_AUDIT_EVENTS = _ACTIVE + 1
+_ERROR_EVENTS = _AUDIT_EVENTS + 1
+SLOT_SIZE = _ERROR_EVENTS + 1
+
+
+class SharedCounters:
+    """Request counters of every worker process in one anonymous shared mapping.
+
+    Created by the master before it forks, so every worker inherits it; each worker
+    writes only its own slot (single-threaded event loop: no locks needed) and a scrape
+    on any worker sums all slots. With one process it is just private memory.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._map = mmap.mmap(-1, workers * SLOT_SIZE * 8)
+        self._all = memoryview(self._map).cast("q")
+
+    def slot(self, index: int) -> memoryview:
+        return self._all[index * SLOT_SIZE : (index + 1) * SLOT_SIZE]
+
+    def totals(self) -> list[int]:
+        sums = [0] * SLOT_SIZE
+        for index in range(self.workers):
+            for i, value in enumerate(self.slot(index)):
+                sums[i] += value
+        return sums
+
+
 class RequestMetrics:
-    __slots__ = ("active", "success", "error", "failure", "bucket_counts", "time_sum", "count")
+    """This worker's view of its slot: what the request pipeline counts."""
 
-    def __init__(self) -> None:
-        self.active = 0
-        self.success: dict[int, int] = {}
-        self.error: dict[int, int] = {}
-        self.failure: dict[int, int] = {}
-        self.bucket_counts = [0] * (len(BUCKETS) + 1)
-        self.time_sum = 0.0
-        self.count = 0
+    __slots__ = ("_v",)
 
-    def observe(self, status: int, seconds: float) -> None:
-        table = self.success if status < 400 else self.error if status < 500 else self.failure
-        table[status] = table.get(status, 0) + 1
-        self.bucket_counts[bisect_left(BUCKETS, seconds)] += 1
-        self.time_sum += seconds
-        self.count += 1
+    def __init__(self, slot: memoryview) -> None:
+        self._v = slot
+
+    def begin(self) -> None:
+        self._v[_ACTIVE] += 1
+
+    def end(self, status: int, seconds: float) -> None:
+        v = self._v
+        v[_ACTIVE] -= 1
+        if 100 <= status < 600:
+            v[status - 100] += 1
+        v[_BUCKET + bisect_left(BUCKETS, seconds)] += 1
+        v[_COUNT] += 1
+        v[_SUM_NS] += int(seconds * 1e9)
+
+    def audit_event(self) -> None:
+        self._v[_AUDIT_EVENTS] += 1
+
+    def error_event(self) -> None:
+        self._v[_ERROR_EVENTS] += 1
 
 
 Sample = tuple[str, str, float]  # (name, rendered labels, value)
@@ -85,55 +128,60 @@ def usable_cpus() -> int:
 
 
 class Metrics:
-    def __init__(self, start_monotonic: float) -> None:
-        self.requests = RequestMetrics()
+    def __init__(self, start_monotonic: float, counters: SharedCounters, slot: int = 0) -> None:
+        self.counters = counters
+        self.requests = RequestMetrics(counters.slot(slot))
         self.start_monotonic = start_monotonic
-        self.audit_events: Callable[[], int] = lambda: 0
-        self.error_events: Callable[[], int] = lambda: 0
 
     def render(self) -> bytes:
         return "".join(self._families()).encode()
 
     def _families(self) -> Iterator[str]:
         """Families sorted by name, as Go's registry emits them; label-less counter
-        vectors that never saw a value are left out."""
-        r = self.requests
+        vectors that never saw a value are left out. Counters are summed over all
+        worker processes; the system gauges describe the answering process."""
+        t = self.counters.totals()
         heap, stack = memory_usage()
         yield _family(
             "kes_http_request_active",
             "Number of active requests that are not finished, yet.",
             "gauge",
-            [("kes_http_request_active", "", r.active)],
+            [("kes_http_request_active", "", t[_ACTIVE])],
         )
-        if r.error:
+        codes = {status: t[status - 100] for status in range(100, 600) if t[status - 100]}
+        error = {c: n for c, n in codes.items() if 400 <= c < 500}
+        failure = {c: n for c, n in codes.items() if c >= 500}
+        success = {c: n for c, n in codes.items() if c < 400}
+        if error:
             yield _family(
                 "kes_http_request_error",
                 "Number of request that failed due to some error. (HTTP 4xx status code)",
                 "counter",
-                _coded("kes_http_request_error", r.error),
+                _coded("kes_http_request_error", error),
             )
-        if r.failure:
+        if failure:
             yield _family(
                 "kes_http_request_failure",
                 "Number of request that failed due to some internal failure. "
                 "(HTTP 5xx status code)",
                 "counter",
-                _coded("kes_http_request_failure", r.failure),
+                _coded("kes_http_request_failure", failure),
             )
-        if r.success:
+        if success:
             yield _family(
                 "kes_http_request_success",
                 "Number of requests that have been served successfully.",
                 "counter",
-                _coded("kes_http_request_success", r.success),
+                _coded("kes_http_request_success", success),
             )
         buckets: list[Sample] = []
         acc = 0
-        for bound, n in zip((*BUCKETS, math.inf), r.bucket_counts, strict=True):
+        bucket_counts = t[_BUCKET : _BUCKET + len(BUCKETS) + 1]
+        for bound, n in zip((*BUCKETS, math.inf), bucket_counts, strict=True):
             acc += n
             buckets.append(("kes_http_response_time_bucket", f'{{le="{go_float(bound)}"}}', acc))
-        buckets.append(("kes_http_response_time_sum", "", r.time_sum))
-        buckets.append(("kes_http_response_time_count", "", r.count))
+        buckets.append(("kes_http_response_time_sum", "", t[_SUM_NS] / 1e9))
+        buckets.append(("kes_http_response_time_count", "", t[_COUNT]))
         yield _family(
             "kes_http_response_time",
             "Histogram of request response times spawning from 10ms to 10s.",
@@ -145,13 +193,13 @@ class Metrics:
                 "kes_log_audit_events",
                 "Number of audit log events written to the audit log targets.",
                 "counter",
-                self.audit_events(),
+                t[_AUDIT_EVENTS],
             ),
             (
                 "kes_log_error_events",
                 "Number of error log events written to the error log targets.",
                 "counter",
-                self.error_events(),
+                t[_ERROR_EVENTS],
             ),
             ("kes_system_mem_heap_objects", "Number of objects allocated on the heap.", "gauge", 0),
             ("kes_system_mem_heap_used", "Number of bytes used by the heap.", "gauge", heap),

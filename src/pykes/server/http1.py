@@ -11,7 +11,7 @@ from urllib.parse import unquote
 import httptools
 
 from pykes.server.http import REASONS, Request, Response, StreamResponse
-from pykes.server.pipeline import handle, route_request
+from pykes.server.pipeline import respond, route_request
 
 if TYPE_CHECKING:
     from pykes.server.connection import Connection
@@ -166,13 +166,11 @@ class HTTP1Handler:
                     conn.transport.close()
                     return
                 keep_alive = item.keep_alive and not self.closing
-                if item.early is not None:
-                    response: Response | StreamResponse = item.early
-                else:
+                if item.early is None:
                     route = item.req.route
                     assert route is not None
                     conn.set_deadline(route.timeout)
-                    response = await handle(conn.state(), item.req)
+                response = await respond(conn.state(), item.req, item.early)
                 if isinstance(response, StreamResponse):
                     await self._stream(response)
                     return

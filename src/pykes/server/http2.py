@@ -18,7 +18,7 @@ import h2.exceptions
 import h2.settings
 
 from pykes.server.http import IDLE_TIMEOUT, Request, Response, StreamResponse
-from pykes.server.pipeline import handle, route_request
+from pykes.server.pipeline import respond, route_request
 
 if TYPE_CHECKING:
     from pykes.server.connection import Connection
@@ -177,10 +177,7 @@ class H2Handler:
     # ------------------------------------------------------------ sending
     async def _serve(self, stream_id: int, stream: _Stream) -> None:
         try:
-            if stream.early is not None:
-                response: Response | StreamResponse = stream.early
-            else:
-                response = await handle(self.conn.state(), stream.req)
+            response = await respond(self.conn.state(), stream.req, stream.early)
             if isinstance(response, StreamResponse):
                 if stream.timer is not None:
                     stream.timer.cancel()

@@ -95,6 +95,16 @@ def route_request(routes: RouteTable, req: Request, query: str) -> Response | No
     return None
 
 
+async def respond(
+    state: ServerState, req: Request, early: Response | None
+) -> Response | StreamResponse:
+    """The response to a request (``early`` from ``route_request``, or the handler's),
+    with its audit event: every request is audited, whatever its status."""
+    response = early if early is not None else await handle(state, req)
+    state.log.audit(req, response.status)
+    return response
+
+
 async def handle(state: ServerState, req: Request) -> Response | StreamResponse:
     """Authenticate, authorize and run the handler of an already routed request."""
     route = req.route
@@ -111,12 +121,13 @@ async def handle(state: ServerState, req: Request) -> Response | StreamResponse:
         return await _run(state, req)
     # Counted routes: only requests that passed authentication (observability.md §3).
     requests = state.metrics.requests
-    requests.active += 1
+    requests.begin()
+    status = 0  # a cancelled request (client gone) is timed but has no status
     try:
         response = await _run(state, req)
+        status = response.status
     finally:
-        requests.active -= 1
-    requests.observe(response.status, time.perf_counter() - req.started)
+        requests.end(status, time.perf_counter() - req.started)
     return response
 
 

@@ -23,8 +23,9 @@ from pykes.auth import Authorizer, Policy
 from pykes.crypto import KeyVersion, decode_key_version, encode_key_version, generate_key_version
 from pykes.errors import KeyExistsError
 from pykes.keystore import KeyCache, KeyStore
+from pykes.observe.bus import LogBroker, LogBus, socket_pair
 from pykes.observe.logs import Logs
-from pykes.observe.metrics import Metrics
+from pykes.observe.metrics import Metrics, SharedCounters
 from pykes.server.acceptor import tls_protocol_factory
 from pykes.server.connection import Connection, ConnectionRegistry
 from pykes.server.routes import RouteOverride, RouteTable
@@ -97,9 +98,19 @@ def check_bind(host: str, port: int) -> None:
 class Worker:
     """One event loop serving the port."""
 
-    def __init__(self, setup: ServerSetup, store: KeyStore | None = None) -> None:
+    def __init__(
+        self,
+        setup: ServerSetup,
+        store: KeyStore | None,
+        counters: SharedCounters,
+        slot: int = 0,
+        bus_socket: socket.socket | None = None,
+    ) -> None:
         self.setup = setup
         self.store = store
+        self.counters = counters
+        self.slot = slot
+        self.bus_socket = bus_socket
         self.state: ServerState | None = None
         self.stopping: asyncio.Event | None = None
         self.ssl_context: ssl.SSLContext | None = None
@@ -120,10 +131,14 @@ class Worker:
         setup = self.setup
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
-        metrics = Metrics(time.monotonic())
+        metrics = Metrics(time.monotonic(), self.counters, self.slot)
         logs = Logs(setup.log_error, setup.log_audit)
-        metrics.audit_events = lambda: logs.audit_hub.delivered
-        metrics.error_events = lambda: logs.error_hub.delivered
+        logs.audit_hub.on_delivered = metrics.requests.audit_event
+        logs.error_hub.on_delivered = metrics.requests.error_event
+        bus = None
+        if self.bus_socket is not None:
+            bus = LogBus(self.bus_socket, {b"a": logs.audit_hub, b"e": logs.error_hub})
+            bus.attach(loop)
         store = self.store if self.store is not None else await setup.open_keystore()
         self.state = build_state(setup, store, metrics, logs)
         await self.state.keys.start()
@@ -155,6 +170,9 @@ class Worker:
                 conn.transport.abort()
             registry.stop()
             await self.state.keys.close()
+            self.state.log.flush()
+            if bus is not None:
+                bus.detach(loop)
 
     def _schedule_reload(self) -> None:
         self._reload_task = asyncio.get_running_loop().create_task(self.reload())
@@ -224,57 +242,112 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
 
 
-def run_worker(setup: ServerSetup, store: KeyStore | None, reuse_port: bool) -> None:
+def run_worker(
+    setup: ServerSetup,
+    store: KeyStore | None,
+    reuse_port: bool,
+    counters: SharedCounters,
+    slot: int = 0,
+    bus_socket: socket.socket | None = None,
+) -> None:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(Worker(setup, store).serve(reuse_port))
+        worker = Worker(setup, store, counters, slot, bus_socket)
+        loop.run_until_complete(worker.serve(reuse_port))
     finally:
         loop.close()
 
 
 def serve_forever(setup: ServerSetup, store: KeyStore | None) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit status."""
+    counters = SharedCounters(max(setup.workers, 1))
     if setup.workers <= 1:
-        run_worker(setup, store, reuse_port=False)
+        run_worker(setup, store, reuse_port=False, counters=counters)
         return 0
-    children: list[int] = []
-    for _ in range(setup.workers):
+    return _Supervisor(setup, counters).run()
+
+
+class _Supervisor:
+    """The master of ``--workers N``: forks the workers, relays log events between them
+    (``LogBroker``), forwards signals and replaces a worker that dies unexpectedly."""
+
+    def __init__(self, setup: ServerSetup, counters: SharedCounters) -> None:
+        self.setup = setup
+        self.counters = counters
+        self.broker = LogBroker()
+        self.children: dict[int, int] = {}  # pid -> worker slot
+        self.stopping = False
+        self.status = 0
+
+    def _spawn(self, slot: int) -> None:
+        master_end, worker_end = socket_pair()
         pid = os.fork()
-        if pid == 0:  # worker
+        if pid == 0:  # worker process
             code = 0
             try:
-                signal.signal(signal.SIGHUP, signal.SIG_IGN)
-                run_worker(setup, None, reuse_port=True)
+                master_end.close()
+                self.broker.drop_inherited()
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_DFL)
+                run_worker(self.setup, None, True, self.counters, slot, worker_end)
             except BaseException as err:  # noqa: BLE001 - report and exit the worker
-                print(f"Error: worker failed: {err}", file=sys.stderr)
+                print(f"Error: worker failed: {err}", file=sys.stderr, flush=True)
                 code = 1
             finally:
                 os._exit(code)
-        children.append(pid)
+        worker_end.close()
+        self.children[pid] = slot
+        self.broker.add(slot, master_end)
 
-    def forward(signum: int, _frame: object) -> None:
-        for pid in children:
+    def _signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGHUP:
+            # Keep the master's copy current, so a replaced worker starts with it.
+            with contextlib.suppress(Exception):
+                if self.setup.reload is not None:
+                    self.setup = self.setup.reload()
+        else:
+            self.stopping = True
+        for pid in self.children:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM if signum != signal.SIGHUP else signum)
+                os.kill(pid, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, forward)
-    signal.signal(signal.SIGHUP, forward)
-    status = 0
-    for pid in children:
-        while True:
+    def run(self) -> int:
+        for slot in range(self.setup.workers):
+            self._spawn(slot)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._signal)
+        while self.children:
+            self.broker.poll(0.2)
+            self._reap()
+        self.broker.close()
+        return self.status
+
+    def _reap(self) -> None:
+        while self.children:
             try:
-                _, code = os.waitpid(pid, 0)
-                break
+                pid, code = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                code = 0
-                break
-            except InterruptedError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            slot = self.children.pop(pid, None)
+            if slot is None:
                 continue
-        if os.waitstatus_to_exitcode(code) not in (0, -signal.SIGTERM):
-            status = 1
-    return status
+            self.broker.remove(slot)
+            exit_code = os.waitstatus_to_exitcode(code)
+            if self.stopping:
+                if exit_code not in (0, -signal.SIGTERM):
+                    self.status = 1
+                continue
+            print(
+                f"Worker {pid} exited unexpectedly (status {exit_code}); starting a new one",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(0.1)  # no busy fork loop if a worker dies at start-up
+            self._spawn(slot)
 
 
 __all__ = [

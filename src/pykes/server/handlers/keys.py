@@ -70,7 +70,6 @@ async def create(state: ServerState, req: Request) -> Response:
     except Exception:
         raise APIError(500, "failed to generate encryption key") from None
     await _store(state, req, name, key)
-    state.log.audit(f"secret key '{name}' created", req, 200)
     return EMPTY_OK
 
 
@@ -97,7 +96,6 @@ async def import_(state: ServerState, req: Request) -> Response:
     except Exception:
         raise APIError(500, "failed to create key") from None
     await _store(state, req, name, key)
-    state.log.audit(f"secret key '{name}' created", req, 200)
     return EMPTY_OK
 
 
@@ -143,7 +141,6 @@ async def delete(state: ServerState, req: Request) -> Response:
     except Exception as err:
         state.log.error(f"failed to delete key '{name}': {_describe(err)}", req)
         raise APIError(502, "failed to delete key") from None
-    state.log.audit(f"secret key '{name}' deleted", req, 200)
     return EMPTY_OK
 
 
