@@ -10,6 +10,7 @@ texts, names, paths and identities.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -195,3 +196,39 @@ class Logs:
 
 
 __all__ = ["Hub", "Logs", "LEVEL_DEBUG", "LEVEL_INFO", "LEVEL_WARN", "LEVEL_ERROR"]
+
+
+class ErrorLogHandler(logging.Handler):
+    """Routes Python ``logging`` records of pykes' own modules (e.g. a keystore's token
+    renewal warnings) into the error log, with its format, level filter and stream."""
+
+    def __init__(self, logs: Callable[[], Logs]) -> None:
+        super().__init__(logging.DEBUG)
+        self._logs = logs
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad log call must not break a request
+            message = str(record.msg)
+        level = (
+            LEVEL_ERROR
+            if record.levelno >= logging.ERROR
+            else LEVEL_WARN
+            if record.levelno >= logging.WARNING
+            else LEVEL_INFO
+            if record.levelno >= logging.INFO
+            else LEVEL_DEBUG
+        )
+        self._logs()._record(level, message, None)
+
+
+def route_python_logging(logs: Callable[[], Logs]) -> None:
+    """Send the ``pykes`` logger hierarchy to the error log (once per process)."""
+    logger = logging.getLogger("pykes")
+    for handler in list(logger.handlers):
+        if isinstance(handler, ErrorLogHandler):
+            logger.removeHandler(handler)
+    logger.addHandler(ErrorLogHandler(logs))
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False

@@ -24,7 +24,7 @@ from pykes.crypto import KeyVersion, decode_key_version, encode_key_version, gen
 from pykes.errors import KeyExistsError
 from pykes.keystore import KeyCache, KeyStore
 from pykes.observe.bus import LogBroker, LogBus, socket_pair
-from pykes.observe.logs import Logs
+from pykes.observe.logs import Logs, route_python_logging
 from pykes.observe.metrics import Metrics, SharedCounters
 from pykes.server.acceptor import tls_protocol_factory
 from pykes.server.connection import Connection, ConnectionRegistry
@@ -125,7 +125,7 @@ class Worker:
         return self.ssl_context
 
     def _logs(self) -> Logs:
-        return self.current_state().log
+        return self.state.log if self.state is not None else self._startup_logs
 
     async def serve(self, reuse_port: bool) -> None:
         setup = self.setup
@@ -133,12 +133,14 @@ class Worker:
         self.stopping = asyncio.Event()
         metrics = Metrics(time.monotonic(), self.counters, self.slot)
         logs = Logs(setup.log_error, setup.log_audit)
+        self._startup_logs = logs
         logs.audit_hub.on_delivered = metrics.requests.audit_event
         logs.error_hub.on_delivered = metrics.requests.error_event
         bus = None
         if self.bus_socket is not None:
             bus = LogBus(self.bus_socket, {b"a": logs.audit_hub, b"e": logs.error_hub})
             bus.attach(loop)
+        route_python_logging(self._logs)
         store = self.store if self.store is not None else await setup.open_keystore()
         self.state = build_state(setup, store, metrics, logs)
         await self.state.keys.start()
