@@ -60,8 +60,14 @@ async def status(state: ServerState, req: Request) -> Response:
     }
     try:
         latency = await state.keys.status()
-    except Exception:
-        out["keystore_unreachable"] = True
+    except Exception as err:
+        # The Go server sends only `keystore_unreachable`, which the Go SDK rejects
+        # ("keystore is unreachable but not unavailable"), so `kes status` fails instead
+        # of showing the keystore as down. We add `keystore_unavailable` (set for any
+        # keystore failure) so SDK clients decode the real state (issue 3 decision).
+        out["keystore_unavailable"] = True
+        if isinstance(err, KeyStoreUnreachable):
+            out["keystore_unreachable"] = True
     else:
         out["keystore_latency"] = max(1, round(latency * 1000))  # integer milliseconds
     return Response(200, go_json(out))
