@@ -6,6 +6,7 @@ import re
 import signal
 import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -220,3 +221,57 @@ def test_fs_keystore_path_that_is_a_file(tmp_path: Path, pki: PKI) -> None:
     assert r.returncode == 1
     assert r.stderr == f"Error: fs: '{tmp_path / 'keys'}' is not a directory\n"
     assert "Server is up and running" not in r.stdout
+
+
+def test_reload_under_load_drops_no_request(tmp_path: Path, pki: PKI) -> None:
+    admin, user = pki.client("admin"), pki.client("load-user")
+    base = config_yaml(pki, admin.identity, tmp_path / "keys")
+    server = start_server(tmp_path, pki, base, workers=2)
+    failures: list[str] = []
+    done = 0
+    stop = threading.Event()
+
+    def load() -> None:
+        nonlocal done
+        with server.client(admin) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post("/v1/key/generate/load-key", json={})
+                    if r.status_code != 200:
+                        failures.append(f"{r.status_code} {r.text}")
+                    done += 1
+                except httpx.HTTPError as err:
+                    failures.append(repr(err))
+
+    try:
+        time.sleep(0.3)
+        with server.client(admin) as c:
+            assert c.post("/v1/key/create/load-key").status_code == 200
+        threads = [threading.Thread(target=load, daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for round_ in range(3):
+            allowed = "/v1/status" if round_ % 2 == 0 else "/v1/api"
+            server.config.write_text(
+                base + f"policy:\n  p:\n    allow: [{allowed}]\n    identities: [{user.identity}]\n"
+            )
+            server.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while server.output()[1].count("Reloading configuration after SIGHUP") < 2 * (
+                round_ + 1
+            ):
+                assert time.monotonic() < deadline, server.output()[1]
+                time.sleep(0.05)
+            for _ in range(4):  # every worker enforces the new policy
+                with server.client(user) as c:
+                    assert c.get(allowed).status_code == 200
+                    other = "/v1/api" if allowed == "/v1/status" else "/v1/status"
+                    assert c.get(other).status_code == 403
+        stop.set()
+        for t in threads:
+            t.join(10)
+    finally:
+        stop.set()
+        server.stop()
+    assert failures == []
+    assert done > 50
