@@ -8,13 +8,11 @@ standard padded base64, ``null`` meaning "no value".
 
 from __future__ import annotations
 
+import binascii
 import json
 from typing import Any
 
-from pykes.crypto.ciphertext import b64decode_std
-
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_decoder = json.JSONDecoder()
 
 _GO_ESCAPES = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -40,28 +38,73 @@ def error_body(message: str) -> bytes:
     return ('{"message":' + go_json_string(message) + "\n}").encode("utf-8")
 
 
-def parse_object(body: bytes, fields: tuple[str, ...]) -> dict[str, Any]:
-    """Decode the first JSON value of ``body`` into the named (lower-case) fields.
+def b64decode_std(data: str | bytes) -> bytes:
+    """Decode like Go's ``base64.StdEncoding``: std alphabet, mandatory padding.
 
-    Raises ``BodyError`` for anything Go's decoder would reject. A JSON ``null`` body
-    decodes to no fields. Values are returned as decoded JSON; see ``bytes_field``.
+    ``\\r`` and ``\\n`` are ignored anywhere (as Go does); anything else outside the
+    alphabet, missing or excess padding raises ``ValueError``.
     """
-    text = body.decode("utf-8", "replace")
-    start = len(text) - len(text.lstrip(" \t\r\n"))
+    if isinstance(data, str):
+        data = data.encode("ascii")  # UnicodeEncodeError is a ValueError
+    if b"\r" in data or b"\n" in data:
+        data = data.replace(b"\r", b"").replace(b"\n", b"")
+    size = len(data)
+    if size % 4 or data.find(b"=", 0, max(size - 2, 0)) != -1:
+        raise ValueError("illegal base64 data")
+    return binascii.a2b_base64(data, strict_mode=True)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+class _Object(list):  # type: ignore[type-arg]
+    """A decoded JSON object as its (key, value) pairs, in order (duplicates kept)."""
+
+
+_pairs_decoder = json.JSONDecoder(object_pairs_hook=_Object, parse_constant=_reject_constant)
+
+
+def go_json_fields(
+    data: bytes, fields: tuple[str, ...], *, first_value_only: bool = False
+) -> dict[str, Any]:
+    """Decode ``data`` like Go's ``json.Unmarshal`` into a struct with ``fields``.
+
+    The whole input must be one JSON value (surrounding whitespace allowed), or with
+    ``first_value_only`` (a ``json.Decoder`` reading a request body) only the first
+    value is read and anything after it is ignored. ``null``
+    decodes to no fields; any other non-object raises ``ValueError``. Object keys
+    match a field exactly or case-insensitively, the last occurrence wins; unknown
+    keys are ignored. Values are returned as decoded JSON (``None`` for ``null``).
+    """
     try:
-        value, _ = _decoder.raw_decode(text, start)
-    except json.JSONDecodeError:
-        raise BodyError("invalid JSON") from None
-    if value is None:
+        text = data.decode("utf-8", "replace")  # Go keeps invalid UTF-8 in strings as U+FFFD
+        if first_value_only:
+            start = len(text) - len(text.lstrip(" \t\r\n"))
+            pairs, _ = _pairs_decoder.raw_decode(text, start)
+        else:
+            pairs = _pairs_decoder.decode(text)
+    except (ValueError, RecursionError):  # JSONDecodeError, too deeply nested
+        raise ValueError("invalid JSON") from None
+    if pairs is None:
         return {}
-    if not isinstance(value, dict):
-        raise BodyError("not a JSON object")
+    if not isinstance(pairs, _Object):
+        raise ValueError("JSON value is not an object")
     out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = key if key in fields else key.lower()
+    for key, value in pairs:
+        name = key if key in fields else key.casefold()
         if name in fields:
-            out[name] = item
+            out[name] = value
     return out
+
+
+def parse_object(body: bytes, fields: tuple[str, ...]) -> dict[str, Any]:
+    """A request body (its first JSON value) as the named lower-case fields; raises
+    ``BodyError`` for anything Go's decoder would reject."""
+    try:
+        return go_json_fields(body, fields, first_value_only=True)
+    except ValueError as err:
+        raise BodyError(str(err)) from None
 
 
 def bytes_field(obj: dict[str, Any], name: str) -> bytes:
@@ -72,7 +115,7 @@ def bytes_field(obj: dict[str, Any], name: str) -> bytes:
     if not isinstance(value, str):
         raise BodyError(f"field {name!r} is not a string")
     try:
-        return b64decode_std(value)  # Go's StdEncoding: strict alphabet and padding
+        return b64decode_std(value)
     except ValueError:
         raise BodyError(f"field {name!r} is not valid base64") from None
 

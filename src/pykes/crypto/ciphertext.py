@@ -16,16 +16,14 @@ Input that does not parse as its legacy format is used unchanged (as raw). The
 algorithm and key id recorded in a legacy ciphertext are validated but otherwise
 ignored: the stored key's type decides the cipher.
 
-This module also holds the two Go decoding rules shared with the key encoding:
-``b64decode_std`` (``encoding/base64.StdEncoding``) and ``go_json_fields``
-(``encoding/json`` into a struct).
+Go's decoding rules (``b64decode_std``, ``go_json_fields``) live in ``pykes.gojson``.
 """
 
 from __future__ import annotations
 
-import binascii
-import json
 from typing import Any
+
+from pykes.gojson import b64decode_std, go_json_fields
 
 _IV_SIZE = 16
 _NONCE_SIZE = 12
@@ -37,53 +35,6 @@ _MSGPACK_ALGORITHMS = frozenset(
 _JSON_FIELDS = ("aead", "id", "iv", "nonce", "bytes")
 _STR = {0xD9: 1, 0xDA: 2, 0xDB: 4}  # str8/16/32 → length width; fixstr handled apart
 _BIN = {0xC4: 1, 0xC5: 2, 0xC6: 4}  # bin8/16/32
-
-
-def b64decode_std(data: str | bytes) -> bytes:
-    """Decode like Go's ``base64.StdEncoding``: std alphabet, mandatory padding.
-
-    ``\\r`` and ``\\n`` are ignored anywhere (as Go does); anything else outside the
-    alphabet, missing or excess padding raises ``ValueError``.
-    """
-    if isinstance(data, str):
-        data = data.encode("ascii")  # UnicodeEncodeError is a ValueError
-    if b"\r" in data or b"\n" in data:
-        data = data.replace(b"\r", b"").replace(b"\n", b"")
-    size = len(data)
-    if size % 4 or data.find(b"=", 0, max(size - 2, 0)) != -1:
-        raise ValueError("illegal base64 data")
-    return binascii.a2b_base64(data, strict_mode=True)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"invalid JSON constant {name}")
-
-
-def go_json_fields(data: bytes, fields: tuple[str, ...]) -> dict[str, Any]:
-    """Decode ``data`` like Go's ``json.Unmarshal`` into a struct with ``fields``.
-
-    The whole input must be one JSON value (surrounding whitespace allowed). ``null``
-    decodes to no fields; any other non-object raises ``ValueError``. Object keys
-    match a field exactly or case-insensitively, the last occurrence wins; unknown
-    keys are ignored. Values are returned as decoded JSON (``None`` for ``null``).
-    """
-    try:
-        text = data.decode("utf-8", "replace")  # Go keeps invalid UTF-8 in strings as U+FFFD
-        pairs = json.loads(
-            text, object_pairs_hook=lambda items: items, parse_constant=_reject_constant
-        )
-    except (ValueError, RecursionError):  # JSONDecodeError, too deeply nested
-        raise ValueError("invalid JSON") from None
-    if pairs is None:
-        return {}
-    if not isinstance(pairs, list):
-        raise ValueError("JSON value is not an object")
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        name = key if key in fields else key.casefold()
-        if name in fields:
-            out[name] = value
-    return out
 
 
 def _json_bytes(obj: dict[str, Any], name: str) -> bytes:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from pykes.crypto.ciphertext import b64decode_std, go_json_fields
 from pykes.crypto.keys import KEY_SIZE, KeyType, KeyVersion, parse_cipher_name
+from pykes.gojson import b64decode_std, go_json_fields
 from pykes.timefmt import ZERO_TIME_NS, parse_rfc3339_nano
 
 _NS = 1_000_000_000
