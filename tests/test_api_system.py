@@ -166,3 +166,23 @@ def test_unreachable_keystore_status_and_ready(tmp_path, pki: PKI) -> None:
     finally:
         server.stop()
     assert "level=WARN" in server.output()[1]
+
+
+def test_head_gets_405_without_a_body_and_keep_alive_survives(kes: RunningServer, pki: PKI) -> None:
+    ctx = kes.ssl_context(pki.client("admin"))
+    ctx.set_alpn_protocols(["http/1.1"])
+    with (
+        socket.create_connection(("127.0.0.1", kes.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(
+            b"HEAD /v1/status HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        tls.settimeout(10)
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 405 ")
+    assert rest.startswith(b"HTTP/1.1 200 OK")  # no 405 body in between

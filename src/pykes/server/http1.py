@@ -174,7 +174,7 @@ class HTTP1Handler:
                 if isinstance(response, StreamResponse):
                     await self._stream(response)
                     return
-                self._write(response, keep_alive)
+                self._write(response, keep_alive, item.req.method == "HEAD")
                 conn.clear_deadline()
                 if not keep_alive:
                     conn.transport.close()
@@ -188,7 +188,7 @@ class HTTP1Handler:
             self.worker = None
             conn.idle()
 
-    def _write(self, response: Response, keep_alive: bool) -> None:
+    def _write(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
         body = response.body
         head = [
             b"HTTP/1.1 %d %s\r\n" % (response.status, REASONS.get(response.status, "").encode()),
@@ -201,7 +201,8 @@ class HTTP1Handler:
         if not keep_alive:
             head.append(b"Connection: close\r\n")
         head.append(b"Content-Length: %d\r\n\r\n" % len(body))
-        head.append(body)
+        if not head_only:  # a HEAD response has the headers of the GET, but no body
+            head.append(body)
         self.conn.transport.write(b"".join(head))
 
     async def _stream(self, response: StreamResponse) -> None:

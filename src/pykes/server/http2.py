@@ -190,7 +190,7 @@ class H2Handler:
                 headers.append((name.lower().encode(), value.encode("latin-1")))
             headers.append((b"content-length", str(len(response.body)).encode()))
             headers.append((b"date", self.conn.date_header()[6:-2]))
-            body = response.body
+            body = response.body if stream.req.method != "HEAD" else b""
             self.h2.send_headers(stream_id, headers, end_stream=not body)
             self._flush()
             if body:
