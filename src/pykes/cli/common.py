@@ -1,11 +1,17 @@
 """CLI conventions shared by every command (spec/cli.md): ``Error: <message>`` on
-stderr with exit 1, usage on stderr with exit 2."""
+stderr with exit 1, usage on stderr with exit 2, pflag-style flags, env lookups."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Sequence
 from typing import NoReturn
+
+from pykes.config.duration import go_quote
+
+__all__ = ["ArgumentParser", "CLIError", "env", "fail", "go_quote", "split_list"]
 
 
 class CLIError(Exception):
@@ -17,9 +23,21 @@ def fail(message: str) -> NoReturn:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with Go pflag conventions: help and usage errors go to stderr, exit 2."""
+    """argparse with Go pflag conventions: help and usage errors go to stderr, exit 2.
+
+    ``usage_text`` (optional) replaces argparse's generated help with a fixed text in
+    the style of the Go CLI. :meth:`parse` accepts flags and positionals in any order
+    (as pflag does).
+    """
+
+    def __init__(self, *args: object, usage_text: str | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.usage_text = usage_text
 
     def print_help(self, file=None) -> None:  # type: ignore[override]
+        if self.usage_text is not None:
+            (file or sys.stderr).write(self.usage_text)
+            return
         super().print_help(file or sys.stderr)
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:  # type: ignore[override]
@@ -29,3 +47,61 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
         raise CLIError(f"{message}. See '{self.prog} --help'")
+
+    def parse(self, argv: Sequence[str]) -> argparse.Namespace:
+        """Parse with flags and positionals intermixed (``kes key rm a -k b``)."""
+        return self.parse_intermixed_args(list(argv))
+
+
+def env(*names: str) -> str | None:
+    """The value of the first *set* variable (a set-but-empty one wins too)."""
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def split_list(values: Sequence[str] | None) -> list[str]:
+    """Values of a repeatable pflag slice flag: each value may hold comma-separated
+    items (``--dns a,b --dns c``)."""
+    items: list[str] = []
+    for value in values or ():
+        items.extend(v.strip() for v in value.split(",") if v.strip())
+    return items
+
+
+Command = Callable[[Sequence[str]], int]
+
+
+def dispatch(group: str, argv: Sequence[str], commands: dict[str, Command], usage: str) -> int:
+    """Run ``kes <group> <sub-command> …``; no argument or ``-h`` → usage, exit 2."""
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stderr.write(usage)
+        return 2
+    command = commands.get(argv[0])
+    if command is None:
+        if argv[0].startswith("-"):
+            raise CLIError(f"unknown flag: {argv[0]}. See 'kes {group} --help'")
+        article = "an" if group[0] in "aeiou" else "a"
+        raise CLIError(
+            f"{go_quote(argv[0])} is not {article} {group} command. See 'kes {group} --help'"
+        )
+    return command(argv[1:])
+
+
+def flag_insecure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", "--insecure", action="store_true", help="Skip TLS certificate validation")
+
+
+def flag_enclave(p: argparse.ArgumentParser) -> None:
+    """``-e/--enclave`` is accepted and ignored (enclaves no longer exist)."""
+    p.add_argument("-e", "--enclave", default="", help=argparse.SUPPRESS)
+
+
+def flag_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="Print output in JSON format")
+
+
+def flag_color(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--color", choices=("auto", "never", "always"), default="auto")

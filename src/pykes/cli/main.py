@@ -1,12 +1,16 @@
-"""``kes`` entry point: dispatches to the sub-commands."""
+"""``kes`` entry point: dispatches to the sub-commands (spec/cli.md §1).
+
+Each command lives in its own module and is imported only when it runs, so a client
+command does not pay for the server's imports and vice versa.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from pykes import __version__
-from pykes.cli.common import CLIError
+from pykes.cli.common import CLIError, go_quote
 
 USAGE = """Usage:
     kes [options] <command>
@@ -14,38 +18,92 @@ USAGE = """Usage:
 Commands:
     server                   Start a KES server.
 
+    ls                       List keys, policies and identities.
+    key                      Manage cryptographic keys.
+    policy                   Manage KES policies.
+    identity                 Manage KES identities.
+
+    log                      Print error and audit log events.
+    status                   Print server status.
+    metric                   Print server metrics.
+
+    migrate                  Migrate KMS data.
+    update                   Update KES binary (not supported by pykes).
+
 Options:
     -v, --version            Print version information.
     -h, --help               Print command line options.
 """
 
+#: command → "module:function" (module below pykes.cli)
+COMMANDS: dict[str, str] = {
+    "server": "server:run",
+    "ls": "ls:run",
+    "key": "key:run",
+    "policy": "policy:run",
+    "identity": "identity:run",
+    "log": "log:run",
+    "status": "status:run",
+    "metric": "metric:run",
+    "migrate": "migrate:run",
+    "update": "main:update",
+    "tool": "tool:run",
+}
 
-def _server(argv: Sequence[str]) -> int:
-    from pykes.cli.server import run
 
-    return run(argv)
+def update(argv: Sequence[str]) -> int:
+    raise CLIError("'kes update' is not supported by pykes. Upgrade the pykes package instead")
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"server": _server}
+def version_text() -> str:
+    """The four aligned lines of ``kes --version``."""
+    import platform
+    import time
+
+    from pykes import __version__
+    from pykes.server.handlers.system import GOARCH, GOOS
+    from pykes.server.state import COMMIT
+
+    rows = [
+        ("Version", f"{__version__} commit={COMMIT}"),
+        ("Runtime", f"Python {platform.python_version()} {GOOS}/{GOARCH} compiler=CPython"),
+        ("License", "AGPLv3 https://www.gnu.org/licenses/agpl-3.0.html"),
+        ("Copyright", f"pykes authors, MinIO, Inc. 2015-{time.gmtime().tm_year}"),
+    ]
+    return "".join(f"{label:<11}{value}\n" for label, value in rows)
+
+
+def _run(name: str, argv: Sequence[str]) -> int:
+    module_name, _, function = COMMANDS[name].partition(":")
+    module = importlib.import_module(f"pykes.cli.{module_name}")
+    status: int = getattr(module, function)(argv)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pykes.cli.output import print_error
+
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        sys.stderr.write(USAGE)
-        return 2
-    if args[0] in ("-v", "--version"):
-        print(f"Version    {__version__}")
-        return 0
-    command = COMMANDS.get(args[0])
     try:
-        if command is None:
-            raise CLIError(f"\"{args[0]}\" is not a kes command. See 'kes --help'")
-        return command(args[1:])
+        if not args or args[0] in ("-h", "--help"):
+            sys.stderr.write(USAGE)
+            return 2
+        if args[0] in ("-v", "--version"):
+            sys.stdout.write(version_text())
+            return 0
+        if args[0] == "--auto-completion":
+            raise CLIError("shell auto-completion is not supported by pykes")
+        if args[0] not in COMMANDS:
+            if args[0].startswith("-"):
+                raise CLIError(f"unknown flag: {args[0]}. See 'kes --help'")
+            raise CLIError(f"{go_quote(args[0])} is not a kes command. See 'kes --help'")
+        return _run(args[0], args[1:])
     except CLIError as err:
-        print(f"Error: {err}", file=sys.stderr)
+        print_error(str(err))
         return 1
     except KeyboardInterrupt:
+        return 1
+    except BrokenPipeError:
         return 1
 
 

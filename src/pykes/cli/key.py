@@ -1,0 +1,221 @@
+"""``kes key create|import|info|ls|rm|encrypt|decrypt|dek`` (spec/cli.md §4)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+
+from pykes.cli.common import (
+    ArgumentParser,
+    CLIError,
+    dispatch,
+    flag_color,
+    flag_enclave,
+    flag_insecure,
+    flag_json,
+    go_quote,
+)
+from pykes.cli.connect import new_client, reported
+from pykes.cli.output import clock, colorize, console, is_terminal, print_json, styled, write
+
+USAGE = """Usage:
+    kes key <command>
+
+Commands:
+    create                   Create a new crypto key.
+    import                   Import a crypto key.
+    info                     Get information about a crypto key.
+    ls                       List crypto keys.
+    rm                       Delete a crypto key.
+
+    encrypt                  Encrypt a message.
+    decrypt                  Decrypt an encrypted message.
+    dek                      Generate a new data encryption key.
+
+Options:
+    -h, --help               Print command line options.
+"""
+
+_CONNECTION = """    -k, --insecure           Skip TLS certificate validation.
+    -e, --enclave <name>     Accepted and ignored (enclaves no longer exist).
+"""
+_OUTPUT = """        --json               Print output in JSON format.
+        --color <when>       Specify when to use colored output: auto, never, always.
+"""
+_HELP = """
+    -h, --help               Print command line options.
+"""
+
+
+def _parser(name: str, synopsis: str, *, output: bool = False) -> ArgumentParser:
+    text = f"Usage:\n    kes key {name} {synopsis}\n\nOptions:\n{_CONNECTION}"
+    text += (_OUTPUT if output else "") + _HELP
+    p = ArgumentParser(prog=f"kes key {name}", usage_text=text)
+    flag_insecure(p)
+    flag_enclave(p)
+    if output:
+        flag_json(p)
+        flag_color(p)
+    p.add_argument("args", nargs="*")
+    return p
+
+
+def _b64(value: str, what: str, command: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise CLIError(f"invalid {what}: {err}. See 'kes key {command} --help'") from None
+
+
+def create(argv: Sequence[str]) -> int:
+    args = _parser("create", "[options] <name>...").parse(argv)
+    if not args.args:
+        raise CLIError("no key name specified. See 'kes key create --help'")
+    with new_client(args.insecure) as client:
+        for name in args.args:
+            with reported(f"failed to create key {go_quote(name)}: "):
+                client.create_key(name)
+    return 0
+
+
+def import_(argv: Sequence[str]) -> int:
+    args = _parser("import", "[options] <name> <key>").parse(argv)
+    if not args.args:
+        raise CLIError("no key name specified. See 'kes key import --help'")
+    if len(args.args) == 1:
+        raise CLIError("no crypto key specified. See 'kes key import --help'")
+    if len(args.args) > 2:
+        raise CLIError("too many arguments. See 'kes key import --help'")
+    name, text = args.args
+    key = _b64(text, "key", "import")
+    with new_client(args.insecure) as client, reported(f"failed to import {go_quote(name)}: "):
+        client.import_key(name, key)  # always AES256, as the Go CLI
+    return 0
+
+
+def info(argv: Sequence[str]) -> int:
+    args = _parser("info", "[options] <name>", output=True).parse(argv)
+    if not args.args:
+        raise CLIError("no key name specified. See 'kes key info --help'")
+    if len(args.args) > 1:
+        raise CLIError("too many arguments. See 'kes key info --help'")
+    with new_client(args.insecure) as client, reported("failed to describe keys: "):
+        key = client.describe_key(args.args[0])
+    if args.json:
+        # Fix: the Go CLI omits "algorithm" for AES256 keys; KeyInfo.to_json keeps it.
+        print_json(key.to_json())
+        return 0
+    write(
+        f"{'Name':<11} {key.name}\n"
+        f"{'Algorithm':<11} {key.algorithm}\n"
+        f"{'Date':<11} {clock(key.created_at)}\n"
+        f"{'Owner':<11} {key.created_by}\n"
+    )
+    return 0
+
+
+def print_names(names: list[str], header: str, as_json: bool, color: bool) -> None:
+    """A sorted name list: JSON array with ``--json``, else a header + one per line.
+
+    Fix: the Go CLI prints the table *after* the JSON array too (spec/cli.md §4).
+    """
+    if as_json:
+        print_json(names)
+        return
+    if not names:
+        return
+    out = console(color)
+    out.print(styled(header, "underline", color))
+    write("".join(f"{name}\n" for name in names))
+
+
+def ls(argv: Sequence[str]) -> int:
+    args = _parser("ls", "[options] [<pattern>]", output=True).parse(argv)
+    if len(args.args) > 1:
+        raise CLIError("too many arguments. See 'kes key ls --help'")
+    pattern = args.args[0] if args.args else "*"
+    with new_client(args.insecure) as client, reported("failed to list keys: "):
+        names = sorted(client.list_keys(pattern))
+    print_names(names, "Key", args.json, colorize(args.color))
+    return 0
+
+
+def rm(argv: Sequence[str]) -> int:
+    args = _parser("rm", "[options] <name>...").parse(argv)
+    if not args.args:
+        raise CLIError("no key name specified. See 'kes key rm --help'")
+    with new_client(args.insecure) as client:
+        for name in args.args:
+            with reported(f"failed to remove key {go_quote(name)}: "):
+                client.delete_key(name)
+    return 0
+
+
+def encrypt(argv: Sequence[str]) -> int:
+    args = _parser("encrypt", "[options] <name> <message>").parse(argv)
+    if not args.args:
+        raise CLIError("no key name specified. See 'kes key encrypt --help'")
+    if len(args.args) == 1:
+        raise CLIError("no message specified. See 'kes key encrypt --help'")
+    if len(args.args) > 2:
+        raise CLIError("too many arguments. See 'kes key encrypt --help'")
+    name, message = args.args
+    with new_client(args.insecure) as client, reported("failed to encrypt message: "):
+        ciphertext = client.encrypt(name, message.encode())  # no context, as the Go CLI
+    text = base64.b64encode(ciphertext).decode()
+    write(f"\nciphertext: {text}\n" if is_terminal() else f'{{"ciphertext":"{text}"}}')
+    return 0
+
+
+def decrypt(argv: Sequence[str]) -> int:
+    args = _parser("decrypt", "[options] <name> <ciphertext> [<context>]").parse(argv)
+    if not args.args:
+        raise CLIError("no key name specified. See 'kes key decrypt --help'")
+    if len(args.args) == 1:
+        raise CLIError("no ciphertext specified. See 'kes key decrypt --help'")
+    if len(args.args) > 3:
+        raise CLIError("too many arguments. See 'kes key decrypt --help'")
+    name = args.args[0]
+    ciphertext = _b64(args.args[1], "ciphertext", "decrypt")
+    context = _b64(args.args[2], "context", "decrypt") if len(args.args) == 3 else None
+    with new_client(args.insecure) as client, reported("failed to decrypt ciphertext: "):
+        plaintext = client.decrypt(name, ciphertext, context)
+    text = base64.b64encode(plaintext).decode()
+    write(f"\nplaintext: {text}\n" if is_terminal() else f'{{"plaintext":"{text}"}}')
+    return 0
+
+
+def dek(argv: Sequence[str]) -> int:
+    args = _parser("dek", "[options] <name> [<context>]").parse(argv)
+    if not args.args:
+        raise CLIError("no key name specified. See 'kes key dek --help'")
+    if len(args.args) > 2:
+        raise CLIError("too many arguments. See 'kes key dek --help'")
+    name = args.args[0]
+    context = _b64(args.args[1], "context", "dek") if len(args.args) == 2 else None
+    with new_client(args.insecure) as client, reported("failed to derive key: "):
+        key = client.generate_key(name, context)
+    plaintext = base64.b64encode(key.plaintext).decode()
+    ciphertext = base64.b64encode(key.ciphertext).decode()
+    if is_terminal():
+        write(f"\nplaintext:  {plaintext}\nciphertext: {ciphertext}\n")
+    else:
+        write(f'{{"plaintext":"{plaintext}","ciphertext":"{ciphertext}"}}')
+    return 0
+
+
+COMMANDS = {
+    "create": create,
+    "import": import_,
+    "info": info,
+    "ls": ls,
+    "rm": rm,
+    "encrypt": encrypt,
+    "decrypt": decrypt,
+    "dek": dek,
+}
+
+
+def run(argv: Sequence[str]) -> int:
+    return dispatch("key", argv, COMMANDS, USAGE)

@@ -1,0 +1,176 @@
+"""``kes migrate [-f] [--merge] --from FILE --to FILE [PATTERN]`` (spec/cli.md §11).
+
+Copies the raw stored values from the keystore of one KES config file to the keystore
+of another (no re-encoding; legacy formats stay legacy). Existing target keys abort
+the migration unless ``--merge`` (skip them) or ``-f/--force`` (delete and re-create).
+Because every create is atomic and names are only skipped with ``--merge``, an
+interrupted migration can simply be re-run with ``--merge``.
+
+Differences to Go (keystore.md §6): the source is listed completely (the Go CLI's
+"continue-at as next prefix" iterator visits only the first 1024 names of a
+paginating backend); the MinIO KMS target (``-s/-e/-a``) is not supported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import re
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pykes.cli.common import ArgumentParser, CLIError, env
+
+if TYPE_CHECKING:
+    from pykes.keystore import KeyStore
+
+USAGE = """Usage:
+    kes migrate [-f] [--merge] --from FILE --to FILE [PATTERN]
+
+Options:
+    --from <PATH>            Path to source KES config file.
+    --to   <PATH>            Path to target KES config file.
+
+    -s, --server HOST        KMS server endpoint to which keys are migrated.
+                             Defaults to the value of $MINIO_KMS_SERVER
+    -e, --enclave ENCLAVE    KMS enclave endpoint to which keys are migrated.
+                             Defaults to the value of $MINIO_KMS_ENCLAVE
+    -a, --api-key KEY        KMS API key used to authenticate to the KMS server.
+                             Defaults to the value of $MINIO_KMS_API_KEY
+    -k, --insecure           Skip KMS server certificate verification.
+
+    -f, --force              Migrate keys even if a key with the same name exists
+                             at the target. The existing keys will be deleted.
+
+    --merge                  Merge the source into the target by only migrating
+                             those keys that do not exist at the target.
+
+    (Migrating to a MinIO KMS server with -s/-e/-a is not supported by pykes.)
+"""
+
+LIST_ALL = sys.maxsize
+
+
+def glob_matcher(pattern: str) -> re.Pattern[str]:
+    """A shell glob (``*``, ``?``, ``[...]``, ``[^...]``) as Go's ``filepath.Match``."""
+    return re.compile(fnmatch.translate(pattern.replace("[^", "[!")))
+
+
+def _progress_line(count: int) -> str:
+    return f"Migrated {count:6d} key  ...\n" if count <= 1 else f"Migrated {count:6d} keys ...\n"
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+async def _names(store: KeyStore) -> list[str]:
+    """Every name of ``store`` (following a continue-at only if a backend still pages)."""
+    names, continue_at = await store.list("", LIST_ALL)
+    seen = set(names)
+    while continue_at and continue_at not in seen:
+        page, continue_at = await store.list(continue_at, LIST_ALL)
+        page = [n for n in page if n not in seen]
+        seen.update(page)
+        names += page
+    return names
+
+
+async def _migrate(src_path: str, dst_path: str, pattern: str, merge: bool, force: bool) -> int:
+    from pykes.config import load_config
+    from pykes.errors import ConfigError, KeyExistsError
+    from pykes.keystore.factory import UnsupportedKeyStoreError, connect_keystore
+
+    try:
+        src_cfg = load_config(src_path)
+        dst_cfg = load_config(dst_path)
+    except ConfigError as err:
+        raise CLIError(str(err)) from None
+    try:
+        src = await connect_keystore(src_cfg.keystore)
+        dst = await connect_keystore(dst_cfg.keystore)
+    except (UnsupportedKeyStoreError, ValueError, OSError) as err:
+        raise CLIError(str(err)) from None
+    count = 0
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(1)
+            _say(_progress_line(count))
+
+    _say("Starting key migration:\n\n")
+    reporter = asyncio.create_task(report())
+    matches = glob_matcher(pattern).fullmatch
+    try:
+        for name in await _names(src):
+            if not matches(name):
+                continue
+            value = await src.get(name)
+            try:
+                await dst.create(name, value)
+            except KeyExistsError:
+                if merge:
+                    continue  # already there: not counted
+                if not force:
+                    raise
+                await dst.delete(name)
+                await dst.create(name, value)
+            count += 1
+    except CLIError:
+        raise
+    except Exception as err:
+        raise CLIError(str(err) or type(err).__name__) from None
+    finally:
+        reporter.cancel()
+        await src.close()
+        await dst.close()
+    if count == 0:
+        _say("Migration succeeded! No keys migrated.\n")
+    else:
+        _say(f"Migrated {count:6d} keys successfully!\n")
+    return 0
+
+
+def run(argv: Sequence[str]) -> int:
+    p = ArgumentParser(prog="kes migrate", usage_text=USAGE)
+    p.add_argument("-k", "--insecure", action="store_true")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--merge", action="store_true")
+    p.add_argument("--from", dest="source", default="")
+    p.add_argument("--to", dest="target", default="")
+    p.add_argument("-s", "--server", default=None)
+    p.add_argument("-e", "--enclave", default=None)
+    p.add_argument("-a", "--api-key", default=None)
+    p.add_argument("args", nargs="*")
+    args = p.parse(argv)
+    if len(args.args) > 1:
+        raise CLIError("too many arguments")
+    if not args.source:
+        raise CLIError("no source specified. Use '--from' flag")
+    for flag, value in (
+        ("-s / --server", args.server),
+        ("-e / --enclave", args.enclave),
+        ("-a / --api-key", args.api_key),
+    ):
+        if value is not None and args.target:
+            raise CLIError(f"cannot use '{flag}' and '--to' flag")
+    if args.target and args.insecure:
+        raise CLIError("cannot use '-k / --insecure' and '--to' flag")
+    if not args.target:
+        if not (args.server or env("MINIO_KMS_SERVER")):
+            raise CLIError("missing migration target. Use '--to' or '--server'")
+        if not (args.enclave or env("MINIO_KMS_ENCLAVE")):
+            raise CLIError("no KMS enclave specified. Use '--enclave'")
+        if not (args.api_key or env("MINIO_KMS_API_KEY")):
+            raise CLIError("no KMS API key specified. Use '--api-key'")
+    if args.force and args.merge:
+        raise CLIError("'--force' and '--merge' flags are mutually exclusive")
+    if not args.target:
+        raise CLIError(
+            "migrating to a MinIO KMS server is not supported by pykes. "
+            "Use '--to' with a KES config file"
+        )
+    pattern = args.args[0] if args.args else "*"
+    return asyncio.run(_migrate(args.source, args.target, pattern, args.merge, args.force))

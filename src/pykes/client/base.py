@@ -1,0 +1,109 @@
+"""What the sync and the async client share besides :mod:`.ops`: configuration, the
+load balancer, error classification of transport failures."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import httpx
+
+from pykes import __version__
+from pykes.auth import APIKey
+from pykes.client.balancer import LoadBalancer, Outcome
+from pykes.client.errors import MAX_ERROR_BODY, ConnError
+from pykes.client.ops import Op
+from pykes.client.tls import Password, client_ssl_context
+
+USER_AGENT = f"pykes/{__version__}"
+
+
+def is_retryable(err: BaseException) -> bool:
+    """Network errors are retried (as Go's ``isNetworkError``), except a failed
+    server-certificate verification, which no retry can fix."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" not in str(err)
+
+
+def outcome_of_error(err: httpx.TransportError) -> Outcome:
+    return Outcome(error=err, retryable=is_retryable(err))
+
+
+def connection_error(url: str, err: BaseException) -> ConnError:
+    host = urlsplit(url).netloc or url
+    return ConnError(host, f"{host}: {str(err) or type(err).__name__}")
+
+
+def read_limit(op: Op[object]) -> int:
+    """Bytes to read of a response: the op's limit or the error-body limit, plus one
+    (to detect an oversized body)."""
+    return max(op.limit, MAX_ERROR_BODY) + 1
+
+
+class ClientBase:
+    """Endpoints + TLS + HTTP settings (see :class:`pykes.client.Client`)."""
+
+    def __init__(
+        self,
+        endpoints: str | Sequence[str],
+        *,
+        api_key: APIKey | str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        password: Password = None,
+        ca_file: str | None = None,
+        insecure: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        http2: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        if isinstance(endpoints, str):
+            endpoints = [e for e in endpoints.split(",") if e.strip()]
+        self._lb = LoadBalancer(endpoints)
+        if ssl_context is None:
+            ssl_context = client_ssl_context(
+                api_key=api_key,
+                cert_file=cert_file,
+                key_file=key_file,
+                password=password,
+                ca_file=ca_file,
+                insecure=insecure,
+            )
+        self._ssl = ssl_context
+        self._http2 = http2
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._http = self._make_http()
+
+    def _make_http(self) -> httpx.Client | httpx.AsyncClient:
+        raise NotImplementedError
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The endpoint URLs (localhost endpoints first)."""
+        return [e.url for e in self._lb.endpoints]
+
+    def _http_options(self) -> dict[str, object]:
+        return {
+            "verify": self._ssl,
+            "http2": self._http2,
+            "http1": True,
+            "follow_redirects": True,
+            "timeout": self._timeout,
+            "headers": {"User-Agent": USER_AGENT},
+        }
+
+    def _request_args(self, op: Op[object], url: str, stream: bool) -> dict[str, object]:
+        args: dict[str, object] = {
+            "method": op.method,
+            "url": url + op.path,
+            "content": op.body,
+            "headers": dict(op.headers),
+        }
+        if stream:  # log streams are long-lived: no read timeout
+            args["timeout"] = httpx.Timeout(self._timeout.connect, read=None)
+        return args

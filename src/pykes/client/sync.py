@@ -1,0 +1,207 @@
+"""The blocking KES client. Every method is a one-line call of an :mod:`.ops` builder;
+:meth:`Client._call` drives the shared load-balancing plan over ``httpx.Client``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+
+from pykes.client import ops
+from pykes.client.balancer import Outcome
+from pykes.client.base import ClientBase, connection_error, outcome_of_error, read_limit
+from pykes.client.metrics import Metric
+from pykes.client.streams import AuditStream, ErrorStream
+from pykes.client.types import (
+    API,
+    DEK,
+    IdentityInfo,
+    KeyAlgorithm,
+    KeyInfo,
+    Policy,
+    PolicyInfo,
+    State,
+)
+
+T = TypeVar("T")
+
+
+class Client(ClientBase):
+    """A KES client (blocking). Thread-safe; use as a context manager or :meth:`close`.
+
+    ``Client(endpoints, api_key=… | cert_file=…, key_file=…, [password=…],
+    [ca_file=… | insecure=True])`` — see ``docs/client.md``.
+    """
+
+    _http: httpx.Client
+
+    def _make_http(self) -> httpx.Client:
+        return httpx.Client(**self._http_options())  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ transport
+    def _send(self, op: ops.Op[object], stream: bool) -> httpx.Response:
+        plan = self._lb.plan()
+        attempt = next(plan)
+        while True:
+            if attempt.delay:
+                time.sleep(attempt.delay)
+            request = self._http.build_request(**self._request_args(op, attempt.url, stream))
+            try:
+                outcome = Outcome(response=self._http.send(request, stream=True))
+                outcome.status = outcome.response.status_code
+            except httpx.TransportError as err:
+                outcome = outcome_of_error(err)
+            try:
+                attempt = plan.send(outcome)
+            except StopIteration as stop:
+                final: Outcome = stop.value
+                break
+            if outcome.response is not None:
+                outcome.response.close()
+        if final.error is not None:
+            raise connection_error(attempt.url, final.error) from final.error
+        return final.response  # type: ignore[no-any-return]
+
+    def _read(self, op: ops.Op[object], response: httpx.Response) -> ops.Reply:
+        body = bytearray()
+        limit = read_limit(op)
+        try:
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) >= limit:
+                    break
+        except httpx.TransportError as err:
+            raise connection_error(str(response.url), err) from err
+        finally:
+            response.close()
+        return ops.Reply(
+            response.status_code, response.headers.get("content-type", ""), bytes(body)
+        )
+
+    def _call(self, op: ops.Op[T]) -> T:
+        response = self._send(op, stream=False)  # type: ignore[arg-type]
+        return ops.finish(op, self._read(op, response))  # type: ignore[arg-type]
+
+    def _open(self, op: ops.Op[None]) -> httpx.Response:
+        response = self._send(op, stream=True)  # type: ignore[arg-type]
+        if response.status_code != 200:
+            ops.finish(op, self._read(op, response))  # type: ignore[arg-type]
+        return response
+
+    def _paginate(self, make: Callable[[str], ops.Op[ops.Page]], prefix: str) -> Iterator[str]:
+        pager = ops.Pager(prefix)
+        while pager.next_prefix is not None:
+            yield from pager.feed(self._call(make(pager.next_prefix)))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ system
+    def version(self) -> str:
+        """The server version (``/version``)."""
+        return self._call(ops.version())
+
+    def ready(self) -> bool:
+        """``True`` if the server is ready (``/v1/ready`` 200); error statuses raise
+        (e.g. ``APIError(504, "key store is not reachable")``)."""
+        return self._call(ops.ready())
+
+    def status(self) -> State:
+        """The server status (``/v1/status``)."""
+        return self._call(ops.status())
+
+    def apis(self) -> list[API]:
+        """The server's routes (``/v1/api``)."""
+        return self._call(ops.apis())
+
+    def metrics(self) -> Metric:
+        """A metrics snapshot (``/v1/metrics``)."""
+        return self._call(ops.metrics())
+
+    # ------------------------------------------------------------------ keys
+    def create_key(self, name: str) -> None:
+        """Create a key; raises :class:`KeyExists` if it exists."""
+        self._call(ops.create_key(name))
+
+    def import_key(self, name: str, key: bytes, cipher: KeyAlgorithm = KeyAlgorithm.AES256) -> None:
+        """Import 32 raw key bytes as a key of type ``cipher``."""
+        self._call(ops.import_key(name, key, cipher))
+
+    def describe_key(self, name: str) -> KeyInfo:
+        """Name, algorithm, creation time and creator of a key."""
+        return self._call(ops.describe_key(name))
+
+    def delete_key(self, name: str) -> None:
+        """Delete a key; raises :class:`KeyNotFound` if the keystore reports it missing."""
+        self._call(ops.delete_key(name))
+
+    def generate_key(self, name: str, context: bytes | None = None) -> DEK:
+        """A new data encryption key, encrypted with key ``name`` (``context`` = AAD)."""
+        return self._call(ops.generate_key(name, context))
+
+    def encrypt(self, name: str, plaintext: bytes, context: bytes | None = None) -> bytes:
+        """Encrypt ``plaintext`` with key ``name``."""
+        return self._call(ops.encrypt(name, plaintext, context))
+
+    def decrypt(
+        self, name: str, ciphertext: bytes, context: bytes | None = None, version: str = ""
+    ) -> bytes:
+        """Decrypt; raises :class:`DecryptError` for a wrong key/context or a modified
+        ciphertext."""
+        return self._call(ops.decrypt(name, ciphertext, context, version))
+
+    def hmac(self, name: str, message: bytes) -> bytes:
+        """HMAC-SHA256 of ``message`` with the key's HMAC key."""
+        return self._call(ops.hmac(name, message))
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Key names starting with ``prefix`` (``*`` / empty = all), across pages."""
+        return self._paginate(ops.list_keys, prefix)
+
+    def list_keys_page(self, prefix: str = "") -> ops.Page:
+        """One listing page: ``(names, continue_at)``."""
+        return self._call(ops.list_keys(prefix))
+
+    # ------------------------------------------------------------------ policies
+    def describe_policy(self, name: str) -> PolicyInfo:
+        return self._call(ops.describe_policy(name))
+
+    def get_policy(self, name: str) -> Policy:
+        return self._call(ops.get_policy(name))
+
+    def list_policies(self, prefix: str = "") -> Iterator[str]:
+        return self._paginate(ops.list_policies, prefix)
+
+    # ------------------------------------------------------------------ identities
+    def describe_identity(self, identity: str) -> IdentityInfo:
+        return self._call(ops.describe_identity(identity))
+
+    def describe_self(self) -> tuple[IdentityInfo, Policy]:
+        """The caller's identity info and its policy's rules."""
+        return self._call(ops.describe_self())
+
+    def list_identities(self, prefix: str = "") -> Iterator[str]:
+        return self._paginate(ops.list_identities, prefix)
+
+    # ------------------------------------------------------------------ logs
+    def audit_log(self) -> AuditStream:
+        """Subscribe to the audit log (no past events)."""
+        return AuditStream(self._open(ops.audit_log()))
+
+    def error_log(self) -> ErrorStream:
+        """Subscribe to the error log (no past events)."""
+        return ErrorStream(self._open(ops.error_log()))
