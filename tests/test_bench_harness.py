@@ -1,0 +1,214 @@
+"""The benchmark driver's own logic (bench/run.py): kesload output parsing, the row
+matrix, run comparison and profile summaries. No server, no timings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+RUN_PY = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("pykes_bench_run", RUN_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load()
+
+# What kesload prints (shared/tools/kesload/main.go), trimmed of the first line.
+KESLOAD_OUTPUT = """\
+using existing key "bench-key"
+protocol:        HTTP/1.1 (new connection per request: false)
+elapsed:         5.00s
+total requests:  62130
+errors:          3
+       2 x HTTP 503: {"message":"busy"}
+       1 x context deadline exceeded
+throughput:      12426.0 req/s
+latency (ms):    mean 5.100  p50 4.200  p90 8.000  p99 19.000  max 40.500
+RESULT op=generate conc=64 rps=12426.0 p50_ms=4.200 p99_ms=19.000 errors=3 p90_ms=8.000 \
+max_ms=40.500 total=62130 http2=off new_conn=false duration_s=5.00
+"""
+
+
+def test_parse_result_line_types() -> None:
+    fields = bench.parse_result_line(KESLOAD_OUTPUT)
+    assert fields["op"] == "generate"
+    assert fields["conc"] == 64 and isinstance(fields["conc"], int)
+    assert fields["rps"] == pytest.approx(12426.0)
+    assert fields["p50_ms"] == pytest.approx(4.2)
+    assert fields["p99_ms"] == pytest.approx(19.0)
+    assert fields["errors"] == 3 and isinstance(fields["errors"], int)
+    assert fields["total"] == 62130
+    assert fields["http2"] == "off"
+    assert fields["new_conn"] is False
+    assert fields["duration_s"] == pytest.approx(5.0)
+
+
+def test_parse_result_line_takes_the_last_result() -> None:
+    text = "RESULT op=a conc=1 rps=1 p50_ms=1 p99_ms=1 errors=0\n" + KESLOAD_OUTPUT
+    assert bench.parse_result_line(text)["op"] == "generate"
+
+
+def test_parse_result_line_rejects_missing_line_or_fields() -> None:
+    with pytest.raises(ValueError, match="no RESULT line"):
+        bench.parse_result_line("kesload: setup: create key: HTTP 403\n")
+    with pytest.raises(ValueError, match="p99_ms"):
+        bench.parse_result_line("RESULT op=generate conc=1 rps=1 p50_ms=1 errors=0")
+
+
+def test_parse_protocol_and_errors() -> None:
+    assert bench.parse_protocol(KESLOAD_OUTPUT) == "HTTP/1.1"
+    assert bench.parse_protocol("protocol:        HTTP/2.0 (new …)") == "HTTP/2.0"
+    assert bench.parse_protocol("nothing") is None
+    assert bench.parse_error_lines(KESLOAD_OUTPUT) == [
+        '2 x HTTP 503: {"message":"busy"}',
+        "1 x context deadline exceeded",
+    ]
+
+
+def test_row_result_from_kesload_carries_the_go_reference() -> None:
+    spec = bench.RowSpec("generate", 64, http2=False)
+    row = bench.RowResult.from_kesload(spec, KESLOAD_OUTPUT)
+    assert row.id == "generate-c64-h1"
+    assert row.status == "ok"
+    assert row.target_rps == 12426
+    assert row.target_p99_ms == 19.0
+    assert row.protocol == "HTTP/1.1"
+    assert row.errors == 3 and len(row.error_samples) == 2
+    failed = bench.RowResult.failed(bench.RowSpec("encrypt", 1, http2=True), "boom")
+    assert (failed.status, failed.target_rps, failed.error_text) == ("failed", None, "boom")
+
+
+def test_matrix_ids_and_selection() -> None:
+    rows = bench.full_matrix()
+    ids = [r.id for r in rows]
+    assert len(ids) == len(set(ids)) == 3 * 3 * 2 + 2
+    assert set(bench.GO_REFERENCE) <= set(ids)
+    assert set(bench.QUICK_ROWS) <= set(ids)
+    assert "generate-c8-h1-newconn" in ids and "generate-c1000-h1" in ids
+
+    quick = bench.select_rows(rows, None, quick=True)
+    assert [r.id for r in quick] == [i for i in ids if i in bench.QUICK_ROWS]
+    picked = bench.select_rows(rows, "generate-c64-*, decrypt-c1-h2", quick=False)
+    assert [r.id for r in picked] == ["generate-c64-h1", "generate-c64-h2", "decrypt-c1-h2"]
+    assert bench.select_rows(rows, "*-h2", quick=True) == [
+        r for r in quick if r.id == "generate-c64-h2"
+    ]
+    assert bench.select_rows(rows, "nothing*", quick=False) == []
+
+
+def _run(rows: list[dict[str, object]]) -> dict[str, object]:
+    return {"schema": bench.SCHEMA, "rows": rows}
+
+
+def _row(row_id: str, rps: float, p99: float, errors: int = 0, status: str = "ok") -> dict:
+    return {"id": row_id, "rps": rps, "p99_ms": p99, "errors": errors, "status": status}
+
+
+def test_compare_runs() -> None:
+    a = _run([_row("x", 1000, 10.0), _row("y", 500, 4.0), _row("z", 100, 1.0, status="failed")])
+    b = _run([_row("y", 750, 2.0, errors=1), _row("x", 900, 12.0), _row("w", 1, 1.0)])
+    out = {c.id: c for c in bench.compare_runs(a, b)}
+    assert [c.id for c in bench.compare_runs(a, b)] == ["x", "y", "z", "w"]
+    assert out["x"].rps_change == pytest.approx(-0.10)
+    assert out["x"].p99_change == pytest.approx(0.20)
+    assert out["y"].rps_change == pytest.approx(0.50)
+    assert (out["y"].errors_a, out["y"].errors_b) == (0, 1)
+    assert out["z"].rps_a is None and out["z"].rps_change is None  # failed on A, absent on B
+    assert out["w"].rps_a is None and out["w"].rps_b == 1
+    assert out["x"].other_cpu_a is None  # results written before the CPU shares existed
+
+
+def test_compare_runs_carries_the_noise_measure() -> None:
+    a = _run([{**_row("x", 1000, 10.0), "cpu_other_pct": 2.5}])
+    b = _run([{**_row("x", 500, 10.0), "cpu_other_pct": 40.0}])
+    (c,) = bench.compare_runs(a, b)
+    assert (c.other_cpu_a, c.other_cpu_b) == (2.5, 40.0)
+    assert c.rps_change == pytest.approx(-0.5)
+
+
+def test_load_run_checks_the_schema(tmp_path: Path) -> None:
+    good = tmp_path / "a.json"
+    good.write_text(json.dumps(_run([_row("x", 1, 1)])))
+    assert bench.load_run(good)["rows"][0]["id"] == "x"
+    bad = tmp_path / "b.json"
+    bad.write_text(json.dumps({"rows": []}))
+    with pytest.raises(ValueError, match="not a pykes bench result"):
+        bench.load_run(bad)
+
+
+def test_frame_name() -> None:
+    assert (
+        bench.frame_name("handle (pykes/server/pipeline.py:97)")
+        == "handle (pykes/server/pipeline.py)"
+    )
+    assert bench.frame_name("write (libc.so.6)") == "write (libc.so.6)"
+    assert bench.frame_name("0x7f3e5d33b62b (libcrypto.so.3)") == "? (libcrypto.so.3)"
+    assert bench.frame_name("<module> (kes:6)") == "<module> (kes)"
+
+
+def test_summarize_collapsed() -> None:
+    proc = 'process 1:"python kes server";process 2:"python kes server"'
+    lines = [
+        f"{proc};main (a.py:1);serve (b.py:2);write (b.py:9) 6",
+        f"{proc};main (a.py:1);serve (b.py:3);encrypt (c.py:4) 3",
+        f"{proc};main (a.py:1);serve (b.py:2);serve (b.py:7) 1",  # recursion counts once
+        f"{proc};main (a.py:1);epoll_pwait (libc.so.6) 50",  # idle
+        "garbage without a count",
+        "",
+    ]
+    s = bench.summarize_collapsed(lines, top=3)
+    assert s["samples"] == 10
+    assert s["idle"] == 50
+    assert s["top"] == [
+        {"function": "write (b.py)", "self": 6, "inclusive": 6},
+        {"function": "encrypt (c.py)", "self": 3, "inclusive": 3},
+        {"function": "serve (b.py)", "self": 1, "inclusive": 10},
+    ]
+    assert s["inclusive"][0] in (["main (a.py)", 10], ["serve (b.py)", 10])
+
+
+def test_cpu_shares_splits_the_machine() -> None:
+    before = bench.CPUSnapshot(wall=100.0, machine_busy=50.0, server=10.0, children=1.0)
+    after = bench.CPUSnapshot(wall=110.0, machine_busy=66.0, server=18.0, children=5.0)
+    # 10 s on 2 cores = 20 core-seconds: server 8, client 4, the rest 16 - 12 = 4
+    assert bench.cpu_shares(before, after, cores=2) == {
+        "cpu_server_pct": 40.0,
+        "cpu_client_pct": 20.0,
+        "cpu_other_pct": 20.0,
+    }
+    # counters read at slightly different instants never give a negative share
+    skewed = bench.CPUSnapshot(wall=110.0, machine_busy=60.0, server=18.0, children=5.0)
+    assert bench.cpu_shares(before, skewed, cores=2)["cpu_other_pct"] == 0.0
+
+
+def test_best_of_keeps_the_fastest_repeat() -> None:
+    spec = bench.RowSpec("decrypt", 8, http2=True)
+    tries = [bench.RowResult.from_kesload(spec, KESLOAD_OUTPUT) for _ in range(3)]
+    tries[0].rps, tries[1].rps = 900.0, 1100.0
+    tries[2] = bench.RowResult.failed(spec, "boom")
+    best = bench.best_of(tries)
+    assert best is tries[1]
+    assert best.rps_runs == [900.0, 1100.0]
+    assert bench.best_of([tries[2]]).status == "failed"
+
+
+def test_failure_reason_prefers_kesloads_own_error_line() -> None:
+    text = (
+        "kesload exit 2: kesload: server=https://127.0.0.1:1 identity=ab op=generate\n"
+        'kesload: setup: create key: Post "https://127.0.0.1:1/v1/key/create/k": EOF\n'
+    )
+    assert bench.failure_reason(text).startswith("kesload: setup: create key")
+    assert bench.failure_reason("kesload timed out") == "kesload timed out"
+    assert bench.failure_reason("") == "unknown"
