@@ -4,6 +4,7 @@ or HTTP/2 by ALPN. Also the deadline bookkeeping the server's sweeper enforces."
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from email.utils import formatdate
@@ -60,7 +61,7 @@ class Connection(asyncio.Protocol):
         self.has_cert = False
         self.ip = ""
         self.handler: HTTP1Handler | H2Handler | None = None
-        self.deadline = float("inf")  # monotonic time by which the response must be out
+        self.deadline = math.inf  # monotonic time by which the response must be out
         self.streaming = False
         self._paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -121,10 +122,10 @@ class Connection(asyncio.Protocol):
         self.deadline = time.monotonic() + HEADER_TIMEOUT
 
     def set_deadline(self, timeout: float) -> None:
-        self.deadline = time.monotonic() + timeout if timeout > 0 else float("inf")
+        self.deadline = time.monotonic() + timeout if timeout > 0 else math.inf
 
     def clear_deadline(self) -> None:
-        self.deadline = float("inf")
+        self.deadline = math.inf
 
     def idle(self) -> None:
         if not self.streaming:

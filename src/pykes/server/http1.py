@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 import httptools
 
+from pykes.server import eager
 from pykes.server.http import REASONS, Request, Response, StreamResponse
 from pykes.server.pipeline import respond, route_request
 
@@ -151,42 +152,76 @@ class HTTP1Handler:
         keep_alive = self.parser.should_keep_alive() and not req.body_too_large
         self.queue.append(_Pending(req, self._early, keep_alive))
         if self.worker is None:
-            self.worker = asyncio.get_running_loop().create_task(self._serve_queue())
+            self._pump()
         elif len(self.queue) > 64:
             self.conn.transport.pause_reading()  # too many pipelined requests
 
     # ------------------------------------------------------------ serving
-    async def _serve_queue(self) -> None:
+    def _pump(self) -> None:
+        """Answer queued requests in order. A handler that completes without waiting
+        (the usual case: a cached key) is answered right here; the first one that has
+        to wait continues in a Task, and the queue behind it resumes when it is done."""
         conn = self.conn
+        while self.queue and self.worker is None:
+            item = self.queue.popleft()
+            if item.req is None:  # a parse error queued behind earlier requests
+                conn.transport.write(_BAD_REQUEST)
+                conn.transport.close()
+                return
+            if item.early is None:
+                route = item.req.route
+                assert route is not None
+                conn.set_deadline(route.timeout)
+            outcome = eager.start(respond(conn.state(), item.req, item.early))
+            if isinstance(outcome, eager.Suspended):
+                self.worker = asyncio.get_running_loop().create_task(self._finish(item, outcome))
+                return
+            if not self._send(item, outcome):
+                return
+        if not self.queue and self.worker is None:
+            conn.idle()
+
+    async def _finish(
+        self, item: _Pending, pending: eager.Suspended[Response | StreamResponse]
+    ) -> None:
         try:
-            while self.queue:
-                item = self.queue.popleft()
-                if item.req is None:  # a parse error queued behind in-flight requests
-                    conn.transport.write(_BAD_REQUEST)
-                    conn.transport.close()
-                    return
-                keep_alive = item.keep_alive and not self.closing
-                if item.early is None:
-                    route = item.req.route
-                    assert route is not None
-                    conn.set_deadline(route.timeout)
-                response = await respond(conn.state(), item.req, item.early)
-                if isinstance(response, StreamResponse):
-                    await self._stream(response)
-                    return
-                self._write(response, keep_alive, item.req.method == "HEAD")
-                conn.clear_deadline()
-                if not keep_alive:
-                    conn.transport.close()
-                    self.closing = True
-                    return
-                if conn.transport.is_reading() is False and len(self.queue) <= 16:
-                    conn.transport.resume_reading()
+            response = await pending
+            if isinstance(response, StreamResponse):
+                await self._stream(response)
+                return
+            keep_going = self._send(item, response)
         except ConnectionError:
-            conn.transport.abort()
+            self.conn.transport.abort()
+            return
         finally:
             self.worker = None
-            conn.idle()
+        if keep_going:
+            self._pump()
+
+    def _send(self, item: _Pending, response: Response | StreamResponse) -> bool:
+        """Write one response; False when the connection ends (or a stream takes it)."""
+        conn = self.conn
+        if isinstance(response, StreamResponse):
+            self.worker = asyncio.get_running_loop().create_task(self._stream_task(response))
+            return False
+        keep_alive = item.keep_alive and not self.closing
+        self._write(response, keep_alive, item.req.method == "HEAD")
+        conn.clear_deadline()
+        if not keep_alive:
+            conn.transport.close()
+            self.closing = True
+            return False
+        if conn.transport.is_reading() is False and len(self.queue) <= 16:
+            conn.transport.resume_reading()
+        return True
+
+    async def _stream_task(self, response: StreamResponse) -> None:
+        try:
+            await self._stream(response)
+        except ConnectionError:
+            self.conn.transport.abort()
+        finally:
+            self.worker = None
 
     def _write(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
         body = response.body

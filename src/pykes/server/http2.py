@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -17,13 +18,20 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from pykes.server import eager
 from pykes.server.http import IDLE_TIMEOUT, Request, Response, StreamResponse
 from pykes.server.pipeline import respond, route_request
 
 if TYPE_CHECKING:
     from pykes.server.connection import Connection
 
-_CONFIG = h2.config.H2Configuration(client_side=False, header_encoding=None)
+# Outbound headers are built here, already lower-case and valid: skip h2's checks.
+_CONFIG = h2.config.H2Configuration(
+    client_side=False,
+    header_encoding=None,
+    validate_outbound_headers=False,
+    normalize_outbound_headers=False,
+)
 MAX_CONCURRENT_STREAMS = 250
 
 
@@ -54,11 +62,21 @@ class H2Handler:
         self.h2.initiate_connection()
         self.streams: dict[int, _Stream] = {}
         self.window_waiters: dict[int, asyncio.Future[None]] = {}
-        self._flush()
+        self._flush_scheduled = False
+        self._loop = asyncio.get_running_loop()
+        self._flush_now()
 
     def _flush(self) -> None:
+        """Write what h2 has queued once per event-loop turn: all streams' frames of a
+        turn (headers and data of many responses) go out in one socket write."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
         data = self.h2.data_to_send()
-        if data:
+        if data and not self.conn.transport.is_closing():
             self.conn.transport.write(data)
 
     # ------------------------------------------------------------ receiving
@@ -66,7 +84,7 @@ class H2Handler:
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError:
-            self._flush()
+            self._flush_now()
             self.conn.transport.close()
             return
         for event in events:
@@ -87,7 +105,7 @@ class H2Handler:
 
     def _update_idle(self) -> None:
         # Per-stream deadlines are timers; the connection itself only has an idle limit.
-        self.conn.deadline = float("inf") if self.streams else time.monotonic() + IDLE_TIMEOUT
+        self.conn.deadline = math.inf if self.streams else time.monotonic() + IDLE_TIMEOUT
 
     def _request(self, event: h2.events.RequestReceived) -> None:
         method = target = b""
@@ -121,8 +139,7 @@ class H2Handler:
         stream = _Stream(req, early)
         self.streams[event.stream_id] = stream
         if early is None and req.route is not None and req.route.timeout > 0:
-            loop = asyncio.get_running_loop()
-            stream.timer = loop.call_later(req.route.timeout, self._expire, event.stream_id)
+            stream.timer = self._loop.call_later(req.route.timeout, self._expire, event.stream_id)
 
     def _data(self, event: h2.events.DataReceived) -> None:
         self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
@@ -142,7 +159,11 @@ class H2Handler:
         if stream.body and not stream.req.body_too_large:
             stream.req.body = b"".join(stream.body)
         stream.body = []
-        stream.task = asyncio.get_running_loop().create_task(self._serve(stream_id, stream))
+        # Run the stream's handler eagerly: most finish at once (cached key, small body)
+        # and need no Task; one that has to wait continues in a Task.
+        outcome = eager.start(self._serve(stream_id, stream))
+        if isinstance(outcome, eager.Suspended):
+            stream.task = self._loop.create_task(_drive(outcome))
 
     def _drop(self, stream_id: int) -> None:
         stream = self.streams.pop(stream_id, None)
@@ -208,7 +229,7 @@ class H2Handler:
         while view:
             window = self.h2.local_flow_control_window(stream_id)
             if window <= 0:
-                waiter = asyncio.get_running_loop().create_future()
+                waiter = self._loop.create_future()
                 self.window_waiters[stream_id] = waiter
                 await waiter
                 continue
@@ -244,8 +265,12 @@ class H2Handler:
         """Graceful shutdown: tell the client to open no new streams here."""
         with contextlib.suppress(h2.exceptions.H2Error):
             self.h2.close_connection()
-            self._flush()
+            self._flush_now()
 
     def connection_lost(self) -> None:
         for stream_id in list(self.streams):
             self._drop(stream_id)
+
+
+async def _drive(pending: eager.Suspended[None]) -> None:
+    await pending
