@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 
@@ -186,3 +187,32 @@ def test_head_gets_405_without_a_body_and_keep_alive_survives(kes: RunningServer
     head, rest = data.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 405 ")
     assert rest.startswith(b"HTTP/1.1 200 OK")  # no 405 body in between
+
+
+@pytest.mark.parametrize(
+    "request_bytes,status",
+    [
+        (b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n", b"431"),
+        (b"GET /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n", b"400"),
+        (b"NOT-HTTP\r\n\r\n", b"400"),
+    ],
+)
+def test_malformed_http1_is_refused_cleanly(
+    kes: RunningServer, pki: PKI, request_bytes, status
+) -> None:
+    ctx = kes.ssl_context(pki.client("admin"))
+    ctx.set_alpn_protocols(["http/1.1"])
+    with (
+        socket.create_connection(("127.0.0.1", kes.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.settimeout(10)
+        with contextlib.suppress(ConnectionError, OSError):
+            tls.sendall(request_bytes)
+        data = b""
+        with contextlib.suppress(ConnectionError, OSError):
+            while chunk := tls.recv(65536):
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 " + status), data[:100]
+    with kes.client(pki.client("admin")) as c:  # the server is fine afterwards
+        assert c.get("/v1/status").status_code == 200

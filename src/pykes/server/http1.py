@@ -65,12 +65,15 @@ class HTTP1Handler:
             return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserError as err:
+            # httptools wraps an exception raised in a callback; look at the original.
+            cause = err.__context__
+            if isinstance(cause, _HeadersTooLarge):
+                self._fail(_HEADERS_TOO_LARGE)
+                return
+            if cause is not None and not isinstance(cause, httptools.HttpParserError):
+                self.conn.state().log.error(f"internal error: {type(cause).__name__}")
             self._fail(_BAD_REQUEST)
-        except httptools.HttpParserError:
-            self._fail(_BAD_REQUEST)
-        except _HeadersTooLarge:
-            self._fail(_HEADERS_TOO_LARGE)
 
     def _fail(self, raw: bytes) -> None:
         self.closing = True
