@@ -138,8 +138,11 @@ class H2Handler:
         early = route_request(conn.state().routes, req, query)
         stream = _Stream(req, early)
         self.streams[event.stream_id] = stream
-        if early is None and req.route is not None and req.route.timeout > 0:
-            stream.timer = self._loop.call_later(req.route.timeout, self._expire, event.stream_id)
+        # The write deadline starts now; streams answered early (404/405/301) get the
+        # default, so a stream whose body never comes cannot stay open forever.
+        timeout = req.route.timeout if early is None and req.route is not None else 15.0
+        if timeout > 0:
+            stream.timer = self._loop.call_later(timeout, self._expire, event.stream_id)
 
     def _data(self, event: h2.events.DataReceived) -> None:
         self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
