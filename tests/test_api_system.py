@@ -216,3 +216,44 @@ def test_malformed_http1_is_refused_cleanly(
     assert data.startswith(b"HTTP/1.1 " + status), data[:100]
     with kes.client(pki.client("admin")) as c:  # the server is fine afterwards
         assert c.get("/v1/status").status_code == 200
+
+
+def test_http2_stream_deadline_resets_a_stalled_stream(kes: RunningServer, pki: PKI) -> None:
+    """HTTP/2: a stream whose body never arrives is reset at the route deadline (3 s
+    here), while the connection itself stays usable for other streams."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    ctx = kes.ssl_context(pki.client("admin"))
+    ctx.set_alpn_protocols(["h2"])
+    with (
+        socket.create_connection(("127.0.0.1", kes.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.selected_alpn_protocol() == "h2"
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        headers = [(":method", "GET"), (":scheme", "https"), (":authority", "x")]
+        conn.send_headers(1, [*headers, (":path", "/v1/key/list/")], end_stream=False)
+        tls.sendall(conn.data_to_send())
+        tls.settimeout(10)
+        start = time.monotonic()
+        reset_after = None
+        while reset_after is None:
+            data = tls.recv(65536)
+            assert data, "connection closed instead of a stream reset"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.StreamReset) and event.stream_id == 1:
+                    reset_after = time.monotonic() - start
+            tls.sendall(conn.data_to_send())
+        assert 2.0 < reset_after < 6
+        conn.send_headers(3, [*headers, (":path", "/version")], end_stream=True)
+        tls.sendall(conn.data_to_send())
+        status = None
+        while status is None:
+            for event in conn.receive_data(tls.recv(65536)):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers)[b":status"]
+            tls.sendall(conn.data_to_send())
+        assert status == b"200"
