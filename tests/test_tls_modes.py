@@ -206,3 +206,27 @@ def test_sighup_swaps_the_server_certificate(tmp_path: Path, pki: PKI) -> None:
             assert c.get("/v1/status").status_code == 200  # verified against the new cert
     finally:
         server.stop()
+
+
+def test_tls12_offers_only_forward_secret_aead_suites(tmp_path: Path, pki: PKI) -> None:
+    admin = pki.client("admin")
+    server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
+
+    def handshake(ciphers: str) -> str:
+        ctx = server.ssl_context(admin)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(ciphers)
+        with (
+            socket.create_connection(("127.0.0.1", server.port)) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            return tls.cipher()[0]
+
+    try:
+        assert "GCM" in handshake("ECDHE+AESGCM")
+        assert "CHACHA20" in handshake("ECDHE+CHACHA20")
+        for weak in ("AES128-SHA:AES256-SHA", "ECDHE+AES128+SHA", "AES128-GCM-SHA256"):
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                handshake(weak)  # CBC, or no forward secrecy
+    finally:
+        server.stop()

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
+
 _SSL_VERIFY_PEER = 0x01
 _SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 0x02
 
@@ -163,6 +165,9 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
     _check_certificate_file(settings.cert_file)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    # TLS 1.2: forward-secret AEAD suites only (TLS 1.3 suites are all AEAD). Every KES
+    # client (Go's crypto/tls, MinIO, the SDKs) offers ECDHE with AES-GCM or ChaCha20.
+    ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     try:
