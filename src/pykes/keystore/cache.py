@@ -10,13 +10,14 @@ A fourth ticker probes the backend's ``status`` and flips the cache online/offli
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 from pykes.errors import KeyStoreUnreachable
 from pykes.keystore.base import KeyStore
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class _Entry(Generic[T]):
@@ -37,6 +38,19 @@ class _NameLock:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.users = 0
+
+
+async def in_task(coro: Coroutine[Any, Any, R]) -> R:
+    """Await a backend call inside an ``asyncio.Task``.
+
+    The server runs request handlers eagerly, outside any Task, until they first wait
+    (``pykes.server.eager``) — a cache hit never waits. Backend I/O may need a current
+    Task (httpx/anyio take a reference to it), so a call made outside one is moved into
+    its own Task; inside a Task it is awaited directly.
+    """
+    if asyncio.current_task() is None:
+        return await asyncio.get_running_loop().create_task(coro)
+    return await coro
 
 
 class KeyCache(Generic[T]):
@@ -149,7 +163,7 @@ class KeyCache(Generic[T]):
                     entry.used = True
                     return entry.value
                 deletes = self._deletes
-                value = self._decode(await self._store.get(name))
+                value = self._decode(await in_task(self._store.get(name)))
                 # A delete that completed during the read may have removed this key:
                 # return what was read but do not cache a possibly stale value.
                 if deletes == self._deletes:
@@ -162,23 +176,23 @@ class KeyCache(Generic[T]):
 
     async def create(self, name: str, value: bytes) -> None:
         """Create in the backend; the cache is not populated."""
-        await self._store.create(name, value)
+        await in_task(self._store.create(name, value))
 
     async def delete(self, name: str) -> None:
         """Delete in the backend and, only if that succeeded, evict ``name``."""
-        await self._store.delete(name)
+        await in_task(self._store.delete(name))
         self._deletes += 1
         self._entries.pop(name, None)
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         """Always answered by the backend."""
-        return await self._store.list(prefix, n)
+        return await in_task(self._store.list(prefix, n))
 
     async def status(self) -> float:
         """Backend latency, or KeyStoreUnreachable without asking it while offline."""
         if self._offline:
             raise KeyStoreUnreachable("keystore is offline")
-        return await self._store.status()
+        return await in_task(self._store.status())
 
     # -- tickers ---------------------------------------------------------------------
 

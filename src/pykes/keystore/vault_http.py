@@ -8,7 +8,6 @@ Everything Vault-specific that is not keystore logic lives here so that
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 import ssl
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from pykes.errors import KeyStoreUnreachable
+from pykes.keystore import httpclient
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds allowed for one Vault request (connect + send + receive)."""
@@ -67,37 +67,8 @@ def normalize_endpoint(endpoint: str) -> str:
 
 
 def tls_context(ca: str = "", cert: str = "", key: str = "") -> ssl.SSLContext:
-    """A client TLS context: ``ca`` (a PEM file or a directory of PEM files) replaces
-    the system roots when set; ``cert``/``key`` enable mTLS to Vault."""
-    if not ca:
-        ctx = ssl.create_default_context()
-    elif os.path.isdir(ca):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        loaded = 0
-        for entry in sorted(os.listdir(ca)):
-            file = os.path.join(ca, entry)
-            if not os.path.isfile(file):
-                continue
-            try:
-                ctx.load_verify_locations(cafile=file)
-            except ssl.SSLError as err:
-                raise ValueError(f"vault: invalid CA certificate '{file}': {err}") from None
-            loaded += 1
-        if loaded == 0:
-            raise ValueError(f"vault: no CA certificates found in '{ca}'")
-    else:
-        try:
-            ctx = ssl.create_default_context(cafile=ca)
-        except FileNotFoundError:
-            raise ValueError(f"vault: failed to open '{ca}': no such file or directory") from None
-        except ssl.SSLError as err:
-            raise ValueError(f"vault: invalid CA certificate '{ca}': {err}") from None
-    if cert or key:
-        try:
-            ctx.load_cert_chain(cert, key)
-        except (OSError, ssl.SSLError) as err:
-            raise ValueError(f"vault: failed to load TLS client certificate: {err}") from None
-    return ctx
+    """A client TLS context for Vault (see ``pykes.keystore.httpclient.tls_context``)."""
+    return httpclient.tls_context(ca, cert, key, prefix="vault")
 
 
 @dataclass

@@ -1,0 +1,246 @@
+"""Thales CipherTrust Manager / Gemalto KeySecure keystore (spec/keystore.md §4.8,
+config.md §3.4).
+
+Storage mapping (must never change): one vault secret per key, secret **name = key
+name**, ``dataType = seed``, **material = encoded value** (text).
+
+Authentication: the configured refresh token is exchanged for a JWT
+(``POST /api/v1/auth/tokens``), sent as ``Authorization: Bearer <jwt>``. A background
+task renews it at half its ``duration``, retrying every 5 s on failure; a request
+answered with 401 re-authenticates once and is repeated. Retries, timeouts and the
+unreachable mapping are those of :func:`pykes.keystore.fortanix.send_with_retry`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+
+from pykes.errors import KeyExistsError, KeyNotFoundError
+from pykes.keystore.httpclient import (
+    BACKOFF,
+    MAX_ATTEMPTS,
+    TIMEOUT,
+    client_tls,
+    error_text,
+    normalize_endpoint,
+    probe,
+    send_with_retry,
+)
+from pykes.keystore.listing import list_page
+
+if TYPE_CHECKING:
+    from pykes.config import GemaltoKeyStoreConfig
+
+log = logging.getLogger(__name__)
+
+RETRY_INTERVAL = 5.0
+"""Seconds between token renewal attempts after a failure."""
+DEFAULT_DURATION = 300.0
+"""Token lifetime assumed when the server reports none."""
+LIST_PAGE_SIZE = 200
+"""``limit`` of one ``GET /api/v1/vault/secrets`` page."""
+
+
+class GemaltoError(Exception):
+    """A KeySecure failure other than "exists", "not found" or "unreachable"."""
+
+
+class GemaltoKeyStore:
+    """A keystore backed by CipherTrust Manager / KeySecure. Use :func:`connect`."""
+
+    def __init__(
+        self,
+        config: GemaltoKeyStoreConfig,
+        *,
+        timeout: float = TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff: float = BACKOFF,
+        retry_interval: float = RETRY_INTERVAL,
+    ) -> None:
+        self.description = config.description
+        self._url = normalize_endpoint(config.endpoint)
+        self._refresh_token = config.token
+        self._domain = config.domain
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._retry_interval = retry_interval
+        self._jwt = ""
+        self._duration = DEFAULT_DURATION
+        self._auth_lock = asyncio.Lock()
+        self._renewer: asyncio.Task[None] | None = None
+        verify: ssl.SSLContext | bool = (
+            client_tls("gemalto", config.ca) if self._url.startswith("https://") else False
+        )
+        self._http = httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(timeout))
+
+    # ------------------------------------------------------------------ auth
+    async def authenticate(self) -> None:
+        """Exchange the refresh token for a fresh JWT."""
+        request = {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
+        if self._domain:
+            request["domain"] = self._domain
+        resp = await send_with_retry(
+            self._http,
+            "gemalto",
+            "POST",
+            self._url + "/api/v1/auth/tokens",
+            max_attempts=self._max_attempts,
+            backoff=self._backoff,
+            json=request,
+        )
+        if resp.status_code not in (200, 201):
+            raise GemaltoError(f"gemalto: failed to authenticate: {_describe(resp)}")
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        jwt = body.get("jwt") if isinstance(body, dict) else None
+        if not isinstance(jwt, str) or not jwt:
+            raise GemaltoError("gemalto: failed to authenticate: no token in response")
+        duration = body.get("duration") if isinstance(body, dict) else None
+        self._jwt = jwt
+        valid = isinstance(duration, int | float) and duration > 0
+        self._duration = float(duration) if valid else DEFAULT_DURATION
+
+    def start_renewal(self) -> None:
+        """Start the background task renewing the JWT at half its lifetime."""
+        if self._renewer is None:
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
+
+    async def _renew_loop(self) -> None:
+        delay = self._duration / 2
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                async with self._auth_lock:
+                    await self.authenticate()
+                delay = self._duration / 2
+            except Exception as err:  # keep renewing; operations re-auth on 401 too
+                log.warning("gemalto: failed to renew authentication token: %s", err)
+                delay = self._retry_interval
+
+    async def _reauthenticate(self, stale: str) -> None:
+        async with self._auth_lock:
+            if self._jwt == stale:  # nobody renewed it meanwhile
+                await self.authenticate()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An authenticated request; a 401 re-authenticates once and repeats it."""
+        for attempt in range(2):
+            jwt = self._jwt
+            resp = await send_with_retry(
+                self._http,
+                "gemalto",
+                method,
+                self._url + path,
+                max_attempts=self._max_attempts,
+                backoff=self._backoff,
+                headers={"Authorization": "Bearer " + jwt},
+                **kwargs,
+            )
+            if resp.status_code != 401 or attempt == 1:
+                return resp
+            await self._reauthenticate(jwt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ keystore
+    async def status(self) -> float:
+        """Time a GET of the endpoint; any HTTP status is "reachable"."""
+        return await probe(self._http, "gemalto", self._url + "/")
+
+    async def create(self, name: str, value: bytes) -> None:
+        """``POST /api/v1/vault/secrets``; 409 → KeyExistsError."""
+        try:
+            material = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            material = None
+        if material is None:
+            raise ValueError(f"gemalto: value of '{name}' is not UTF-8 text")
+        request = {"dataType": "seed", "material": material, "name": name}
+        resp = await self._send("POST", "/api/v1/vault/secrets", json=request)
+        del request, material
+        if resp.status_code in (200, 201):
+            return
+        if resp.status_code == 409:
+            raise KeyExistsError()
+        raise GemaltoError(f"gemalto: failed to create '{name}': {_describe(resp)}")
+
+    async def get(self, name: str) -> bytes:
+        """``POST /api/v1/vault/secrets/<name>/export?type=name``; 404 → not found."""
+        path = f"/api/v1/vault/secrets/{quote(name, safe='')}/export"
+        resp = await self._send("POST", path, params={"type": "name"})
+        if resp.status_code == 404:
+            raise KeyNotFoundError()
+        if resp.status_code != 200:
+            raise GemaltoError(f"gemalto: failed to fetch '{name}': {_describe(resp)}")
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        material = body.get("material") if isinstance(body, dict) else None
+        if not isinstance(material, str):
+            raise GemaltoError(f"gemalto: failed to fetch '{name}': invalid response")
+        return material.encode("utf-8")
+
+    async def delete(self, name: str) -> None:
+        """``DELETE /api/v1/vault/secrets/<name>?type=name``; 204 or 404 → success."""
+        path = f"/api/v1/vault/secrets/{quote(name, safe='')}"
+        resp = await self._send("DELETE", path, params={"type": "name"})
+        if resp.status_code not in (200, 204, 404):
+            raise GemaltoError(f"gemalto: failed to delete '{name}': {_describe(resp)}")
+
+    async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
+        """Every secret name (pages of 200 until ``skip >= total``), then the helper."""
+        names: list[str] = []
+        skip = 0
+        while True:
+            params = {"limit": str(LIST_PAGE_SIZE), "skip": str(skip)}
+            resp = await self._send("GET", "/api/v1/vault/secrets", params=params)
+            if resp.status_code != 200:
+                raise GemaltoError(f"gemalto: failed to list keys: {_describe(resp)}")
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+            resources = body.get("resources") if isinstance(body, dict) else None
+            total = body.get("total") if isinstance(body, dict) else None
+            if not isinstance(resources, list) or not isinstance(total, int):
+                raise GemaltoError("gemalto: failed to list keys: invalid response")
+            names.extend(str(r["name"]) for r in resources if isinstance(r, dict) and r.get("name"))
+            skip += len(resources)
+            if not resources or skip >= total:
+                break
+        return list_page(names, prefix, n)
+
+    async def close(self) -> None:
+        """Stop token renewal and close the HTTP connection pool."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+        await self._http.aclose()
+
+
+def _describe(resp: httpx.Response) -> str:
+    return f"{error_text(resp)} ({resp.status_code})"
+
+
+async def connect(config: GemaltoKeyStoreConfig, **options: Any) -> GemaltoKeyStore:
+    """The ``keystore.gemalto.keysecure`` section → an authenticated keystore with token
+    renewal running. ``options`` are the keyword arguments of :class:`GemaltoKeyStore`."""
+    store = GemaltoKeyStore(config, **options)
+    try:
+        await store.authenticate()
+    except BaseException:
+        await store.close()
+        raise
+    store.start_renewal()
+    return store

@@ -1,0 +1,143 @@
+"""HTTP plumbing shared by the keystores that speak a vendor's REST API with httpx
+(Fortanix, Thales CipherTrust/Gemalto, Entrust, and Vault's TLS set-up): endpoint
+normalisation, client TLS contexts, error texts, bounded retries, reachability probes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+import time
+from typing import Any
+
+import httpx
+
+from pykes.errors import KeyStoreUnreachable
+
+TIMEOUT = 10.0
+"""Seconds allowed for one HTTP request (connect + send + receive)."""
+MAX_ATTEMPTS = 3
+"""Attempts per request when the server answers 429/5xx or refuses the connection."""
+BACKOFF = 0.25
+"""First retry delay in seconds; doubled per attempt."""
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_ERROR_TEXT = 300
+
+
+def normalize_endpoint(endpoint: str) -> str:
+    """``https://host/`` → ``https://host``; a bare ``host[:port]`` gets ``https://``."""
+    endpoint = endpoint.strip()
+    if "://" not in endpoint:
+        endpoint = "https://" + endpoint
+    return endpoint.rstrip("/")
+
+
+def client_tls(prefix: str, ca: str) -> ssl.SSLContext:
+    """TLS context trusting ``ca`` (a PEM file or a directory) or the system roots."""
+    return tls_context(ca, prefix=prefix)
+
+
+def error_text(resp: httpx.Response) -> str:
+    """The server's error message: JSON ``message``/``error`` or the body text."""
+    text = resp.text.strip()
+    if resp.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            for field in ("message", "error"):
+                if isinstance(body.get(field), str):
+                    text = body[field]
+                    break
+    return text[:_MAX_ERROR_TEXT] or resp.reason_phrase or f"HTTP {resp.status_code}"
+
+
+async def send_with_retry(
+    http: httpx.AsyncClient,
+    prefix: str,
+    method: str,
+    url: str,
+    *,
+    max_attempts: int,
+    backoff: float,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request; retry 429/5xx answers and refused connections with back-off.
+
+    Returns the last response (possibly still a 429/5xx). Timeouts and network failures
+    raise :class:`KeyStoreUnreachable` (without the request, which may hold a value).
+    """
+    attempts = max(1, max_attempts)
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            resp = await http.request(method, url, **kwargs)
+        except httpx.ConnectError as err:
+            if last:
+                raise KeyStoreUnreachable(f"{prefix}: {_base(url)}: {_reason(err)}") from None
+        except httpx.TransportError as err:
+            raise KeyStoreUnreachable(f"{prefix}: {_base(url)}: {_reason(err)}") from None
+        else:
+            if resp.status_code not in RETRY_STATUSES or last:
+                return resp
+        await asyncio.sleep(backoff * (2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reason(err: Exception) -> str:
+    return str(err) or type(err).__name__
+
+
+def _base(url: str) -> str:
+    return httpx.URL(url).copy_with(path="/", query=None).__str__().rstrip("/")
+
+
+async def probe(http: httpx.AsyncClient, prefix: str, url: str) -> float:
+    """Time a plain GET of ``url``; any HTTP status counts as reachable."""
+    start = time.perf_counter()
+    try:
+        async with http.stream("GET", url):
+            return time.perf_counter() - start
+    except httpx.HTTPError as err:
+        raise KeyStoreUnreachable(f"{prefix}: {url}: {_reason(err)}") from None
+
+
+def tls_context(
+    ca: str = "", cert: str = "", key: str = "", *, prefix: str = "vault"
+) -> ssl.SSLContext:
+    """A client TLS context: ``ca`` (a PEM file or a directory of PEM files) replaces
+    the system roots when set; ``cert``/``key`` enable mTLS to Vault."""
+    if not ca:
+        ctx = ssl.create_default_context()
+    elif os.path.isdir(ca):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        loaded = 0
+        for entry in sorted(os.listdir(ca)):
+            file = os.path.join(ca, entry)
+            if not os.path.isfile(file):
+                continue
+            try:
+                ctx.load_verify_locations(cafile=file)
+            except ssl.SSLError as err:
+                raise ValueError(f"{prefix}: invalid CA certificate '{file}': {err}") from None
+            loaded += 1
+        if loaded == 0:
+            raise ValueError(f"{prefix}: no CA certificates found in '{ca}'")
+    else:
+        try:
+            ctx = ssl.create_default_context(cafile=ca)
+        except FileNotFoundError:
+            raise ValueError(
+                f"{prefix}: failed to open '{ca}': no such file or directory"
+            ) from None
+        except ssl.SSLError as err:
+            raise ValueError(f"{prefix}: invalid CA certificate '{ca}': {err}") from None
+    if cert or key:
+        try:
+            ctx.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as err:
+            raise ValueError(f"{prefix}: failed to load TLS client certificate: {err}") from None
+    return ctx
