@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ import yaml
 from pykes.config.backends import KEYSTORE_SCHEMA, build_keystore
 from pykes.config.decode import Bool, Decoder, Duration, ListOf, MapOf, Str, StrList, Struct
 from pykes.config.duration import SECOND, format_duration
+from pykes.config.legacy import translate
 from pykes.config.levels import parse_log_level
 from pykes.config.model import (
     DEFAULT_ADDRESS,
@@ -68,6 +70,13 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> ServerCo
             data = file.read()
     except OSError as exc:
         raise ConfigError(go_os_error(path, exc)) from None
+    data, legacy = translate(path, data)
+    if legacy is not None:
+        print(
+            f"WARNING: '{path}' uses {legacy}; it is read as the equivalent v1 config "
+            "(admin.identity, keystore:, policy allow:, cache.expiry.any). Please migrate.",
+            file=sys.stderr,
+        )
     return parse_config(data, environ)
 
 
