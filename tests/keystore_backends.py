@@ -30,9 +30,24 @@ from typing import Any
 import httpx
 import pytest
 
+import replay_server
 import vault_harness
-from pykes.config import AWSKeyStoreConfig
-from pykes.keystore import FSKeyStore, KeyStore, MemoryKeyStore, aws, vault
+from pykes.config import (
+    AWSKeyStoreConfig,
+    EntrustKeyStoreConfig,
+    FortanixKeyStoreConfig,
+    GemaltoKeyStoreConfig,
+)
+from pykes.keystore import (
+    FSKeyStore,
+    KeyStore,
+    MemoryKeyStore,
+    aws,
+    entrust,
+    fortanix,
+    gemalto,
+    vault,
+)
 
 MOTO_REGION = "us-east-1"
 MOTO_ACCESS_KEY = "testing"
@@ -169,6 +184,88 @@ def vault_kv2_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
         server.stop()
 
 
+# ------------------------------------------------------------------------ replayed vendor APIs
+# Fortanix, CipherTrust and Entrust cannot run here: tests/replay_server.py serves their
+# documented REST exchanges over real HTTPS with the test PKI's server certificate.
+FORTANIX_API_KEY = "NjQ5OWQ3NDktYTFhMy00ZjQ0LWI2ZGYtZmI0YjRlMDgzYTU3OnJlcGxheQ=="
+GEMALTO_REFRESH_TOKEN = "replay-refresh-token"
+ENTRUST_VAULT_ID = "2c9a0b42-4e51-4d8a-9c7f-0d1f5a6b7c80"
+ENTRUST_BOX_ID = "kes-box"
+ENTRUST_USER = "kes"
+ENTRUST_PASSWORD = "replay-password"
+
+
+@dataclass
+class ReplayService:
+    """A running replay server and the keystore config section pointing at it."""
+
+    server: replay_server.ReplayServer
+    config: Any
+
+
+def fortanix_config(url: str, ca: Path | str, **overrides: str) -> FortanixKeyStoreConfig:
+    values = {"endpoint": url, "group_id": "grp-kes", "api_key": FORTANIX_API_KEY}
+    return FortanixKeyStoreConfig(**{**values, "ca": str(ca), **overrides})
+
+
+def gemalto_config(url: str, ca: Path | str, **overrides: str) -> GemaltoKeyStoreConfig:
+    values = {"endpoint": url, "token": GEMALTO_REFRESH_TOKEN, "domain": "root"}
+    return GemaltoKeyStoreConfig(**{**values, "ca": str(ca), **overrides})
+
+
+def entrust_config(url: str, ca: Path | str, **overrides: str) -> EntrustKeyStoreConfig:
+    values = {
+        "endpoint": url,
+        "vault_id": ENTRUST_VAULT_ID,
+        "box_id": ENTRUST_BOX_ID,
+        "username": ENTRUST_USER,
+        "password": ENTRUST_PASSWORD,
+    }
+    return EntrustKeyStoreConfig(**{**values, "ca": str(ca), **overrides})
+
+
+def fortanix_emulator() -> replay_server.FortanixEmulator:
+    return replay_server.FortanixEmulator(FORTANIX_API_KEY)
+
+
+def gemalto_emulator(duration: int = 300) -> replay_server.GemaltoEmulator:
+    return replay_server.GemaltoEmulator(GEMALTO_REFRESH_TOKEN, duration)
+
+
+def entrust_emulator() -> replay_server.EntrustEmulator:
+    return replay_server.EntrustEmulator(
+        ENTRUST_VAULT_ID, ENTRUST_BOX_ID, ENTRUST_USER, ENTRUST_PASSWORD
+    )
+
+
+def _replay_service(
+    pki: Any, emulator: replay_server.Emulator, make_config: Callable[..., Any]
+) -> Iterator[ReplayService]:
+    server = replay_server.start(emulator, pki.server_cert, pki.server_key)
+    try:
+        yield ReplayService(server, make_config(server.url, pki.server_cert))
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session", name="fortanix_replay")
+def fortanix_replay_fixture(pki: Any) -> Iterator[ReplayService]:
+    """A replayed Fortanix DSM API and the keystore config for it."""
+    yield from _replay_service(pki, fortanix_emulator(), fortanix_config)
+
+
+@pytest.fixture(scope="session", name="gemalto_replay")
+def gemalto_replay_fixture(pki: Any) -> Iterator[ReplayService]:
+    """A replayed CipherTrust Manager API and the keystore config for it."""
+    yield from _replay_service(pki, gemalto_emulator(), gemalto_config)
+
+
+@pytest.fixture(scope="session", name="entrust_replay")
+def entrust_replay_fixture(pki: Any) -> Iterator[ReplayService]:
+    """A replayed Entrust KeyControl API and the keystore config for it."""
+    yield from _replay_service(pki, entrust_emulator(), entrust_config)
+
+
 # ------------------------------------------------------------------------ registry
 @dataclass(frozen=True)
 class BackendEnv:
@@ -221,13 +318,124 @@ async def _reset_aws(env: BackendEnv) -> None:
     await reset_moto(env.services["moto_endpoint"])
 
 
+async def _open_fortanix(env: BackendEnv) -> KeyStore:
+    return await fortanix.connect(env.services["fortanix_replay"].config)
+
+
+async def _open_gemalto(env: BackendEnv) -> KeyStore:
+    return await gemalto.connect(env.services["gemalto_replay"].config)
+
+
+async def _open_entrust(env: BackendEnv) -> KeyStore:
+    return await entrust.connect(env.services["entrust_replay"].config)
+
+
+def _reset_replay(fixture: str) -> Callable[[BackendEnv], Awaitable[None]]:
+    async def reset(env: BackendEnv) -> None:
+        env.services[fixture].server.reset()
+
+    return reset
+
+
 BACKENDS: dict[str, Backend] = {
     "memory": Backend(_open_memory, shared=False),
     "fs": Backend(_open_fs),
     "aws": Backend(_open_aws, needs=("moto_endpoint",), reset=_reset_aws, silent_delete=True),
     # Unlike the Go server, our Vault backend reports deleting a missing key.
     "vault": Backend(_open_vault, needs=("vault_kv2",)),
+    # Replayed vendor APIs (tests/replay_server.py); Gemalto deletes 404 → success.
+    "fortanix": Backend(
+        _open_fortanix, needs=("fortanix_replay",), reset=_reset_replay("fortanix_replay")
+    ),
+    "gemalto": Backend(
+        _open_gemalto,
+        needs=("gemalto_replay",),
+        reset=_reset_replay("gemalto_replay"),
+        silent_delete=True,
+    ),
+    "entrust": Backend(
+        _open_entrust, needs=("entrust_replay",), reset=_reset_replay("entrust_replay")
+    ),
 }
+
+
+# ------------------------------------------------------------------------ GCP / Azure
+# BEGIN cloud_replay block: GCP Secret Manager / Azure Key Vault replay servers
+# (tests/cloud_replay.py). Self-contained; registers its BACKENDS entries below.
+@dataclass
+class CloudReplay:
+    """A running cloud replay server, the keystore config for it and the extra
+    ``connect`` options (token endpoint, trusted CA)."""
+
+    server: Any
+    config: Any
+    options: dict[str, Any]
+
+
+@pytest.fixture(scope="session", name="gcp_replay")
+def gcp_replay_fixture(pki: Any) -> Iterator[CloudReplay]:
+    """A replayed Google Cloud Secret Manager REST API (plus its OAuth2 token URI)."""
+    import cloud_replay
+
+    account = cloud_replay.make_service_account()
+    server = cloud_replay.GCPSecretManager(
+        pki.server_cert, pki.server_key, account, cloud_replay.GCP_PROJECT
+    )
+    try:
+        yield CloudReplay(
+            server,
+            cloud_replay.gcp_config(server),
+            cloud_replay.gcp_options(server, pki.server_cert),
+        )
+    finally:
+        server.stop()
+
+
+async def _open_gcp(env: BackendEnv) -> KeyStore:
+    from pykes.keystore import gcp
+
+    replay: CloudReplay = env.services["gcp_replay"]
+    return await gcp.connect(replay.config, **replay.options)
+
+
+def _reset_cloud(fixture: str) -> Callable[[BackendEnv], Awaitable[None]]:
+    async def reset(env: BackendEnv) -> None:
+        env.services[fixture].server.reset()
+
+    return reset
+
+
+BACKENDS["gcp"] = Backend(_open_gcp, needs=("gcp_replay",), reset=_reset_cloud("gcp_replay"))
+
+
+@pytest.fixture(scope="session", name="azure_replay")
+def azure_replay_fixture(pki: Any) -> Iterator[CloudReplay]:
+    """A replayed Azure Key Vault secrets REST API (plus its token endpoint)."""
+    import cloud_replay
+
+    server = cloud_replay.azure_vault(pki.server_cert, pki.server_key)
+    try:
+        yield CloudReplay(
+            server,
+            cloud_replay.azure_config(server),
+            cloud_replay.azure_options(server, pki.server_cert),
+        )
+    finally:
+        server.stop()
+
+
+async def _open_azure(env: BackendEnv) -> KeyStore:
+    from pykes.keystore import azure
+
+    replay: CloudReplay = env.services["azure_replay"]
+    return await azure.connect(replay.config, **replay.options)
+
+
+# Unlike the Go server, our Azure backend reports deleting a missing key.
+BACKENDS["azure"] = Backend(
+    _open_azure, needs=("azure_replay",), reset=_reset_cloud("azure_replay")
+)
+# END cloud_replay block
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ from keystore_backends import (  # noqa: F401
     BACKENDS,
     BackendCase,
     BackendEnv,
+    azure_replay_fixture,
+    entrust_replay_fixture,
+    fortanix_replay_fixture,
+    gcp_replay_fixture,
+    gemalto_replay_fixture,
     moto_endpoint_fixture,
     vault_kv2_fixture,
 )
