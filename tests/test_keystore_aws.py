@@ -502,7 +502,9 @@ def test_a_hung_call_never_blocks_the_event_loop(silent: SilentServer) -> None:
             await store.close()
         elapsed = time.monotonic() - start
         assert len(gaps) > 40
-        assert max(gaps) < 0.2, max(gaps)
+        # A call blocking the loop would stall it for the whole 1 s read timeout; the
+        # bound leaves room for GIL contention of the worker threads on a loaded machine.
+        assert max(gaps) < 0.5, max(gaps)
         assert all(isinstance(r, KeyStoreUnreachable) for r in results), results
         assert 0.9 < elapsed < 4  # the calls really waited for the read timeout
         assert len(silent.accepted) == 3  # all three reached the server concurrently
