@@ -275,3 +275,31 @@ def test_reload_under_load_drops_no_request(tmp_path: Path, pki: PKI) -> None:
         server.stop()
     assert failures == []
     assert done > 50
+
+
+def test_workers_exit_when_the_master_is_killed(tmp_path: Path, pki: PKI) -> None:
+    admin = pki.client("admin")
+    server = start_server(
+        tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"), workers=2
+    )
+    try:
+        time.sleep(0.5)
+        children = subprocess.run(
+            ["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 2
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+        deadline = time.monotonic() + 10
+        alive = children
+        while alive and time.monotonic() < deadline:
+            alive = [
+                pid
+                for pid in children
+                if Path(f"/proc/{pid}").exists()
+                and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            ]
+            time.sleep(0.1)
+        assert alive == []  # no orphaned worker keeps the port
+    finally:
+        server.stop()

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import selectors
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,19 +36,37 @@ def socket_pair() -> tuple[socket.socket, socket.socket]:
 class LogBus:
     """The worker side."""
 
-    def __init__(self, sock: socket.socket, hubs: Mapping[bytes, Hub]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        hubs: Mapping[bytes, Hub],
+        on_master_lost: Callable[[], None] | None = None,
+    ) -> None:
         self.sock = sock
         self.hubs = hubs
         self.dropped = 0
+        self.on_master_lost = on_master_lost
+        self._loop: asyncio.AbstractEventLoop | None = None
         sock.setblocking(False)
         for hub in hubs.values():
             hub.bus = self
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         loop.add_reader(self.sock.fileno(), self._readable)
 
     def detach(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.remove_reader(self.sock.fileno())
+        if self._loop is not None:
+            loop.remove_reader(self.sock.fileno())
+            self._loop = None
+
+    def _master_lost(self) -> None:
+        """EOF from the master: it died. Stop listening (an EOF stays readable, so
+        leaving the reader would spin) and let the worker shut down."""
+        if self._loop is not None:
+            self.detach(self._loop)
+        if self.on_master_lost is not None:
+            self.on_master_lost()
 
     def _readable(self) -> None:
         while True:
@@ -57,8 +75,10 @@ class LogBus:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
+                self._master_lost()
                 return
             if not msg:
+                self._master_lost()
                 return
             hub = self.hubs.get(msg[1:2])
             if hub is None:

@@ -138,7 +138,11 @@ class Worker:
         logs.error_hub.on_delivered = metrics.requests.error_event
         bus = None
         if self.bus_socket is not None:
-            bus = LogBus(self.bus_socket, {b"a": logs.audit_hub, b"e": logs.error_hub})
+            bus = LogBus(
+                self.bus_socket,
+                {b"a": logs.audit_hub, b"e": logs.error_hub},
+                on_master_lost=self.stopping.set,  # the master died: do not linger
+            )
             bus.attach(loop)
         route_python_logging(self._logs)
         store = self.store if self.store is not None else await setup.open_keystore()
@@ -270,6 +274,20 @@ def serve_forever(setup: ServerSetup, store: KeyStore | None) -> int:
     return _Supervisor(setup, counters).run()
 
 
+def _terminate_with_parent() -> None:
+    """Linux: SIGTERM this worker when the master dies (even by SIGKILL), so no orphan
+    keeps serving the port. The log bus's EOF is the portable second line of defence."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the master died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 class _Supervisor:
     """The master of ``--workers N``: forks the workers, relays log events between them
     (``LogBroker``), forwards signals and replaces a worker that dies unexpectedly."""
@@ -292,6 +310,7 @@ class _Supervisor:
                 self.broker.drop_inherited()
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
+                _terminate_with_parent()
                 run_worker(self.setup, None, True, self.counters, slot, worker_end)
             except BaseException as err:  # noqa: BLE001 - report and exit the worker
                 print(f"Error: worker failed: {err}", file=sys.stderr, flush=True)
