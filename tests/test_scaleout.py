@@ -215,7 +215,7 @@ def generate_status(client: httpx.Client, key: str) -> int:
 
 
 # ------------------------------------------------------------------ tests
-@pytest.mark.timeout(100)  # slow: real clusters, seconds of load
+@pytest.mark.timeout(180)  # slow: real clusters, seconds of load
 def test_three_nodes_share_keys_and_deletes_expire_within_cache_any(
     tmp_path: Path,
     pki: PKI,
@@ -279,7 +279,7 @@ def test_three_nodes_share_keys_and_deletes_expire_within_cache_any(
     assert seen["c"] <= 2.0 + 1.0
 
 
-@pytest.mark.timeout(100)  # slow: real clusters, seconds of load
+@pytest.mark.timeout(180)  # slow: real clusters, seconds of load
 def test_pykes_node_killed_under_load_zero_failures(
     tmp_path: Path,
     pki: PKI,
@@ -331,7 +331,7 @@ def test_pykes_node_killed_under_load_zero_failures(
     assert load.failures == []
 
 
-@pytest.mark.timeout(100)  # slow: real clusters, seconds of load
+@pytest.mark.timeout(180)  # slow: real clusters, seconds of load
 def test_losing_openbao_standby_and_leader(
     tmp_path: Path,
     pki: PKI,
@@ -421,7 +421,7 @@ def test_losing_openbao_standby_and_leader(
         assert summary[phase][2] <= results[phase][1] + 1.5, phase
 
 
-@pytest.mark.timeout(100)  # slow: real clusters, seconds of load
+@pytest.mark.timeout(180)  # slow: real clusters, seconds of load
 def test_vault_outage_offline_cache(
     tmp_path: Path,
     pki: PKI,
@@ -430,7 +430,8 @@ def test_vault_outage_offline_cache(
     nodes: list[RunningServer],
     request: pytest.FixtureRequest,
 ) -> None:
-    """All three OpenBao nodes stopped for ~20 s. With ``cache.expiry.offline: 60s``
+    """All three OpenBao nodes stopped for 60 s (the issue's outage). With
+    ``cache.expiry.offline: 90s``
     the cached key serves generate/decrypt with zero failures, also across the
     ``any`` tick (15 s) inside the outage; a control node with the same cache but
     ``offline: 0s`` loses the key at that tick (502s). An uncached key fails fast with
@@ -444,7 +445,7 @@ def test_vault_outage_offline_cache(
     node = start_node(
         tmp_path / "n",
         pki,
-        vault_config(pki, admin, store, endpoint, prefix, cache + "    offline: 60s\n"),
+        vault_config(pki, admin, store, endpoint, prefix, cache + "    offline: 90s\n"),
     )
     nodes.append(node)
     control = start_node(
@@ -483,8 +484,9 @@ def test_vault_outage_offline_cache(
             r = raw.post("/v1/key/generate/cold", json={"context": "e30="})
             cold_latency = time.monotonic() - t
             assert r.status_code == 502, r.text
-            # Stay down past the first status probe (10 s) and the any tick (15 s).
-            time.sleep(max(0.0, t_serving + 19.0 - time.monotonic()))
+            # Stay down 60 s: past the first status probe (10 s), the any ticks (15 s)
+            # and the unused ticks (15 s), inside the 90 s offline expiry.
+            time.sleep(max(0.0, t_down + 60.0 - time.monotonic()))
             t = time.monotonic()
             r = raw.post("/v1/key/generate/cold", json={"context": "e30="})
             cold_latency = max(cold_latency, time.monotonic() - t)
@@ -515,7 +517,7 @@ def test_vault_outage_offline_cache(
     )
     assert load.failures == []
     assert ok_during_outage > 50
-    assert outage >= 12.0
+    assert outage >= 60.0
     assert cold_latency < 2.0
     # The control node lost the key at its `any` tick, i.e. inside the outage.
     assert control_load.failures and control_first >= t_down - t_serving
