@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -34,12 +35,26 @@ class Client(ClientBase):
 
     ``Client(endpoints, api_key=… | cert_file=…, key_file=…, [password=…],
     [ca_file=… | insecure=True])`` — see ``docs/client.md``.
+
+    Each thread gets its own connection pool: httpcore's HTTP/2 connections are not safe
+    to share between threads (a dying server then surfaced as ``KeyError``/``RuntimeError``
+    instead of a connection error, defeating failover — encode/httpx#3072).
     """
 
-    _http: httpx.Client
-
     def _make_http(self) -> httpx.Client:
-        return httpx.Client(**self._http_options())  # type: ignore[arg-type]
+        self._local = threading.local()
+        self._pools: list[httpx.Client] = []
+        self._pools_lock = threading.Lock()
+        return self._thread_http()
+
+    def _thread_http(self) -> httpx.Client:
+        http: httpx.Client | None = getattr(self._local, "http", None)
+        if http is None:
+            http = httpx.Client(**self._http_options())  # type: ignore[arg-type]
+            self._local.http = http
+            with self._pools_lock:
+                self._pools.append(http)
+        return http
 
     # ------------------------------------------------------------------ transport
     def _send(self, op: ops.Op[object], stream: bool) -> httpx.Response:
@@ -48,9 +63,10 @@ class Client(ClientBase):
         while True:
             if attempt.delay:
                 time.sleep(attempt.delay)
-            request = self._http.build_request(**self._request_args(op, attempt.url, stream))
+            http = self._thread_http()
+            request = http.build_request(**self._request_args(op, attempt.url, stream))
             try:
-                outcome = Outcome(response=self._http.send(request, stream=True))
+                outcome = Outcome(response=http.send(request, stream=True))
                 outcome.status = outcome.response.status_code
             except httpx.TransportError as err:
                 outcome = outcome_of_error(err)
@@ -97,7 +113,10 @@ class Client(ClientBase):
             yield from pager.feed(self._call(make(pager.next_prefix)))
 
     def close(self) -> None:
-        self._http.close()
+        with self._pools_lock:
+            pools, self._pools = self._pools, []
+        for http in pools:
+            http.close()
 
     def __enter__(self) -> Client:
         return self
