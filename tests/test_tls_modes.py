@@ -230,3 +230,38 @@ def test_tls12_offers_only_forward_secret_aead_suites(tmp_path: Path, pki: PKI) 
                 handshake(weak)  # CBC, or no forward secrecy
     finally:
         server.stop()
+
+
+def test_tls_certificate_is_re_read_periodically(
+    tmp_path: Path, pki: PKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without SIGHUP: the config file's TLS part is re-applied on a timer (15 min in
+    production, config.md §6; shortened here through PYKES_TLS_RELOAD_INTERVAL)."""
+    monkeypatch.setenv("PYKES_TLS_RELOAD_INTERVAL", "0.5")
+    admin = pki.client("admin")
+    server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
+    try:
+        key = ec.generate_private_key(ec.SECP256R1())
+        new = make_certificate(
+            key, "rotated-timer", ips=("127.0.0.1",), eku=(ExtendedKeyUsageOID.SERVER_AUTH,)
+        )
+        new_cert, new_key = _write(new, key, tmp_path, "rotated-timer")
+        server.config.write_text(
+            server.config.read_text()
+            .replace(str(pki.server_cert), str(new_cert))
+            .replace(str(pki.server_key), str(new_key))
+        )
+        ctx = ssl.create_default_context(cafile=str(new_cert))
+        ctx.load_cert_chain(str(admin.cert_file), str(admin.key_file))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with httpx.Client(base_url=server.url, verify=ctx) as c:
+                    assert c.get("/v1/status").status_code == 200
+                break
+            except httpx.ConnectError:  # still the old certificate
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert "SIGHUP" not in server.output()[1]
+    finally:
+        server.stop()

@@ -33,6 +33,7 @@ from pykes.server.state import ServerState
 from pykes.server.tls import TLSSettings, server_context
 
 SHUTDOWN_GRACE = 1.0  # seconds in-flight requests get on SIGINT/SIGTERM
+TLS_RELOAD_INTERVAL = 15 * 60.0  # seconds; PYKES_TLS_RELOAD_INTERVAL overrides it
 
 
 @dataclass
@@ -163,9 +164,11 @@ class Worker:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
+        tls_refresh = loop.create_task(self._refresh_tls_periodically())
         try:
             await self.stopping.wait()
         finally:
+            tls_refresh.cancel()
             server.close()
             for conn in list(registry.connections):
                 if conn.handler is not None:
@@ -179,6 +182,19 @@ class Worker:
             self.state.log.flush()
             if bus is not None:
                 bus.detach(loop)
+
+    async def _refresh_tls_periodically(self) -> None:
+        """Every 15 minutes re-read the config file and re-apply only its TLS part
+        (certificate rotation without SIGHUP, spec/config.md §6)."""
+        interval = float(os.environ.get("PYKES_TLS_RELOAD_INTERVAL", TLS_RELOAD_INTERVAL))
+        while True:
+            await asyncio.sleep(interval)
+            if self.setup.reload is None:
+                continue
+            try:
+                self.ssl_context = server_context(self.setup.reload().tls)
+            except Exception as err:  # noqa: BLE001 - keep the current certificate
+                print(f"Failed to reload TLS configuration: {err}", file=sys.stderr, flush=True)
 
     def _schedule_reload(self) -> None:
         self._reload_task = asyncio.get_running_loop().create_task(self.reload())
