@@ -23,7 +23,6 @@ import binascii
 import contextlib
 import json
 import logging
-import ssl
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -36,10 +35,9 @@ from pykes.keystore.httpclient import (
     BACKOFF,
     MAX_ATTEMPTS,
     TIMEOUT,
-    client_tls,
+    VendorAPI,
+    describe,
     error_text,
-    normalize_endpoint,
-    send_with_retry,
 )
 from pykes.keystore.listing import byte_order_key
 
@@ -89,37 +87,30 @@ class EntrustKeyStore:
         backoff: float = BACKOFF,
     ) -> None:
         self.description = config.description
-        self._url = normalize_endpoint(config.endpoint)
         self._vault_id = config.vault_id
         self._box_id = config.box_id
         self._username = config.username
         self._password = config.password
-        self._max_attempts = max_attempts
-        self._backoff = backoff
         self._token = ""
         self._lifetime = DEFAULT_LIFETIME
         self._auth_lock = asyncio.Lock()
         self._renewer: asyncio.Task[None] | None = None
-        verify: ssl.SSLContext | bool = (
-            client_tls("keycontrol", config.ca) if self._url.startswith("https://") else False
+        self._api = VendorAPI(
+            "keycontrol",
+            config.endpoint,
+            config.ca,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff=backoff,
         )
-        self._http = httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(timeout))
 
     async def _raw(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await send_with_retry(
-            self._http,
-            "keycontrol",
-            "POST",
-            self._url + path,
-            max_attempts=self._max_attempts,
-            backoff=self._backoff,
-            **kwargs,
-        )
+        return await self._api.send("POST", path, **kwargs)
 
     # ------------------------------------------------------------------ auth
     def _accept(self, resp: httpx.Response, action: str) -> None:
         if resp.status_code != 200:
-            raise EntrustError(f"keycontrol: {action} failed: {_describe(resp)}")
+            raise EntrustError(f"keycontrol: {action} failed: {describe(resp)}")
         try:
             body = resp.json()
         except ValueError:
@@ -178,7 +169,7 @@ class EntrustKeyStore:
         resp = await self._send("/vault/1.0/GetBox/", {"box_id": self._box_id})
         latency = time.perf_counter() - start
         if resp.status_code != 200:
-            raise EntrustError(f"keycontrol: failed to fetch status: {_describe(resp)}")
+            raise EntrustError(f"keycontrol: failed to fetch status: {describe(resp)}")
         return latency
 
     async def create(self, name: str, value: bytes) -> None:
@@ -191,7 +182,7 @@ class EntrustKeyStore:
             return
         if resp.status_code == 409 and error_text(resp) == "Secret already exists":
             raise KeyExistsError()
-        raise EntrustError(f"keycontrol: failed to create '{name}': {_describe(resp)}")
+        raise EntrustError(f"keycontrol: failed to create '{name}': {describe(resp)}")
 
     async def get(self, name: str) -> bytes:
         """``CheckoutSecret``; 404 ``Secret not found`` → KeyNotFoundError."""
@@ -222,7 +213,7 @@ class EntrustKeyStore:
             return
         if resp.status_code == 404 and error_text(resp) == "Secret not found":
             raise KeyNotFoundError()
-        raise EntrustError(f"keycontrol: {action}: {_describe(resp)}")
+        raise EntrustError(f"keycontrol: {action}: {describe(resp)}")
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         """Up to ``n`` (default 256) names with ``prefix`` and the next such name.
@@ -240,7 +231,7 @@ class EntrustKeyStore:
                 request["next_token"] = token
             resp = await self._send("/vault/1.0/ListSecretIds/", request)
             if resp.status_code != 200:
-                raise EntrustError(f"keycontrol: failed to list keys: {_describe(resp)}")
+                raise EntrustError(f"keycontrol: failed to list keys: {describe(resp)}")
             try:
                 body = resp.json()
             except ValueError:
@@ -276,11 +267,7 @@ class EntrustKeyStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
             self._renewer = None
-        await self._http.aclose()
-
-
-def _describe(resp: httpx.Response) -> str:
-    return f"{error_text(resp)} ({resp.status_code})"
+        await self._api.aclose()
 
 
 async def connect(config: EntrustKeyStoreConfig, **options: Any) -> EntrustKeyStore:

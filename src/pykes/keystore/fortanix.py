@@ -20,22 +20,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ssl
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from pykes.errors import KeyExistsError, KeyNotFoundError
 from pykes.keystore.httpclient import (
     BACKOFF,
     MAX_ATTEMPTS,
     TIMEOUT,
-    client_tls,
+    VendorAPI,
+    describe,
     error_text,
-    normalize_endpoint,
-    probe,
-    send_with_retry,
 )
 from pykes.keystore.listing import list_page
 
@@ -62,38 +57,26 @@ class FortanixKeyStore:
         backoff: float = BACKOFF,
     ) -> None:
         self.description = config.description
-        self._url = normalize_endpoint(config.endpoint)
         self._group_id = config.group_id
-        self._max_attempts = max_attempts
-        self._backoff = backoff
-        verify: ssl.SSLContext | bool = (
-            client_tls("fortanix", config.ca) if self._url.startswith("https://") else False
-        )
-        self._http = httpx.AsyncClient(
-            verify=verify,
-            timeout=httpx.Timeout(timeout),
+        self._api = VendorAPI(
+            "fortanix",
+            config.endpoint,
+            config.ca,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff=backoff,
             headers={"Authorization": "Basic " + config.api_key},
         )
-
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await send_with_retry(
-            self._http,
-            "fortanix",
-            method,
-            self._url + path,
-            max_attempts=self._max_attempts,
-            backoff=self._backoff,
-            **kwargs,
-        )
+        self._send = self._api.send
 
     async def check(self) -> None:
         """Start-up check: health 204, then a session auth/terminate round trip."""
         resp = await self._send("GET", "/sys/v1/health")
         if resp.status_code != 204:
-            raise FortanixError(f"fortanix: health check failed: {self._describe(resp)}")
+            raise FortanixError(f"fortanix: health check failed: {describe(resp)}")
         resp = await self._send("POST", "/sys/v1/session/auth")
         if resp.status_code != 200:
-            raise FortanixError(f"fortanix: authentication failed: {self._describe(resp)}")
+            raise FortanixError(f"fortanix: authentication failed: {describe(resp)}")
         try:
             token = resp.json().get("access_token")
         except (ValueError, AttributeError):
@@ -104,15 +87,11 @@ class FortanixKeyStore:
             "POST", "/sys/v1/session/terminate", headers={"Authorization": "Bearer " + token}
         )
         if resp.status_code != 204:
-            raise FortanixError(f"fortanix: failed to end session: {self._describe(resp)}")
-
-    @staticmethod
-    def _describe(resp: httpx.Response) -> str:
-        return f"{error_text(resp)} ({resp.status_code})"
+            raise FortanixError(f"fortanix: failed to end session: {describe(resp)}")
 
     async def status(self) -> float:
         """Time a GET of the endpoint root; any HTTP status is "reachable"."""
-        return await probe(self._http, "fortanix", self._url + "/")
+        return await self._api.probe()
 
     async def create(self, name: str, value: bytes) -> None:
         """``PUT /crypto/v1/keys``; 409 ``sobject already exists`` → KeyExistsError."""
@@ -128,14 +107,14 @@ class FortanixKeyStore:
             return
         if resp.status_code == 409 and error_text(resp) == "sobject already exists":
             raise KeyExistsError()
-        raise FortanixError(f"fortanix: failed to create '{name}': {self._describe(resp)}")
+        raise FortanixError(f"fortanix: failed to create '{name}': {describe(resp)}")
 
     async def _export(self, name: str, action: str) -> dict[str, Any]:
         resp = await self._send("POST", "/crypto/v1/keys/export", json={"name": name})
         if resp.status_code == 404 and error_text(resp) == "sobject does not exist":
             raise KeyNotFoundError()
         if resp.status_code != 200:
-            raise FortanixError(f"fortanix: failed to {action} '{name}': {self._describe(resp)}")
+            raise FortanixError(f"fortanix: failed to {action} '{name}': {describe(resp)}")
         try:
             body = resp.json()
         except ValueError:
@@ -167,7 +146,7 @@ class FortanixKeyStore:
         if resp.status_code == 404:
             raise KeyNotFoundError()
         if resp.status_code not in (200, 204):
-            raise FortanixError(f"fortanix: failed to delete '{name}': {self._describe(resp)}")
+            raise FortanixError(f"fortanix: failed to delete '{name}': {describe(resp)}")
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         """All names from ``prefix`` on, page by page, then the shared list helper.
@@ -187,7 +166,7 @@ class FortanixKeyStore:
                 params["start"] = start
             resp = await self._send("GET", "/crypto/v1/keys", params=params)
             if resp.status_code != 200:
-                raise FortanixError(f"fortanix: failed to list keys: {self._describe(resp)}")
+                raise FortanixError(f"fortanix: failed to list keys: {describe(resp)}")
             try:
                 page = resp.json()
             except ValueError:
@@ -209,7 +188,7 @@ class FortanixKeyStore:
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
-        await self._http.aclose()
+        await self._api.aclose()
 
 
 async def connect(config: FortanixKeyStoreConfig, **options: Any) -> FortanixKeyStore:

@@ -8,7 +8,7 @@ Authentication: the configured refresh token is exchanged for a JWT
 (``POST /api/v1/auth/tokens``), sent as ``Authorization: Bearer <jwt>``. A background
 task renews it at half its ``duration``, retrying every 5 s on failure; a request
 answered with 401 re-authenticates once and is repeated. Retries, timeouts and the
-unreachable mapping are those of :func:`pykes.keystore.fortanix.send_with_retry`.
+unreachable mapping are those of :func:`pykes.keystore.httpclient.send_with_retry`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -27,11 +26,8 @@ from pykes.keystore.httpclient import (
     BACKOFF,
     MAX_ATTEMPTS,
     TIMEOUT,
-    client_tls,
-    error_text,
-    normalize_endpoint,
-    probe,
-    send_with_retry,
+    VendorAPI,
+    describe,
 )
 from pykes.keystore.listing import list_page
 
@@ -65,20 +61,21 @@ class GemaltoKeyStore:
         retry_interval: float = RETRY_INTERVAL,
     ) -> None:
         self.description = config.description
-        self._url = normalize_endpoint(config.endpoint)
         self._refresh_token = config.token
         self._domain = config.domain
-        self._max_attempts = max_attempts
-        self._backoff = backoff
         self._retry_interval = retry_interval
         self._jwt = ""
         self._duration = DEFAULT_DURATION
         self._auth_lock = asyncio.Lock()
         self._renewer: asyncio.Task[None] | None = None
-        verify: ssl.SSLContext | bool = (
-            client_tls("gemalto", config.ca) if self._url.startswith("https://") else False
+        self._api = VendorAPI(
+            "gemalto",
+            config.endpoint,
+            config.ca,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff=backoff,
         )
-        self._http = httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(timeout))
 
     # ------------------------------------------------------------------ auth
     async def authenticate(self) -> None:
@@ -86,17 +83,9 @@ class GemaltoKeyStore:
         request = {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
         if self._domain:
             request["domain"] = self._domain
-        resp = await send_with_retry(
-            self._http,
-            "gemalto",
-            "POST",
-            self._url + "/api/v1/auth/tokens",
-            max_attempts=self._max_attempts,
-            backoff=self._backoff,
-            json=request,
-        )
+        resp = await self._api.send("POST", "/api/v1/auth/tokens", json=request)
         if resp.status_code not in (200, 201):
-            raise GemaltoError(f"gemalto: failed to authenticate: {_describe(resp)}")
+            raise GemaltoError(f"gemalto: failed to authenticate: {describe(resp)}")
         try:
             body = resp.json()
         except ValueError:
@@ -135,15 +124,8 @@ class GemaltoKeyStore:
         """An authenticated request; a 401 re-authenticates once and repeats it."""
         for attempt in range(2):
             jwt = self._jwt
-            resp = await send_with_retry(
-                self._http,
-                "gemalto",
-                method,
-                self._url + path,
-                max_attempts=self._max_attempts,
-                backoff=self._backoff,
-                headers={"Authorization": "Bearer " + jwt},
-                **kwargs,
+            resp = await self._api.send(
+                method, path, headers={"Authorization": "Bearer " + jwt}, **kwargs
             )
             if resp.status_code != 401 or attempt == 1:
                 return resp
@@ -153,7 +135,7 @@ class GemaltoKeyStore:
     # ------------------------------------------------------------------ keystore
     async def status(self) -> float:
         """Time a GET of the endpoint; any HTTP status is "reachable"."""
-        return await probe(self._http, "gemalto", self._url + "/")
+        return await self._api.probe()
 
     async def create(self, name: str, value: bytes) -> None:
         """``POST /api/v1/vault/secrets``; 409 → KeyExistsError."""
@@ -170,7 +152,7 @@ class GemaltoKeyStore:
             return
         if resp.status_code == 409:
             raise KeyExistsError()
-        raise GemaltoError(f"gemalto: failed to create '{name}': {_describe(resp)}")
+        raise GemaltoError(f"gemalto: failed to create '{name}': {describe(resp)}")
 
     async def get(self, name: str) -> bytes:
         """``POST /api/v1/vault/secrets/<name>/export?type=name``; 404 → not found."""
@@ -179,7 +161,7 @@ class GemaltoKeyStore:
         if resp.status_code == 404:
             raise KeyNotFoundError()
         if resp.status_code != 200:
-            raise GemaltoError(f"gemalto: failed to fetch '{name}': {_describe(resp)}")
+            raise GemaltoError(f"gemalto: failed to fetch '{name}': {describe(resp)}")
         try:
             body = resp.json()
         except ValueError:
@@ -194,7 +176,7 @@ class GemaltoKeyStore:
         path = f"/api/v1/vault/secrets/{quote(name, safe='')}"
         resp = await self._send("DELETE", path, params={"type": "name"})
         if resp.status_code not in (200, 204, 404):
-            raise GemaltoError(f"gemalto: failed to delete '{name}': {_describe(resp)}")
+            raise GemaltoError(f"gemalto: failed to delete '{name}': {describe(resp)}")
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         """Every secret name (pages of 200 until ``skip >= total``), then the helper."""
@@ -204,7 +186,7 @@ class GemaltoKeyStore:
             params = {"limit": str(LIST_PAGE_SIZE), "skip": str(skip)}
             resp = await self._send("GET", "/api/v1/vault/secrets", params=params)
             if resp.status_code != 200:
-                raise GemaltoError(f"gemalto: failed to list keys: {_describe(resp)}")
+                raise GemaltoError(f"gemalto: failed to list keys: {describe(resp)}")
             try:
                 body = resp.json()
             except ValueError:
@@ -226,11 +208,7 @@ class GemaltoKeyStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
             self._renewer = None
-        await self._http.aclose()
-
-
-def _describe(resp: httpx.Response) -> str:
-    return f"{error_text(resp)} ({resp.status_code})"
+        await self._api.aclose()
 
 
 async def connect(config: GemaltoKeyStoreConfig, **options: Any) -> GemaltoKeyStore:

@@ -105,6 +105,55 @@ async def probe(http: httpx.AsyncClient, prefix: str, url: str) -> float:
         raise KeyStoreUnreachable(f"{prefix}: {url}: {_reason(err)}") from None
 
 
+def describe(resp: httpx.Response) -> str:
+    """An error response for a message: the server's text and the status."""
+    return f"{error_text(resp)} ({resp.status_code})"
+
+
+class VendorAPI:
+    """One vendor REST endpoint: client TLS from ``ca`` (for https), a per-request
+    timeout, and ``send_with_retry``'s bounded retries and error mapping."""
+
+    def __init__(
+        self,
+        prefix: str,
+        endpoint: str,
+        ca: str,
+        *,
+        timeout: float = TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff: float = BACKOFF,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self.url = normalize_endpoint(endpoint)
+        verify: ssl.SSLContext | bool = (
+            client_tls(prefix, ca) if self.url.startswith("https://") else False
+        )
+        self.http = httpx.AsyncClient(
+            verify=verify, timeout=httpx.Timeout(timeout), headers=headers or {}
+        )
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+
+    async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await send_with_retry(
+            self.http,
+            self.prefix,
+            method,
+            self.url + path,
+            max_attempts=self.max_attempts,
+            backoff=self.backoff,
+            **kwargs,
+        )
+
+    async def probe(self, path: str = "/") -> float:
+        return await probe(self.http, self.prefix, self.url + path)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
 def tls_context(
     ca: str = "", cert: str = "", key: str = "", *, prefix: str = "vault"
 ) -> ssl.SSLContext:
