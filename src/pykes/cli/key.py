@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pykes.cli.common import (
     ArgumentParser,
@@ -18,6 +18,7 @@ from pykes.cli.common import (
 )
 from pykes.cli.connect import new_client, reported
 from pykes.cli.output import clock, colorize, console, is_terminal, print_json, styled, write
+from pykes.client import Client
 
 USAGE = """Usage:
     kes key <command>
@@ -68,15 +69,23 @@ def _b64(value: str, what: str, command: str) -> bytes:
         raise CLIError(f"invalid {what}: {err}. See 'kes key {command} --help'") from None
 
 
-def create(argv: Sequence[str]) -> int:
-    args = _parser("create", "[options] <name>...").parse(argv)
+def _for_each_name(
+    argv: Sequence[str], command: str, failure: str, op: Callable[[Client, str], None]
+) -> int:
+    """``kes key create|rm <name>...``: one request per name, in order; the first
+    failure aborts with ``<failure> "<name>": <error>``."""
+    args = _parser(command, "[options] <name>...").parse(argv)
     if not args.args:
-        raise CLIError("no key name specified. See 'kes key create --help'")
+        raise CLIError(f"no key name specified. See 'kes key {command} --help'")
     with new_client(args.insecure) as client:
         for name in args.args:
-            with reported(f"failed to create key {go_quote(name)}: "):
-                client.create_key(name)
+            with reported(f"{failure} {go_quote(name)}: "):
+                op(client, name)
     return 0
+
+
+def create(argv: Sequence[str]) -> int:
+    return _for_each_name(argv, "create", "failed to create key", Client.create_key)
 
 
 def import_(argv: Sequence[str]) -> int:
@@ -142,14 +151,7 @@ def ls(argv: Sequence[str]) -> int:
 
 
 def rm(argv: Sequence[str]) -> int:
-    args = _parser("rm", "[options] <name>...").parse(argv)
-    if not args.args:
-        raise CLIError("no key name specified. See 'kes key rm --help'")
-    with new_client(args.insecure) as client:
-        for name in args.args:
-            with reported(f"failed to remove key {go_quote(name)}: "):
-                client.delete_key(name)
-    return 0
+    return _for_each_name(argv, "rm", "failed to remove key", Client.delete_key)
 
 
 def encrypt(argv: Sequence[str]) -> int:
