@@ -23,6 +23,7 @@ answer with an error, to exercise retries.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -32,6 +33,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -780,3 +782,21 @@ def azure_options(server: AzureKeyVault, ca_file: Path, **overrides: Any) -> dic
         "purge_delay": (0.01, 0.05),
         **overrides,
     }
+
+
+def run_store(
+    connect: Callable[..., Awaitable[Any]],
+    config: Any,
+    options: dict[str, Any],
+    scenario: Callable[[Any], Awaitable[None]],
+) -> None:
+    """Connect a store, run ``scenario(store)`` and close the store, in a fresh loop."""
+
+    async def main() -> None:
+        store = await connect(config, **options)
+        try:
+            await scenario(store)
+        finally:
+            await store.close()
+
+    asyncio.run(main())

@@ -51,17 +51,12 @@ def run(
     config: AzureKeyStoreConfig | None = None,
     **options: Any,
 ) -> None:
-    async def main() -> None:
-        store = await connect(
-            config or cloud_replay.azure_config(server),
-            **cloud_replay.azure_options(server, pki.server_cert, **options),
-        )
-        try:
-            await scenario(store)
-        finally:
-            await store.close()
-
-    asyncio.run(main())
+    cloud_replay.run_store(
+        connect,
+        config or cloud_replay.azure_config(server),
+        cloud_replay.azure_options(server, pki.server_cert, **options),
+        scenario,  # type: ignore[arg-type]
+    )
 
 
 def calls(server: AzureKeyVault) -> list[tuple[str, str]]:

@@ -64,17 +64,12 @@ def run(
     config: GCPKeyStoreConfig | None = None,
     **options: Any,
 ) -> None:
-    async def main() -> None:
-        store = await connect(
-            config or cloud_replay.gcp_config(server),
-            **cloud_replay.gcp_options(server, pki.server_cert, **options),
-        )
-        try:
-            await scenario(store)
-        finally:
-            await store.close()
-
-    asyncio.run(main())
+    cloud_replay.run_store(
+        connect,
+        config or cloud_replay.gcp_config(server),
+        cloud_replay.gcp_options(server, pki.server_cert, **options),
+        scenario,  # type: ignore[arg-type]
+    )
 
 
 def test_create_get_delete_list_use_the_documented_requests(
