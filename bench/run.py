@@ -200,6 +200,10 @@ class RowResult:
     cpu_server_pct: float | None = None  # % of the machine (all cores) while the row ran
     cpu_client_pct: float | None = None
     cpu_other_pct: float | None = None  # other processes on the machine: noise
+    # Server CPU time (user+system, whole tree) per measured request: from the end of
+    # the warm-up to kesload's exit, divided by the measured requests. Far less
+    # sensitive to other load on the machine than req/s (see docs/performance.md).
+    server_cpu_us_per_req: float | None = None
     loadavg_1m: float | None = None  # at the start of the row
     rps_runs: list[float] = field(default_factory=list)  # every repeat (best one is kept)
     profiled: bool = False
@@ -742,10 +746,13 @@ class ServerOptions:
     workers: int
     audit: bool
     src: Path | None = None  # serve pykes from this source tree (PYTHONPATH) instead
+    http2: str | None = None  # PYKES_HTTP2 for the server: "lean" or "h2"
 
 
-def server_env(src: Path | None) -> dict[str, str]:
+def server_env(src: Path | None, http2: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if http2 is not None:
+        env["PYKES_HTTP2"] = http2
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
     return env
@@ -775,7 +782,7 @@ def start_server(workdir: Path, opts: ServerOptions) -> BenchServer:
         proc = subprocess.Popen(
             cmd,
             cwd=workdir,
-            env=server_env(opts.src),
+            env=server_env(opts.src, opts.http2),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # audit events (if on) go to stdout: discard them
             stderr=stderr,
@@ -897,9 +904,13 @@ def run_row(
     with MemorySampler(server.pid) as mem:
         before = cpu_snapshot(server.pid)
         kes = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        measured_from: float | None = None
         try:
+            time.sleep(warmup + 0.05)  # kesload's set-up and warm-up: not per-request CPU
+            if kes.poll() is None:
+                measured_from = tree_cpu_seconds(server.pid)
             if profile_dir is not None:  # steady state only: after the warm-up
-                time.sleep(warmup + 0.3)
+                time.sleep(0.25)
                 spy = start_py_spy(
                     server.pid,
                     profile_dir / f"{spec.id}.pyspy.txt",
@@ -930,6 +941,9 @@ def run_row(
     result.rss_mb = round(mem.max_rss_kb / 1024, 1)
     result.pss_mb = round(mem.max_pss_kb / 1024, 1) if mem.max_pss_kb is not None else None
     result.profiled = profile_dir is not None
+    if measured_from is not None and result.total:
+        spent = tree_cpu_seconds(server.pid) - measured_from
+        result.server_cpu_us_per_req = round(spent / result.total * 1e6, 1)
     cores = len(os.sched_getaffinity(0))
     for name, value in cpu_shares(before, after, cores).items():
         setattr(result, name, value)
@@ -974,12 +988,12 @@ def print_table(rows: Sequence[RowResult], title: str) -> None:
 
     table = Table(title=title, title_justify="left")
     columns = ("row", "req/s", "Go ref", "vs Go", "p50 ms", "p99 ms", "errors", "RSS MB")
-    for name in (*columns, "srv CPU", "other CPU"):
+    for name in (*columns, "srv CPU", "µs/req", "other CPU"):
         table.add_column(name, justify="left" if name == "row" else "right", no_wrap=True)
     for r in rows:
         if r.status != "ok":
             table.add_row(
-                r.id, "[red]failed[/red]", _fmt(r.target_rps), "", "", "", "—", "", "", ""
+                r.id, "[red]failed[/red]", _fmt(r.target_rps), "", "", "", "—", "", "", "", ""
             )
             continue
         ratio = r.rps / r.target_rps if r.target_rps else None
@@ -994,6 +1008,7 @@ def print_table(rows: Sequence[RowResult], title: str) -> None:
             errors,
             _fmt(r.rss_mb, 1),
             "—" if r.cpu_server_pct is None else f"{r.cpu_server_pct:.0f}%",
+            _fmt(r.server_cpu_us_per_req),
             "—" if r.cpu_other_pct is None else f"{r.cpu_other_pct:.0f}%",
         )
     console = _console()
@@ -1095,6 +1110,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=None,
         help="serve pykes as of this git commit (git archive into a temp dir)",
     )
+    p.add_argument(
+        "--http2-impl",
+        choices=("lean", "h2"),
+        default=None,
+        help="the server's HTTP/2 implementation (PYKES_HTTP2; default: the server's own)",
+    )
     p.add_argument("--pause", type=float, default=1.0, help="seconds between rows (default 1)")
     p.add_argument(
         "--repeat", type=int, default=1, help="run each row N times, keep the best (default 1)"
@@ -1165,6 +1186,7 @@ def run_matrix(
                     print(
                         f"    {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  "
                         f"p99 {result.p99_ms:.2f} ms  errors {result.errors}  "
+                        f"server {_fmt(result.server_cpu_us_per_req)} µs/req  "
                         f"(other processes: {result.cpu_other_pct}% CPU)",
                         flush=True,
                     )
@@ -1222,7 +1244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.server_ref:
             src, commit = export_ref(args.server_ref, workdir / "ref")
             pykes_info = {"commit": commit, "dirty_files": [], "ref": args.server_ref}
-        opts = ServerOptions(workers=workers, audit=args.audit == "on", src=src)
+        opts = ServerOptions(
+            workers=workers, audit=args.audit == "on", src=src, http2=args.http2_impl
+        )
         run: dict[str, Any] = {
             "schema": SCHEMA,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -1235,6 +1259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "workers": workers,
                 "audit": args.audit,
                 "keystore": "fs",
+                "http2": args.http2_impl or os.environ.get("PYKES_HTTP2", "lean"),
             },
             "settings": {
                 "duration_s": args.duration,

@@ -1,12 +1,18 @@
-"""HTTP/2 connection handling on the ``h2`` library (ALPN ``h2``, which Go clients
-prefer). Streams are served concurrently; each has its own write deadline, after
-which the stream is reset (the HTTP/2 analogue of Go's per-request write deadline)."""
+"""HTTP/2 connection handling (ALPN ``h2``, which Go clients prefer). Streams are served
+concurrently; each has its own write deadline, after which the stream is reset (the
+HTTP/2 analogue of Go's per-request write deadline).
+
+Two implementations: the lean one (``h2lean/``, the default) and one on the ``h2``
+library (this module's ``H2LibHandler``). ``PYKES_HTTP2=h2`` selects the latter, so both
+can be benchmarked and tested side by side. ``H2Handler`` is the selected one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import math
+import os
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -19,6 +25,7 @@ import h2.exceptions
 import h2.settings
 
 from pykes.server import eager
+from pykes.server.h2lean import LeanH2Handler
 from pykes.server.http import IDLE_TIMEOUT, Request, Response, StreamResponse
 from pykes.server.pipeline import respond, route_request
 
@@ -48,7 +55,7 @@ class _Stream:
         self.timer: asyncio.TimerHandle | None = None
 
 
-class H2Handler:
+class H2LibHandler:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.h2 = h2.connection.H2Connection(config=_CONFIG)
@@ -277,3 +284,30 @@ class H2Handler:
 
 async def _drive(pending: eager.Suspended[None]) -> None:
     await pending
+
+
+class ProxiedH2LibHandler(H2LibHandler):
+    """For a TLS proxy's connection: also keeps every request's headers, which the
+    pipeline's identity step reads (auth/proxy.py). Other connections keep none."""
+
+    def _request(self, event: h2.events.RequestReceived) -> None:
+        super()._request(event)
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            stream.req.forwarded = list(event.headers)  # type: ignore[arg-type]
+
+
+class ProxiedLeanH2Handler(LeanH2Handler):
+    """The lean implementation for a TLS proxy's connection (keeps request headers)."""
+
+    keep_headers = True
+
+
+#: The HTTP/2 implementation new connections get (read once, before workers fork).
+IMPLEMENTATION = os.environ.get("PYKES_HTTP2", "lean")
+H2Handler: type[LeanH2Handler] | type[H2LibHandler]
+ProxiedH2Handler: type[LeanH2Handler] | type[H2LibHandler]
+if IMPLEMENTATION == "h2":
+    H2Handler, ProxiedH2Handler = H2LibHandler, ProxiedH2LibHandler
+else:
+    H2Handler, ProxiedH2Handler = LeanH2Handler, ProxiedLeanH2Handler
