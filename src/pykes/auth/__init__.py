@@ -3,6 +3,7 @@
 * identities of certificates (SHA-256 of the raw SPKI DER) — :mod:`.identity`
 * API keys and the client certificates derived from them — :mod:`.apikey`
 * policies and the per-request authorizer — :mod:`.policy`
+* run-time (legacy API) policies and assignments shared by all workers — :mod:`.ephemeral`
 * self-signed certificates and legacy-encrypted PEM keys — :mod:`.certs`
 """
 
@@ -19,6 +20,7 @@ from pykes.auth.certs import (
     random_serial_number,
     self_signed_server_certificate,
 )
+from pykes.auth.ephemeral import EphemeralStore, StoreFullError
 from pykes.auth.identity import (
     PEMBlock,
     decode_pem_blocks,
@@ -35,6 +37,7 @@ __all__ = [
     "ED25519_SPKI_PREFIX",
     "APIKey",
     "Authorizer",
+    "EphemeralStore",
     "PEMBlock",
     "Policy",
     "build_self_signed_certificate",
@@ -53,4 +56,5 @@ __all__ = [
     "random_serial_number",
     "self_signed_server_certificate",
     "spki_of_certificate",
+    "StoreFullError",
 ]

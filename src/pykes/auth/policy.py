@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from pykes.errors import ERR_NOT_ALLOWED, APIError
+
+if TYPE_CHECKING:
+    from pykes.auth.ephemeral import EphemeralStore
 
 __all__ = ["Authorizer", "Policy", "match"]
 
@@ -84,16 +88,20 @@ class Authorizer:
     """Decides whether an identity may access a URL path (spec/auth.md §3).
 
     ``policies`` maps policy names to policies; ``assignments`` maps identities to
-    policy names. Every assigned policy name must exist (:class:`ValueError`).
+    policy names (both from the config file). Every assigned policy name must exist
+    (:class:`ValueError`). ``ephemeral`` holds the policies and assignments made at run
+    time through the legacy API; it is consulted only for identities the config file
+    does not assign, so the config's identities pay nothing for it.
     """
 
-    __slots__ = ("admin", "policies", "assignments", "_by_identity")
+    __slots__ = ("admin", "policies", "assignments", "ephemeral", "_by_identity")
 
     def __init__(
         self,
         admin: str,
         policies: Mapping[str, Policy],
         assignments: Mapping[str, str],
+        ephemeral: EphemeralStore | None = None,
     ) -> None:
         by_identity: dict[str, Policy] = {}
         for identity, name in assignments.items():
@@ -104,6 +112,7 @@ class Authorizer:
         self.admin: str = admin
         self.policies: Mapping[str, Policy] = MappingProxyType(dict(policies))
         self.assignments: Mapping[str, str] = MappingProxyType(dict(assignments))
+        self.ephemeral = ephemeral
         self._by_identity = by_identity
 
     def is_admin(self, identity: str) -> bool:
@@ -111,8 +120,23 @@ class Authorizer:
         return bool(identity) and identity == self.admin
 
     def policy_of(self, identity: str) -> Policy | None:
-        """Return the policy assigned to ``identity``, if any."""
-        return self._by_identity.get(identity)
+        """Return the policy assigned to ``identity`` (config file first), if any."""
+        policy = self._by_identity.get(identity)
+        if policy is None and self.ephemeral is not None and identity:
+            return self._ephemeral_policy(identity)
+        return policy
+
+    def _ephemeral_policy(self, identity: str) -> Policy | None:
+        assert self.ephemeral is not None
+        snap = self.ephemeral.snapshot()
+        assigned = snap.assignments.get(identity)
+        if assigned is None:
+            return None
+        policy = self.policies.get(assigned.policy)  # the config wins a name clash
+        if policy is None:
+            entry = snap.policies.get(assigned.policy)
+            policy = entry.policy if entry is not None else None
+        return policy
 
     def authorize(self, identity: str, path: str) -> None:
         """Allow the admin; otherwise require an assigned policy that allows ``path``.
@@ -124,5 +148,7 @@ class Authorizer:
         if identity and identity == self.admin:
             return
         policy = self._by_identity.get(identity)
+        if policy is None and self.ephemeral is not None and identity:
+            policy = self._ephemeral_policy(identity)
         if policy is None or not policy.allows(path):
             raise APIError(ERR_NOT_ALLOWED.status, ERR_NOT_ALLOWED.message)

@@ -24,7 +24,7 @@ class TLSConfig:
     """``tls``: server key/cert paths (loaded by the server, not by the parser).
 
     ``auth`` is lower-cased and one of ``""``, ``"on"``, ``"off"`` (auth.md §6). The
-    proxy settings are validated but have no runtime effect (auth.md §10).
+    proxy settings are used by ``pykes.auth.proxy`` (auth.md §10).
     """
 
     key: str = ""
@@ -73,7 +73,8 @@ class CacheConfig:
 class ServerConfig:
     """A complete, validated ``kes server`` configuration file.
 
-    ``api`` and ``policies`` keep the document order and the keys exactly as written;
+    ``api`` and ``policies`` keep the document order and the keys exactly as written
+    (``api`` without its ``legacy`` switch, which is ``api_legacy``);
     ``log_error``/``log_audit`` are numeric ``slog`` levels; ``keys`` are the names of
     the predefined keys. A directly constructed config defaults to the in-memory
     keystore (the parser always sets one of the file backends).
@@ -89,3 +90,4 @@ class ServerConfig:
     log_audit: int = LEVEL_INFO
     keys: list[str] = field(default_factory=list)
     keystore: KeyStoreConfig = field(default_factory=MemKeyStoreConfig)
+    api_legacy: bool = True  # `api.legacy: on|off` — the legacy API (docs/legacy-api.md)

@@ -7,10 +7,10 @@ handler function, grouped by API family in ``pykes.server.handlers``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from pykes.server.handlers import identities, keys, logs, policies, system
+from pykes.server.handlers import identities, keys, legacy, logs, policies, system
 
 if TYPE_CHECKING:
     from pykes.server.http import Request, Response, StreamResponse
@@ -65,38 +65,68 @@ DEFAULT_ROUTES: tuple[Route, ...] = (
 )
 
 
+# The legacy API (api.md §7, docs/legacy-api.md): on unless `api.legacy: off`. Not
+# listed by /v1/api (which describes the current API, as the Go server does).
+LEGACY_ROUTES: tuple[Route, ...] = (
+    Route("/v1/policy/write/", "POST", legacy.policy_write, max_body=MAX_BODY, counted=True),
+    Route("/v1/policy/delete/", "DELETE", legacy.policy_delete, counted=True),
+    Route("/v1/identity/assign/", "POST", legacy.identity_assign, counted=True),
+    Route("/v1/identity/forget/", "DELETE", legacy.identity_forget, counted=True),
+    Route("/v1/key/bulk/decrypt/", "POST", legacy.bulk_decrypt, max_body=MAX_BODY, counted=True),
+    Route("/v1/log/audit/trace", "GET", legacy.audit_trace, timeout=0.0),
+    Route("/v1/log/error/trace", "GET", legacy.error_trace, timeout=0.0),
+)
+# Current routes that answer in an old form when the request asks (`?legacy`).
+LEGACY_HANDLERS: dict[str, Handler] = {
+    "/v1/key/list/": legacy.key_list,
+    "/v1/policy/list/": legacy.policy_list,
+    "/v1/policy/read/": legacy.policy_read,
+    "/v1/identity/list/": legacy.identity_list,
+    "/v1/identity/self/describe": legacy.self_describe,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RouteOverride:
     skip_auth: bool = False
     timeout: float = 0.0  # > 0 replaces the route default
 
 
+def _override(route: Route, o: RouteOverride | None) -> Route:
+    if o is None:
+        return route
+    return replace(
+        route,
+        timeout=o.timeout if o.timeout > 0 else route.timeout,
+        auth="identify" if o.skip_auth and route.auth == "policy" else route.auth,
+    )
+
+
 class RouteTable:
-    """Route lookup with Go ``net/http.ServeMux`` semantics (api.md §3.1)."""
+    """Route lookup with Go ``net/http.ServeMux`` semantics (api.md §3.1).
 
-    __slots__ = ("routes", "exact", "subtrees", "skip_auth_any")
+    ``routes`` are the current API (what ``/v1/api`` lists); with ``legacy`` (the
+    default, ``api.legacy: off`` turns it off) the legacy routes are served as well.
+    """
 
-    def __init__(self, overrides: Mapping[str, RouteOverride] | None = None) -> None:
+    __slots__ = ("routes", "exact", "subtrees", "skip_auth_any", "legacy")
+
+    def __init__(
+        self, overrides: Mapping[str, RouteOverride] | None = None, legacy: bool = True
+    ) -> None:
         overrides = overrides or {}
         routes = []
         for route in DEFAULT_ROUTES:
-            o = overrides.get(route.path)
-            if o is not None:
-                route = Route(
-                    route.path,
-                    route.method,
-                    route.handler,
-                    route.max_body,
-                    o.timeout if o.timeout > 0 else route.timeout,
-                    "identify" if o.skip_auth and route.auth == "policy" else route.auth,
-                    route.counted,
-                )
-            routes.append(route)
+            if legacy and route.path in LEGACY_HANDLERS:
+                route = replace(route, handler=LEGACY_HANDLERS[route.path])
+            routes.append(_override(route, overrides.get(route.path)))
         self.routes: tuple[Route, ...] = tuple(routes)
-        self.exact: dict[str, Route] = {r.path: r for r in routes}
+        self.legacy = legacy
+        served = routes + [_override(r, overrides.get(r.path)) for r in LEGACY_ROUTES] * legacy
+        self.exact: dict[str, Route] = {r.path: r for r in served}
         # Longest prefix first, like ServeMux's most-specific-pattern rule.
         self.subtrees: tuple[Route, ...] = tuple(
-            sorted((r for r in routes if r.subtree), key=lambda r: -len(r.path))
+            sorted((r for r in served if r.subtree), key=lambda r: -len(r.path))
         )
         self.skip_auth_any = any(o.skip_auth for p, o in overrides.items() if p in self.exact)
 

@@ -1,11 +1,14 @@
 """Policy APIs: /v1/policy/{describe,read,list}/ (api.md §5.15–§5.17).
 
-Policies come from the config file; ``created_at`` is the server start time (local
-zone) and ``created_by`` the admin identity.
+Policies come from the config file (``created_at`` = the server start time in the
+local zone, ``created_by`` = the admin identity) and, with the legacy API, from
+``/v1/policy/write`` (ephemeral: their own write time and writer). A config policy
+wins a name clash.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pykes.auth import Policy
@@ -19,12 +22,32 @@ if TYPE_CHECKING:
     from pykes.server.state import ServerState
 
 
-def _policy(state: ServerState, req: Request) -> Policy:
-    name = require_name("policy name", req.resource)
+@dataclass(frozen=True, slots=True)
+class FoundPolicy:
+    policy: Policy
+    created_at_ns: int
+    created_by: str
+
+
+def lookup(state: ServerState, resource: str) -> FoundPolicy:
+    """The policy named by ``resource`` (400 for a bad name, 404 when unknown)."""
+    name = require_name("policy name", resource)
     policy = state.policies.get(name)
-    if policy is None:
+    if policy is not None:
+        return FoundPolicy(policy, state.start_ns, state.admin)
+    store = state.authorizer.ephemeral
+    entry = store.snapshot().policies.get(name) if store is not None else None
+    if entry is None:
         raise PolicyNotFoundError()
-    return policy
+    return FoundPolicy(entry.policy, entry.created_at_ns, entry.created_by)
+
+
+def all_names(state: ServerState) -> set[str]:
+    names = set(state.policies)
+    store = state.authorizer.ephemeral
+    if store is not None:
+        names.update(store.snapshot().policies)
+    return names
 
 
 def patterns(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
@@ -33,32 +56,33 @@ def patterns(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
 
 
 async def describe(state: ServerState, req: Request) -> Response:
-    policy = _policy(state, req)
+    found = lookup(state, req.resource)
     return Response(
         200,
         go_json(
             {
-                "name": policy.name,
-                "created_at": format_rfc3339_nano(state.start_ns, local=True),
-                "created_by": state.admin,
+                "name": found.policy.name,
+                "created_at": format_rfc3339_nano(found.created_at_ns, local=True),
+                "created_by": found.created_by,
             }
         ),
     )
 
 
 async def read(state: ServerState, req: Request) -> Response:
-    policy = _policy(state, req)
+    found = lookup(state, req.resource)
+    policy = found.policy
     out: dict[str, object] = {"name": policy.name}
     if policy.allow:
         out["allow"] = patterns(policy.allow)
     if policy.deny:
         out["deny"] = patterns(policy.deny)
-    out["created_at"] = format_rfc3339_nano(state.start_ns, local=True)
-    out["created_by"] = state.admin
+    out["created_at"] = format_rfc3339_nano(found.created_at_ns, local=True)
+    out["created_by"] = found.created_by
     return Response(200, go_json(out))
 
 
 async def list_(state: ServerState, req: Request) -> Response:
     prefix = listing_prefix(req.resource)
-    names = sorted(n for n in state.policies if n.startswith(prefix))
+    names = sorted(n for n in all_names(state) if n.startswith(prefix))
     return Response(200, go_json({"names": names, "continue_at": ""}))
