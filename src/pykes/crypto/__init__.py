@@ -14,7 +14,9 @@ from pykes.crypto.keys import (
     KeyVersion,
     generate_key_version,
     import_key_version,
+    new_data_key,
     parse_cipher_name,
+    wipe,
 )
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "generate_key_version",
     "hchacha20",
     "import_key_version",
+    "new_data_key",
     "parse_cipher_name",
     "parse_ciphertext",
+    "wipe",
 ]

@@ -39,6 +39,8 @@ class Request:
     ``path`` is percent-decoded, without the query string. ``body`` holds at most the
     route's ``max_body`` bytes; ``body_too_large`` is set when the client sent more.
     ``content_length`` is ``None`` when unknown (chunked / HTTP/2 without the header).
+    ``query`` is the raw query string (ignored everywhere except the legacy API's
+    ``?legacy`` marker, docs/legacy-api.md).
     """
 
     __slots__ = (
@@ -54,6 +56,8 @@ class Request:
         "route",
         "resource",
         "started",
+        "forwarded",
+        "query",
     )
 
     def __init__(
@@ -78,6 +82,9 @@ class Request:
         self.route: Route | None = None
         self.resource = ""
         self.started = started
+        # A TLS proxy's request headers (auth/proxy.py); None for every other peer.
+        self.forwarded: list[tuple[bytes, bytes]] | None = None
+        self.query = ""
 
 
 class Response:

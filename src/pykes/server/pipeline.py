@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from pykes.auth.proxy import TLSProxy, client_ip
 from pykes.errors import APIError, NoClientCertificateError
 from pykes.gojson import error_body
 from pykes.server.http import JSON, Request, Response, StreamResponse
@@ -92,6 +93,7 @@ def route_request(routes: RouteTable, req: Request, query: str) -> Response | No
         )
     req.route = route
     req.resource = req.path[len(route.path) :] if route.subtree else ""
+    req.query = query
     return None
 
 
@@ -110,6 +112,8 @@ async def handle(state: ServerState, req: Request) -> Response | StreamResponse:
     route = req.route
     assert route is not None
     try:
+        if req.identity in state.proxy.identities and route.auth != "none":
+            _forwarded_identity(state.proxy, req, route.auth == "policy")
         if route.auth == "policy":
             if not req.has_cert:
                 raise NoClientCertificateError()
@@ -129,6 +133,21 @@ async def handle(state: ServerState, req: Request) -> Response | StreamResponse:
     finally:
         requests.end(status, time.perf_counter() - req.started)
     return response
+
+
+def _forwarded_identity(proxy: TLSProxy, req: Request, required: bool) -> None:
+    """The identity step for a TLS proxy's request: the forwarded client's identity and
+    address replace the proxy's. Without a usable certificate a policy route fails
+    (``required``, Go's 400/403); an identify-only route serves it anonymously."""
+    ip = client_ip(req.forwarded)
+    if ip is not None:
+        req.ip = ip
+    try:
+        req.identity = proxy.client_identity(req.forwarded)
+    except APIError:
+        if required:
+            raise
+        req.identity, req.has_cert = "", False
 
 
 async def _run(state: ServerState, req: Request) -> Response | StreamResponse:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pykes import __version__
 from pykes.auth import Authorizer, Policy
+from pykes.auth.proxy import TLSProxy
 from pykes.crypto import KeyType, KeyVersion
 from pykes.keystore import KeyCache
 from pykes.observe.logs import Logs
@@ -34,6 +35,8 @@ class ServerState:
     default_key_type: KeyType = KeyType.AES256
     version: str = __version__
     commit: str = COMMIT
+    # tls.proxy (auth.md §10); no identities = no proxies, one set lookup per request
+    proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))
 
     @property
     def admin(self) -> str:

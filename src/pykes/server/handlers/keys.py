@@ -6,8 +6,6 @@ cache hit → AEAD → hand-built JSON.
 
 from __future__ import annotations
 
-import os
-import sys
 from base64 import b64encode
 from typing import TYPE_CHECKING
 
@@ -16,7 +14,9 @@ from pykes.crypto import (
     encode_key_version,
     generate_key_version,
     import_key_version,
+    new_data_key,
     parse_cipher_name,
+    wipe,
 )
 from pykes.errors import APIError
 from pykes.gojson import BodyError, bytes_field, go_json, string_field
@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from pykes.server.state import ServerState
 
 _IMPORT_BODY = "invalid import key request body"
-_LIST_ALL = sys.maxsize
 _PAGE_SIZE = 1024
 _MAX_LIST_BODY = 1 << 20  # the Go SDK reads at most 1 MiB of a JSON response
+# Every name costs at least 4 body bytes (`"x",`), so more names than this never fit into
+# one response: asking the keystore for more would only cost memory (issue 7).
+_LIST_ALL = _MAX_LIST_BODY // 4
 
 
 def _key_name(req: Request) -> str:
@@ -159,16 +161,18 @@ async def generate(state: ServerState, req: Request) -> Response:
     if req.content_length != 0:  # an empty body with Content-Length: 0 means "no context"
         context = _crypto_body(req, ("context", "version"))["context"]
     key = await _load(state, req, name)
-    dek = os.urandom(32)
+    # The data key is a bytearray wiped here; its base64 form (immutable bytes) must go
+    # out, and one join makes one copy of it where chained `+` would make four.
+    dek = new_data_key()
     try:
-        ciphertext = key.encrypt(dek, context)
+        ciphertext = b64encode(key.encrypt(dek, context))
+        plain = b64encode(dek)
     except Exception:
         raise APIError(500, "failed to generate encryption key") from None
-    return Response(
-        200,
-        b'{"plaintext":"' + b64encode(dek) + b'","ciphertext":"' + b64encode(ciphertext) + b'"}\n',
-        JSON,
-    )
+    finally:
+        wipe(dek)
+    body = b"".join((b'{"plaintext":"', plain, b'","ciphertext":"', ciphertext, b'"}\n'))
+    return Response(200, body, JSON)
 
 
 async def encrypt(state: ServerState, req: Request) -> Response:
@@ -187,7 +191,10 @@ async def decrypt(state: ServerState, req: Request) -> Response:
     body = _crypto_body(req, ("ciphertext", "context", "version"))
     key = await _load(state, req, name)
     plaintext = key.decrypt(body["ciphertext"], body["context"])  # DecryptError → 400
-    return Response(200, b'{"plaintext":"' + b64encode(plaintext) + b'"}\n', JSON)
+    try:  # a bytearray, wiped here; its base64 form goes out
+        return Response(200, b"".join((b'{"plaintext":"', b64encode(plaintext), b'"}\n')), JSON)
+    finally:
+        wipe(plaintext)
 
 
 async def hmac(state: ServerState, req: Request) -> Response:
