@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING
 
 from pykes import __version__
 from pykes.auth import APIKey, Policy, client_certificate, self_signed_server_certificate
+from pykes.auth.proxy import tls_proxy
+from pykes.cli import server_flags
 from pykes.cli.common import ArgumentParser, CLIError
 from pykes.errors import ConfigError
 from pykes.keystore import KeyStore, MemoryKeyStore
 from pykes.keystore.factory import UnsupportedKeyStoreError, connect_keystore
 from pykes.observe.slogtext import LEVEL_INFO, level_name
+from pykes.server import memlock
+from pykes.server.acceptor import raise_fd_limit
 from pykes.server.handlers.system import GOARCH, GOOS
 from pykes.server.routes import DEFAULT_ROUTES, RouteOverride
 from pykes.server.runner import ServerSetup, check_bind, create_predefined_keys, serve_forever
@@ -49,8 +53,7 @@ def _parser() -> ArgumentParser:
         default=None,
         help="Number of worker processes (default: number of CPUs; 1 with --dev)",
     )
-    for deprecated in ("--key", "--cert", "--auth"):
-        p.add_argument(deprecated, default=None, help=argparse.SUPPRESS)
+    server_flags.add_flags(p)
     p.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
     return p
 
@@ -105,6 +108,7 @@ def _setup_from_config(
     workers: int,
     config_path: str,
     address_override: str | None,
+    flag_overrides: dict[str, str] | None = None,
 ) -> ServerSetup:
     host, port = parse_address(address)
     known = {r.path for r in DEFAULT_ROUTES}
@@ -145,17 +149,30 @@ def _setup_from_config(
         open_keystore=open_keystore,
         predefined_keys=list(cfg.keys),
         workers=workers,
-        reload=lambda: _reload(config_path, address_override, workers),
+        legacy_api=cfg.api_legacy,
+        reload=lambda: _reload(config_path, address_override, workers, flag_overrides),
+        proxy=tls_proxy(cfg.tls),
     )
     return setup
 
 
-def _reload(config_path: str, address_override: str | None, workers: int) -> ServerSetup:
+def _reload(
+    config_path: str,
+    address_override: str | None,
+    workers: int,
+    flag_overrides: dict[str, str] | None = None,
+) -> ServerSetup:
+    """Re-read the config file; the older flags still override it (server_flags)."""
     from pykes.config import load_config
 
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, overrides=flag_overrides)
     return _setup_from_config(
-        cfg, address_override or cfg.address, workers, config_path, address_override
+        cfg,
+        address_override or cfg.address,
+        workers,
+        config_path,
+        address_override,
+        flag_overrides,
     )
 
 
@@ -211,7 +228,13 @@ def _is_hex_identity(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
-def banner(setup: ServerSetup, kms: str, api_key: APIKey | None, tmpdir: Path | None) -> str:
+def banner(
+    setup: ServerSetup,
+    kms: str,
+    api_key: APIKey | None,
+    tmpdir: Path | None,
+    mlocked: bool = False,
+) -> str:
     rows: list[tuple[str, str]] = [
         ("Version", f"{__version__} commit={COMMIT}"),
         ("Runtime", f"Python {platform.python_version()} {GOOS}/{GOARCH} compiler=CPython"),
@@ -233,28 +256,41 @@ def banner(setup: ServerSetup, kms: str, api_key: APIKey | None, tmpdir: Path | 
     rows.append(("Logs", f"error=stderr level={level_name(setup.log_error)}"))
     if setup.log_audit <= LEVEL_INFO:
         rows.append(("", f"audit=stdout level={level_name(setup.log_audit)}"))
+    if mlocked:
+        rows.append(("MLock", "enabled"))
     if setup.workers > 1:
         rows.append(("Workers", str(setup.workers)))
     lines = [f"{label:<12}{value}" for label, value in rows]
     return "\n".join(lines) + "\n\n=> Server is up and running...\n"
 
 
+def _lock_memory() -> bool:
+    """mlockall where permitted (server/memlock.py), else one warning line. Workers
+    forked later lock again themselves (runner.py)."""
+    result = memlock.lock_memory()
+    if not result.locked:
+        print(
+            f"WARNING: memory is not locked ({result.reason}): key material may be swapped to disk",
+            file=sys.stderr,
+        )
+    return result.locked
+
+
 def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     if args.extra:
         raise CLIError("too many arguments. See 'kes server --help'")
-    for flag in ("key", "cert", "auth"):
-        if getattr(args, flag) is not None:
-            print(
-                f"WARNING: '--{flag}' flag is deprecated and no longer honored. "
-                "Specify it in the config file",
-                file=sys.stderr,
-            )
+    server_flags.warn_deprecated(args)
+    flag_overrides = server_flags.overrides(args)
+    if args.dev and flag_overrides:  # --dev makes its own admin and certificate
+        flag = next(f for f in server_flags.given(args) if f != "mlock").replace("_", "-")
+        raise CLIError(f"'--{flag}' flag is not supported in development mode")
     if args.workers is not None and args.workers < 1:
         raise CLIError("invalid number of workers: must be at least 1")
     tmpdir: Path | None = None
     api_key: APIKey | None = None
     try:
+        mlocked = _lock_memory()  # first, as Go does: covers predefined keys too
         if args.dev:
             if args.config:
                 raise CLIError("'--config' flag is not supported in development mode")
@@ -266,12 +302,12 @@ def run(argv: Sequence[str]) -> int:
             from pykes.config import load_config
 
             try:
-                cfg = load_config(args.config)
+                cfg = load_config(args.config, overrides=flag_overrides)
             except ConfigError as err:
                 raise CLIError(str(err)) from None
             workers = args.workers if args.workers is not None else _default_workers()
             setup = _setup_from_config(
-                cfg, args.addr or cfg.address, workers, args.config, args.addr
+                cfg, args.addr or cfg.address, workers, args.config, args.addr, flag_overrides
             )
         try:
             server_context(setup.tls)  # validate TLS material before anything is printed
@@ -283,12 +319,13 @@ def run(argv: Sequence[str]) -> int:
             raise CLIError(str(err)) from None
         except Exception as err:  # keystore connect / predefined keys
             raise CLIError(f"failed to connect to keystore: {err}") from None
-        sys.stdout.write(banner(setup, store.description, api_key, tmpdir))
+        sys.stdout.write(banner(setup, store.description, api_key, tmpdir, mlocked))
         sys.stdout.flush()
         try:
             check_bind(setup.host, setup.port)
         except OSError as err:
             raise CLIError(f"listen tcp {setup.host}:{setup.port}: {err.strerror}") from None
+        raise_fd_limit()  # thousands of client connections (issue 9)
         status = serve_forever(setup, store if args.dev else None)
         print("\n=> Stopping server... Goodbye.")
         return status

@@ -3,7 +3,8 @@
 The master process validates everything (config, TLS, keystore), prints the banner,
 creates predefined keys and then serves — in-process for one worker, or by forking
 ``--workers`` processes that each bind the port with SO_REUSEPORT. Workers share
-nothing: the server is stateless by design.
+nothing but the metrics counters and the legacy API's ephemeral policies
+(auth/ephemeral.py), both in shared memory created before the fork.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from pykes.auth import Authorizer, Policy
+from pykes.auth import Authorizer, EphemeralStore, Policy
+from pykes.auth.ephemeral import DEFAULT_CAPACITY
+from pykes.auth.proxy import TLSProxy
 from pykes.crypto import KeyVersion, decode_key_version, encode_key_version, generate_key_version
 from pykes.errors import KeyExistsError
 from pykes.keystore import KeyCache, KeyStore
 from pykes.observe.bus import LogBroker, LogBus, socket_pair
 from pykes.observe.logs import Logs, route_python_logging
 from pykes.observe.metrics import Metrics, SharedCounters
+from pykes.server import memlock
 from pykes.server.acceptor import tls_protocol_factory
 from pykes.server.connection import Connection, ConnectionRegistry
 from pykes.server.routes import RouteOverride, RouteTable
@@ -55,11 +59,21 @@ class ServerSetup:
     open_keystore: Callable[[], Awaitable[KeyStore]]
     predefined_keys: list[str] = field(default_factory=list)
     workers: int = 1
+    legacy_api: bool = True  # `api.legacy` (docs/legacy-api.md)
     # Re-reads the configuration for SIGHUP (None: nothing to reload, e.g. --dev).
     reload: Callable[[], ServerSetup] | None = None
+    proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))  # auth.md §10
 
 
-def build_state(setup: ServerSetup, store: KeyStore, metrics: Metrics, logs: Logs) -> ServerState:
+def build_state(
+    setup: ServerSetup,
+    store: KeyStore,
+    metrics: Metrics,
+    logs: Logs,
+    ephemeral: EphemeralStore | None = None,
+) -> ServerState:
+    """The request state; ``ephemeral`` (the legacy API's run-time policies, shared by
+    all workers) outlives every state built from it, so SIGHUP keeps its contents."""
     cache: KeyCache[KeyVersion] = KeyCache(
         store,
         decode=decode_key_version,
@@ -68,13 +82,14 @@ def build_state(setup: ServerSetup, store: KeyStore, metrics: Metrics, logs: Log
         offline=setup.cache_offline,
     )
     return ServerState(
-        routes=RouteTable(setup.overrides),
-        authorizer=Authorizer(setup.admin, setup.policies, setup.assignments),
+        routes=RouteTable(setup.overrides, legacy=setup.legacy_api),
+        authorizer=Authorizer(setup.admin, setup.policies, setup.assignments, ephemeral),
         policies=setup.policies,
         keys=cache,
         log=logs,
         metrics=metrics,
         start_monotonic=metrics.start_monotonic,
+        proxy=setup.proxy,
     )
 
 
@@ -106,8 +121,10 @@ class Worker:
         counters: SharedCounters,
         slot: int = 0,
         bus_socket: socket.socket | None = None,
+        ephemeral: EphemeralStore | None = None,
     ) -> None:
         self.setup = setup
+        self.ephemeral = ephemeral
         self.store = store
         self.counters = counters
         self.slot = slot
@@ -147,7 +164,7 @@ class Worker:
             bus.attach(loop)
         route_python_logging(self._logs)
         store = self.store if self.store is not None else await setup.open_keystore()
-        self.state = build_state(setup, store, metrics, logs)
+        self.state = build_state(setup, store, metrics, logs, self.ephemeral)
         await self.state.keys.start()
         loop.set_exception_handler(lambda _loop, ctx: _log_loop_error(logs, ctx))
         self.ssl_context = server_context(setup.tls)
@@ -217,7 +234,7 @@ class Worker:
             print(f"Failed to reload server config: {err}", file=sys.stderr, flush=True)
             return
         old.log.error_level, old.log.audit_level = setup.log_error, setup.log_audit
-        state = build_state(setup, store, old.metrics, old.log)
+        state = build_state(setup, store, old.metrics, old.log, self.ephemeral)
         state.start_ns, state.start_monotonic = old.start_ns, old.start_monotonic
         await state.keys.start()
         self.setup, self.state, self.ssl_context = setup, state, ssl_context
@@ -271,11 +288,12 @@ def run_worker(
     counters: SharedCounters,
     slot: int = 0,
     bus_socket: socket.socket | None = None,
+    ephemeral: EphemeralStore | None = None,
 ) -> None:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
-        worker = Worker(setup, store, counters, slot, bus_socket)
+        worker = Worker(setup, store, counters, slot, bus_socket, ephemeral)
         loop.run_until_complete(worker.serve(reuse_port))
     finally:
         loop.close()
@@ -284,10 +302,12 @@ def run_worker(
 def serve_forever(setup: ServerSetup, store: KeyStore | None) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit status."""
     counters = SharedCounters(max(setup.workers, 1))
+    # Created before the fork: every worker shares the legacy API's run-time policies.
+    ephemeral = EphemeralStore(int(os.environ.get("PYKES_EPHEMERAL_BYTES", DEFAULT_CAPACITY)))
     if setup.workers <= 1:
-        run_worker(setup, store, reuse_port=False, counters=counters)
+        run_worker(setup, store, reuse_port=False, counters=counters, ephemeral=ephemeral)
         return 0
-    return _Supervisor(setup, counters).run()
+    return _Supervisor(setup, counters, ephemeral).run()
 
 
 def _terminate_with_parent() -> None:
@@ -308,9 +328,12 @@ class _Supervisor:
     """The master of ``--workers N``: forks the workers, relays log events between them
     (``LogBroker``), forwards signals and replaces a worker that dies unexpectedly."""
 
-    def __init__(self, setup: ServerSetup, counters: SharedCounters) -> None:
+    def __init__(
+        self, setup: ServerSetup, counters: SharedCounters, ephemeral: EphemeralStore
+    ) -> None:
         self.setup = setup
         self.counters = counters
+        self.ephemeral = ephemeral
         self.broker = LogBroker()
         self.children: dict[int, int] = {}  # pid -> worker slot
         self.stopping = False
@@ -327,7 +350,8 @@ class _Supervisor:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
                 _terminate_with_parent()
-                run_worker(self.setup, None, True, self.counters, slot, worker_end)
+                memlock.relock_after_fork()  # memory locks are not inherited by fork()
+                run_worker(self.setup, None, True, self.counters, slot, worker_end, self.ephemeral)
             except BaseException as err:  # noqa: BLE001 - report and exit the worker
                 print(f"Error: worker failed: {err}", file=sys.stderr, flush=True)
                 code = 1
