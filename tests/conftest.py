@@ -260,3 +260,13 @@ def server_factory(tmp_path: Path, pki: PKI) -> Iterator[Callable[..., RunningSe
     yield factory
     for server in started:
         server.stop()
+
+
+def until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
+    """Poll ``predicate`` until true; returns the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(step)
+    return time.monotonic() - start

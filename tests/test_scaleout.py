@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from bao_cluster import BaoCluster, start_cluster
-from conftest import PKI, REPO, ClientIdentity, RunningServer, free_port, kes_command
+from conftest import PKI, REPO, ClientIdentity, RunningServer, free_port, kes_command, until
 from conftest import wait_until_serving as _wait_tcp
 from pykes.client import Client
 from pykes.config import VaultKeyStoreConfig, parse_config
@@ -198,16 +198,6 @@ class Load:
 
     def run_for(self, seconds: float) -> None:
         time.sleep(seconds)
-
-
-def until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
-    """Poll ``predicate`` until true; returns the seconds it took."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
-    return time.monotonic() - start
 
 
 def generate_status(client: httpx.Client, key: str) -> int:

@@ -15,10 +15,11 @@ import contextlib
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
-from pykes.keystore.listing import list_page
+from pykes.keystore.listing import DEFAULT_PAGE_SIZE, byte_order_key
 
 if TYPE_CHECKING:
     from pykes.config import FSKeyStoreConfig
@@ -28,6 +29,11 @@ MAX_VALUE_SIZE = 1 << 20
 
 TEMP_PREFIX = ".pykes-tmp-"
 """Prefix of in-flight temporary files; never a valid key name (it contains ``.``)."""
+
+DIR_MODE = 0o700
+"""Mode of a key directory the store creates (an existing directory is left as it is)."""
+
+_TEMP_PREFIX_BYTES = TEMP_PREFIX.encode()
 
 _INVALID_CHARS = frozenset("/\\.\x00")
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -41,10 +47,11 @@ def _valid_name(name: str) -> bool:
 
 
 def _make_dirs(path: str) -> None:
-    """Create ``path`` and missing parents with mode ``0755`` (minus the umask).
+    """Create ``path`` with mode ``0700`` and missing parents with ``0755`` (minus the umask).
 
-    Unlike :func:`os.makedirs`, intermediate directories get ``0755`` too, matching
-    Go's ``os.MkdirAll(path, 0o755)``.
+    The key directory itself is private to the server's user (issue 9: "key files 0600
+    and directory 0700"; Go's ``os.MkdirAll(path, 0o755)`` makes it world-listable, and
+    key names can be sensitive). Intermediate directories keep Go's ``0755``.
     """
     missing: list[str] = []
     current = os.path.abspath(path)
@@ -54,9 +61,33 @@ def _make_dirs(path: str) -> None:
         if parent == current:
             break
         current = parent
+    target = os.path.abspath(path)
     for directory in reversed(missing):
         with contextlib.suppress(FileExistsError):
-            os.mkdir(directory, 0o755)
+            os.mkdir(directory, DIR_MODE if directory == target else 0o755)
+
+
+def smallest(names: Iterable[bytes], k: int) -> list[bytes]:
+    """The ``k`` smallest of ``names`` (distinct), sorted, holding at most ~1.25·k of them.
+
+    Names are buffered and, whenever the buffer is full, sorted and cut back to ``k``;
+    the ``k``-th smallest so far then bounds what is worth buffering. ``bytes`` compare
+    in byte order, the listing order of spec/keystore.md §1.1.
+    """
+    capacity = k + max(k // 4, 4096)
+    buffer: list[bytes] = []
+    bound: bytes | None = None
+    for name in names:
+        if bound is not None and name >= bound:
+            continue
+        buffer.append(name)
+        if len(buffer) >= capacity:
+            buffer.sort()
+            del buffer[k:]
+            bound = buffer[-1]
+    buffer.sort()
+    del buffer[k:]
+    return buffer
 
 
 def _fsync_dir(path: str) -> None:
@@ -88,7 +119,7 @@ class FSKeyStore:
     """
 
     def __init__(self, path: str) -> None:
-        """Open (and, if missing, create with mode ``0755``) the directory ``path``.
+        """Open (and, if missing, create with mode ``0700``) the directory ``path``.
 
         Raises :class:`ValueError` if ``path`` exists but is not a directory.
         """
@@ -105,13 +136,24 @@ class FSKeyStore:
         return self._path
 
     async def status(self) -> float:
-        """Time a ``stat`` of the directory; any failure is "unreachable"."""
+        """Time opening the directory; any failure is "unreachable".
+
+        Go only ``stat``s the path, which still succeeds when the directory was replaced
+        by a file or cannot be read; opening it as a directory sees both.
+        """
         start = time.perf_counter()
         try:
-            os.stat(self._path)
+            fd = os.open(self._path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
         except OSError as err:
             raise KeyStoreUnreachable(f"fs: {err}") from err
+        os.close(fd)
         return time.perf_counter() - start
+
+    def _missing(self, err: FileNotFoundError) -> Exception:
+        """A missing key, unless the directory itself is gone (an outage, not a 404)."""
+        if os.path.isdir(self._path):
+            return KeyNotFoundError()
+        return KeyStoreUnreachable(f"fs: {err.strerror}: '{self._path}'")
 
     async def create(self, name: str, value: bytes) -> None:
         """Atomically and durably create ``name``; raise KeyExistsError if it exists."""
@@ -150,8 +192,8 @@ class FSKeyStore:
             raise KeyNotFoundError()
         try:
             fd = os.open(os.path.join(self._path, name), os.O_RDONLY | _O_CLOEXEC)
-        except FileNotFoundError:
-            raise KeyNotFoundError() from None
+        except FileNotFoundError as err:
+            raise self._missing(err) from None
         with os.fdopen(fd, "rb", buffering=0) as file:
             chunks: list[bytes] = []
             remaining = MAX_VALUE_SIZE
@@ -169,13 +211,32 @@ class FSKeyStore:
             raise KeyNotFoundError()
         try:
             os.unlink(os.path.join(self._path, name))
-        except FileNotFoundError:
-            raise KeyNotFoundError() from None
+        except FileNotFoundError as err:
+            raise self._missing(err) from None
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
-        """List every directory entry (foreign files included, own temp files excluded)."""
-        names = await asyncio.to_thread(os.listdir, self._path)
-        return list_page((x for x in names if not x.startswith(TEMP_PREFIX)), prefix, n)
+        """List every directory entry (foreign files included, own temp files excluded).
+
+        Same page as :func:`~pykes.keystore.listing.list_page` over all names, but the
+        directory is streamed and only the ``n + 1`` smallest matching names are kept,
+        so memory depends on the page size, not on the number of keys.
+        """
+        return await asyncio.to_thread(self._list_sync, prefix, n)
+
+    def _list_sync(self, prefix: str, n: int) -> tuple[list[str], str]:
+        size = n if n > 0 else DEFAULT_PAGE_SIZE
+        wanted = byte_order_key(prefix)
+        with os.scandir(os.fsencode(self._path)) as entries:
+            matching = (
+                entry.name
+                for entry in entries
+                if entry.name.startswith(wanted) and not entry.name.startswith(_TEMP_PREFIX_BYTES)
+            )
+            page = smallest(matching, size + 1)
+        names = [os.fsdecode(name) for name in page]
+        if len(names) > size:
+            return names[:size], names[size]
+        return names, ""
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -16,6 +16,7 @@ and handshakes stalled.)
 from __future__ import annotations
 
 import asyncio
+import resource
 import ssl
 from asyncio.sslproto import SSLProtocol as _AsyncioSSLProtocol
 from collections.abc import Callable
@@ -49,6 +50,22 @@ def _with_peer(base: type) -> type:
 
 _UV_TLS = _with_peer(_UVSSLProtocol) if _UVSSLProtocol is not None else None
 _ASYNCIO_TLS = _with_peer(_AsyncioSSLProtocol)
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit (as Go's runtime does since
+    1.19) so a server can hold thousands of connections with a default soft limit of
+    1024. Returns the soft limit now in force; failures leave the limit as it was."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit still cannot exceed fs.nr_open (1 Mi by default).
+    target = (1 << 20) if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        return soft
+    return target
 
 
 def handshake_error_text(err: BaseException) -> str:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from pykes.auth import identity_of_certificate, is_ca_certificate
 from pykes.server.http import HEADER_TIMEOUT, IDLE_TIMEOUT
-from pykes.server.http1 import HTTP1Handler
-from pykes.server.http2 import H2Handler
+from pykes.server.http1 import HTTP1Handler, ProxiedHTTP1Handler
+from pykes.server.http2 import H2Handler, ProxiedH2Handler
 
 if TYPE_CHECKING:
     from pykes.server.state import ServerState
@@ -79,10 +79,12 @@ class Connection(asyncio.Protocol):
         if ssl_object is not None:
             self.identity, self.has_cert = _identity(ssl_object.getpeercert(binary_form=True))
             alpn = ssl_object.selected_alpn_protocol()
+        # A TLS proxy's connection keeps request headers for the identity step.
+        proxied = self.identity in self.state().proxy.identities
         if alpn == "h2":
-            self.handler = H2Handler(self)
+            self.handler = ProxiedH2Handler(self) if proxied else H2Handler(self)
         else:
-            self.handler = HTTP1Handler(self)
+            self.handler = ProxiedHTTP1Handler(self) if proxied else HTTP1Handler(self)
         self.deadline = time.monotonic() + HEADER_TIMEOUT
         self.server.add(self)
 
@@ -97,11 +99,20 @@ class Connection(asyncio.Protocol):
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_exception(ConnectionResetError("connection lost"))
 
+    @property
+    def writing_paused(self) -> bool:
+        """The transport's write buffer is above its high-water mark."""
+        return self._paused
+
     def pause_writing(self) -> None:
         self._paused = True
+        if isinstance(self.handler, HTTP1Handler):
+            self.handler.pause_writing()
 
     def resume_writing(self) -> None:
         self._paused = False
+        if isinstance(self.handler, HTTP1Handler):
+            self.handler.resume_writing()
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

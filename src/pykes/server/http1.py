@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from pykes.server.connection import Connection
 
 MAX_HEADER_BYTES = 1 << 20  # Go's http.DefaultMaxHeaderBytes
+EAGER_BATCH = 32
+"""Pipelined requests answered in one go before yielding to other connections: one
+read can carry thousands of requests, and answering them all at once starves everyone
+else (measured: 3 s stalls for the other 1,000 connections, tests/test_abuse.py)."""
 
 _BAD_REQUEST = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -48,6 +52,10 @@ class HTTP1Handler:
         self.queue: deque[_Pending] = deque()
         self.worker: asyncio.Task[None] | None = None
         self.closing = False
+        # The peer does not read our responses (transport buffer over its high-water
+        # mark): stop reading requests and keep the last response's write deadline.
+        self.write_blocked = False
+        self._write_timeout = 15.0
         # per-message parse state
         self._url = b""
         self._header_bytes = 0
@@ -90,7 +98,7 @@ class HTTP1Handler:
         self._expect_continue = False
         self._body = []
         self._body_len = 0
-        if self.worker is None:
+        if self.worker is None and not self.write_blocked:
             self.conn.touch_header_start()
 
     def on_url(self, url: bytes) -> None:
@@ -132,7 +140,7 @@ class HTTP1Handler:
         self._req = req
         if self._expect_continue and self._early is None and self._max_body:
             conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # as Go does on body read
-        if self.worker is None:  # the write deadline starts when the request is routed
+        if self.worker is None and not self.write_blocked:  # deadline from routing on
             conn.set_deadline(req.route.timeout if req.route is not None else 15.0)
 
     def on_body(self, body: bytes) -> None:
@@ -165,7 +173,14 @@ class HTTP1Handler:
         (the usual case: a cached key) is answered right here; the first one that has
         to wait continues in a Task, and the queue behind it resumes when it is done."""
         conn = self.conn
-        while self.queue and self.worker is None:
+        budget = EAGER_BATCH
+        while self.queue and self.worker is None and not self.write_blocked:
+            if budget == 0:  # more pipelined requests: continue on a later loop turn
+                self.worker = asyncio.get_running_loop().create_task(self._yield_then_pump())
+                if len(self.queue) > 64:
+                    conn.transport.pause_reading()
+                return
+            budget -= 1
             item = self.queue.popleft()
             if item.req is None:  # a parse error queued behind earlier requests
                 conn.transport.write(_BAD_REQUEST)
@@ -181,8 +196,15 @@ class HTTP1Handler:
                 return
             if not self._send(item, outcome):
                 return
-        if not self.queue and self.worker is None:
+        if not self.queue and self.worker is None and not self.write_blocked:
             conn.idle()
+
+    async def _yield_then_pump(self) -> None:
+        try:
+            await asyncio.sleep(0)
+        finally:
+            self.worker = None
+        self._pump()
 
     async def _finish(
         self, item: _Pending, pending: eager.Suspended[Response | StreamResponse]
@@ -208,15 +230,37 @@ class HTTP1Handler:
             self.worker = asyncio.get_running_loop().create_task(self._stream_task(response))
             return False
         keep_alive = item.keep_alive and not self.closing
+        route = item.req.route
+        self._write_timeout = route.timeout if route is not None else 15.0
         self._write(response, keep_alive, item.req.method == "HEAD")
-        conn.clear_deadline()
+        if self.write_blocked:  # not written yet: the write deadline still runs (api.md §3.5)
+            conn.set_deadline(self._write_timeout)
+        else:
+            conn.clear_deadline()
         if not keep_alive:
             conn.transport.close()
             self.closing = True
             return False
-        if conn.transport.is_reading() is False and len(self.queue) <= 16:
+        if not self.write_blocked and not conn.transport.is_reading() and len(self.queue) <= 16:
             conn.transport.resume_reading()
         return True
+
+    def pause_writing(self) -> None:
+        """The peer stopped reading: read no more requests until our responses drain."""
+        self.write_blocked = True
+        if not self.closing and not self.conn.streaming:
+            self.conn.transport.pause_reading()
+            if self.worker is None:
+                self.conn.set_deadline(self._write_timeout)
+
+    def resume_writing(self) -> None:
+        self.write_blocked = False
+        if self.closing or self.conn.streaming or self.worker is not None:
+            return
+        if len(self.queue) <= 16:
+            self.conn.transport.resume_reading()
+        self.conn.clear_deadline()
+        self._pump()
 
     async def _stream_task(self, response: StreamResponse) -> None:
         try:
@@ -277,3 +321,23 @@ class HTTP1Handler:
 
 class _HeadersTooLarge(Exception):
     pass
+
+
+class ProxiedHTTP1Handler(HTTP1Handler):
+    """For a TLS proxy's connection: also keeps every request's headers, which the
+    pipeline's identity step reads (auth/proxy.py). Other connections keep none."""
+
+    _headers: list[tuple[bytes, bytes]]
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._headers = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        assert self._req is not None
+        self._req.forwarded = self._headers
