@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Sequence
 
 from cryptography import x509
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
@@ -337,5 +338,7 @@ def load_private_key_pem(data: bytes, password: bytes | str | None = None) -> Pr
         raise ValueError("https: encrypted PKCS#8 private keys are not supported")
     try:
         return serialization.load_der_private_key(der, password=None)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as err:  # e.g. an unknown EC curve
         raise ValueError(f"https: failed to parse private key: {err}") from None
+    except InternalError:  # OpenSSL refusing the key data (an X448 OID on a 32-byte key)
+        raise ValueError("https: failed to parse private key: invalid key data") from None

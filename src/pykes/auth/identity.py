@@ -29,6 +29,14 @@ __all__ = [
     "spki_of_certificate",
 ]
 
+#: What ``cryptography``'s certificate parsing raises for malformed input (it is not
+#: only ValueError); catch these wherever untrusted certificate bytes are loaded.
+X509_PARSE_ERRORS = (
+    ValueError,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 _TAG_SEQUENCE = 0x30
 _TAG_INTEGER = 0x02
 _TAG_CONTEXT_0 = 0xA0  # [0] EXPLICIT (constructed) - the TBSCertificate version
@@ -110,13 +118,17 @@ def identity_of_certificate(cert_der: bytes) -> str:
 def is_ca_certificate(cert_der: bytes) -> bool:
     """Report whether the certificate has basicConstraints with ``cA = TRUE``.
 
-    Raises :class:`ValueError` if the certificate cannot be parsed.
+    Raises :class:`ValueError` if the certificate cannot be parsed — also for what
+    ``cryptography`` reports with its own exception types (an unknown X.509 version,
+    a repeated extension), which must not escape from the TLS identity lookup.
     """
-    cert = x509.load_der_x509_certificate(bytes(cert_der))
     try:
+        cert = x509.load_der_x509_certificate(bytes(cert_der))
         ext = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     except x509.ExtensionNotFound:
         return False
+    except X509_PARSE_ERRORS as err:
+        raise ValueError(f"x509: malformed certificate: {err}") from None
     return bool(ext.value.ca)
 
 

@@ -83,6 +83,8 @@ class Decoder:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.errors: list[str] = []
+        self._merging: set[int] = set()  # ids of the maps being merged (cycle guard)
+        self._merged: dict[int, list[tuple[str, yaml.Node, yaml.Node]]] = {}  # by map id
 
     def type_error(self, node: yaml.Node, path: str, into: str, value: str | None = None) -> None:
         """Record a yaml.v3-style "cannot unmarshal" error naming the field."""
@@ -147,7 +149,21 @@ class Decoder:
             if not isinstance(src, yaml.MappingNode):
                 self.fail(src, path, "map merge requires map or sequence of maps as the value")
                 continue
-            out.extend(e for e in self.pairs(src, path) if e[0] not in {k for k, _, _ in out})
+            # `tls: &a {<<: *a}` merges a map into itself: PyYAML composes the cycle,
+            # yaml.v3 rejects it ("anchor … value contains itself"); never recurse.
+            if id(src) in self._merging:
+                self.fail(src, path, "map merge: anchor value contains itself")
+                continue
+            # Each merged map is expanded once: `a1: &a1 {<<: [*a0, *a0]}`, `a2: … *a1 …`
+            # … would otherwise take 2^n steps (yaml.v3: "excessive aliasing").
+            entries = self._merged.get(id(src))
+            if entries is None:
+                self._merging.add(id(src))
+                try:
+                    entries = self._merged[id(src)] = self.pairs(src, path)
+                finally:
+                    self._merging.discard(id(src))
+            out.extend(e for e in entries if e[0] not in {k for k, _, _ in out})
         return out
 
 

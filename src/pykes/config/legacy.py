@@ -34,14 +34,49 @@ def translate(path: str, data: bytes) -> tuple[bytes, str | None]:
             from pykes.errors import ConfigError
 
             raise ConfigError(f"toml: {err}") from None
-        return _dump(_to_v1(doc)), "the TOML format of KES v0.4–v0.7"
+        return _convert(doc, "toml"), "the TOML format of KES v0.4–v0.7"
     try:
-        doc = yaml.safe_load(data)
-    except yaml.YAMLError:
-        return data, None  # the v1 parser reports it with its position
+        doc = yaml.load(data, Loader=_MergeOnceLoader)  # a SafeLoader subclass
+    except Exception:
+        # Not only YAMLError: PyYAML's constructors raise plain ValueError/IndexError for
+        # bad tagged scalars (`a: !!int ''`, `!!int version`, `!!timestamp 2020-13-45`).
+        # The v1 parser (which only composes) reports or accepts the document.
+        return data, None
     if not isinstance(doc, dict) or not _is_legacy_yaml(doc):
         return data, None
-    return _dump(_to_v1(doc)), "the YAML layout of KES v0.8–v0.17 (root:, keys: backends, paths:)"
+    legacy = "the YAML layout of KES v0.8–v0.17 (root:, keys: backends, paths:)"
+    return _convert(doc, "yaml"), legacy
+
+
+class _MergeOnceLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` whose ``<<`` merges keep one entry per key (the one that
+    wins anyway). PyYAML keeps every merged duplicate, so `a1: &a1 {<<: [*a0, *a0]}`,
+    `a2: &a2 {<<: [*a1, *a1]}`, … doubles per line: 30 lines took hours."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        super().flatten_mapping(node)
+        seen: set[tuple[str, str]] = set()
+        kept: list[tuple[yaml.Node, yaml.Node]] = []
+        for key, value in reversed(node.value):  # the last occurrence of a key wins
+            if isinstance(key, yaml.ScalarNode):
+                if (key.tag, key.value) in seen:
+                    continue
+                seen.add((key.tag, key.value))
+            kept.append((key, value))
+        node.value = kept[::-1]
+
+
+def _convert(doc: dict[str, Any], kind: str) -> bytes:
+    """The v1 YAML of a legacy document; a value YAML cannot hold (a TOML local time,
+    `[tls] key = 07:32:00`) is a config error, not a crash."""
+    try:
+        return _dump(_to_v1(doc))
+    except (yaml.YAMLError, RecursionError) as err:
+        from pykes.errors import ConfigError
+
+        value = err.args[1] if len(err.args) > 1 else None
+        what = f" of type {type(value).__name__}" if value is not None else ""
+        raise ConfigError(f"{kind}: unsupported value{what} in a legacy config") from None
 
 
 def _is_legacy_yaml(doc: dict[str, Any]) -> bool:

@@ -18,7 +18,17 @@ from typing import Any
 import yaml
 
 from pykes.config.backends import KEYSTORE_SCHEMA, build_keystore
-from pykes.config.decode import Bool, Decoder, Duration, ListOf, MapOf, Str, StrList, Struct
+from pykes.config.decode import (
+    Bool,
+    Decoder,
+    Duration,
+    ListOf,
+    MapOf,
+    Str,
+    StrList,
+    Struct,
+    is_null,
+)
 from pykes.config.duration import SECOND, format_duration
 from pykes.config.legacy import translate
 from pykes.config.levels import parse_log_level
@@ -33,11 +43,33 @@ from pykes.config.model import (
     ServerConfig,
     TLSConfig,
 )
+from pykes.config.oneline import one_line_errors
 from pykes.config.oserr import go_os_error
 from pykes.errors import ConfigError
 from pykes.names import valid_name
 
 Raw = dict[str, Any]
+
+_LEGACY_ON = frozenset(("", "on", "true", "yes"))
+_LEGACY_OFF = frozenset(("off", "false", "no"))
+
+
+class _APISection(MapOf):
+    """``api``: per-route overrides keyed by route path, plus the scalar
+    ``legacy: on|off`` switch of the legacy API (docs/legacy-api.md)."""
+
+    def decode(self, dec: Decoder, node: yaml.Node, path: str) -> dict[str, Any]:
+        if is_null(node) or not isinstance(node, yaml.MappingNode):
+            return super().decode(dec, node, path)
+        return {
+            key: (
+                Str().decode(dec, vnode, f"{path}.{key}")
+                if key == "legacy"
+                else self.value.decode(dec, vnode, f"{path}.{key}")
+            )
+            for key, _, vnode in dec.pairs(node, path)
+        }
+
 
 SCHEMA = Struct(
     address=Str(),
@@ -52,18 +84,24 @@ SCHEMA = Struct(
     ),
     policy=MapOf(Struct(allow=StrList(env=False), deny=StrList(env=False), identities=StrList())),
     cache=Struct(expiry=Struct(any=Duration(), unused=Duration(), offline=Duration())),
-    api=MapOf(Struct(skip_auth=Bool(), timeout=Duration())),
+    api=_APISection(Struct(skip_auth=Bool(), timeout=Duration())),
     log=Struct(error=Str(), audit=Str()),
     keys=ListOf(Struct(name=Str())),
     keystore=KEYSTORE_SCHEMA,
 )
 
 
-def load_config(path: str, environ: Mapping[str, str] | None = None) -> ServerConfig:
+@one_line_errors
+def load_config(
+    path: str,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> ServerConfig:
     """Read, parse and validate the config file at ``path``.
 
     A file that cannot be read gives Go's text, e.g.
-    ``open /etc/kes.yml: no such file or directory``.
+    ``open /etc/kes.yml: no such file or directory``. ``overrides`` (see
+    :func:`parse_config`) are the older ``kes server`` flags.
     """
     try:
         with open(path, "rb") as file:
@@ -77,14 +115,22 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> ServerCo
             "(admin.identity, keystore:, policy allow:, cache.expiry.any). Please migrate.",
             file=sys.stderr,
         )
-    return parse_config(data, environ)
+    return parse_config(data, environ, overrides)
 
 
-def parse_config(text: str | bytes, environ: Mapping[str, str] | None = None) -> ServerConfig:
+@one_line_errors
+def parse_config(
+    text: str | bytes,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> ServerConfig:
     """Parse and validate a config document; raises :class:`ConfigError` (one line).
 
     ``environ`` (default ``os.environ``) resolves ``${VAR}`` references. Only the first
     YAML document is read (like Go's decoder); an empty document is an empty config.
+    ``overrides`` maps ``"admin.identity"``, ``"tls.key"``, ``"tls.cert"``, ``"tls.auth"``
+    to values that replace the file's before validation (``kes server --root/--key/
+    --cert/--auth``), so a file may leave them out and every check still applies.
     """
     root = _compose(text)
     _check_version(root)
@@ -92,6 +138,9 @@ def parse_config(text: str | bytes, environ: Mapping[str, str] | None = None) ->
     raw: Raw = SCHEMA.zero() if root is None else SCHEMA.decode(dec, root, "")
     if dec.errors:
         raise ConfigError(dec.errors[0])
+    for dotted, value in (overrides or {}).items():
+        section, _, name = dotted.partition(".")
+        raw[section][name] = value
     return _build(raw)
 
 
@@ -218,6 +267,16 @@ def _cache(expiry: Raw) -> CacheConfig:
     )
 
 
+def _api_legacy(paths: Raw) -> bool:
+    """Remove and check ``api.legacy`` (default on)."""
+    value = paths.pop("legacy", "")
+    if value.strip().lower() in _LEGACY_ON:
+        return True
+    if value.strip().lower() in _LEGACY_OFF:
+        return False
+    raise ConfigError(f"kesconf: invalid api config: invalid legacy '{value}' (want on or off)")
+
+
 def _api(paths: Raw) -> dict[str, APIRouteConfig]:
     for path, api in paths.items():
         if api["timeout"] < 0:  # Go prints the duration with %d: nanoseconds
@@ -282,6 +341,7 @@ def _build(raw: Raw) -> ServerConfig:
     cache = _cache(raw["cache"]["expiry"])
     log_error = parse_log_level(raw["log"]["error"])
     log_audit = parse_log_level(raw["log"]["audit"])
+    api_legacy = _api_legacy(raw["api"])
     api = _api(raw["api"])
     keys = _keys(raw["keys"])
     keystore = build_keystore(raw["keystore"])
@@ -311,4 +371,5 @@ def _build(raw: Raw) -> ServerConfig:
         log_audit=log_audit,
         keys=keys,
         keystore=keystore,
+        api_legacy=api_legacy,
     )
