@@ -12,6 +12,12 @@ The driver
    server's RSS (summed over the process tree, from /proc) while the row runs,
 5. prints a table and writes ``bench/results/<UTC timestamp>.json``.
 
+Around the matrix it measures the start-up time (spawn → first ``/v1/ready``), the RSS
+floor of one bare Python process, and a ``baseline`` row: ``bench/baseline_server.py``
+(a trivial uvloop + ssl + httptools server) under the generate-c64-h1 load, before and
+after the rows. Its req/s over the issue's ≈12,000 is the machine factor that scales
+the Go reference (:func:`machine_factor`, :func:`apply_factor`).
+
 ``--compare A.json B.json`` compares two result files instead of running anything.
 ``--profile`` records every row with ``py-spy`` (attached to the server's process tree)
 and writes the collapsed stacks plus a top-N summary next to the results.
@@ -98,6 +104,43 @@ GO_REFERENCE: dict[str, Target] = {
     "decrypt-c64-h2": Target(7997),
     "generate-c8-h1-newconn": Target(818),
 }
+
+
+#: The issue's machine-speed reference: on the machine the Go numbers come from, a bare
+#: uvloop + stdlib-ssl + httptools HTTP/1.1 server with a trivial handler reached this
+#: many req/s at 64 connections (kesload, keep-alive). ``bench/baseline_server.py`` is
+#: that server; its req/s in the same run divided by this is the machine factor.
+BASELINE_REFERENCE_RPS = 12000.0
+#: The kesload parameters of the baseline row (those of generate-c64-h1).
+BASELINE_SPEC_ID = "generate-c64-h1"
+
+
+def machine_factor(
+    baseline_rps: float | None, reference: float = BASELINE_REFERENCE_RPS
+) -> float | None:
+    """How much faster this machine is than the one the Go numbers were measured on:
+    the baseline's req/s now over the issue's ≈12,000 (None without a baseline)."""
+    if not baseline_rps or baseline_rps <= 0 or reference <= 0:
+        return None
+    return baseline_rps / reference
+
+
+def normalised_target(target_rps: float | None, factor: float | None) -> float | None:
+    """The Go reference scaled to this machine: ``Go ref × factor``."""
+    if target_rps is None or factor is None:
+        return None
+    return target_rps * factor
+
+
+def apply_factor(rows: Iterable[RowResult], factor: float | None) -> None:
+    """Set every row's normalised Go reference and both ratios (raw and normalised)."""
+    for r in rows:
+        r.target_rps_norm = normalised_target(r.target_rps, factor)
+        if r.target_rps_norm is not None:
+            r.target_rps_norm = round(r.target_rps_norm, 1)
+        ok = r.status == "ok"
+        r.vs_go = round(r.rps / r.target_rps, 4) if ok and r.target_rps else None
+        r.vs_go_norm = round(r.rps / r.target_rps_norm, 4) if ok and r.target_rps_norm else None
 
 
 def full_matrix() -> list[RowSpec]:
@@ -195,7 +238,12 @@ class RowResult:
     protocol: str | None = None
     rss_mb: float | None = None  # max over the row of the summed RSS of the tree
     pss_mb: float | None = None  # same, proportional set size (shared pages split)
-    target_rps: float | None = None
+    idle_rss_mb: float | None = None  # the tree's RSS just before the row's load started
+    idle_pss_mb: float | None = None
+    target_rps: float | None = None  # the Go reference as measured on the issue's machine
+    target_rps_norm: float | None = None  # × the machine factor (see machine_factor)
+    vs_go: float | None = None  # rps / target_rps
+    vs_go_norm: float | None = None  # rps / target_rps_norm
     target_p99_ms: float | None = None
     cpu_server_pct: float | None = None  # % of the machine (all cores) while the row ran
     cpu_client_pct: float | None = None
@@ -470,7 +518,7 @@ def git_info() -> dict[str, Any]:
                 text=True,
                 timeout=20,
                 check=True,
-            ).stdout.strip()
+            ).stdout.rstrip()  # not strip(): porcelain lines start with a status column
         except (OSError, subprocess.SubprocessError):
             return ""
 
@@ -597,6 +645,8 @@ class MemorySampler:
         self.pid, self.interval = pid, interval
         self.max_rss_kb = 0
         self.max_pss_kb: int | None = None
+        self.idle_rss_kb = 0  # the first sample: before the load starts
+        self.idle_pss_kb: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -612,6 +662,7 @@ class MemorySampler:
 
     def __enter__(self) -> MemorySampler:
         self._sample()
+        self.idle_rss_kb, self.idle_pss_kb = self.max_rss_kb, self.max_pss_kb
         self._thread.start()
         return self
 
@@ -683,6 +734,15 @@ class BenchServer:
     api_key: str
     ca_file: Path
     stderr_file: Path
+    # kesload's client credentials: --api-key unless a certificate/key pair is given
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    @property
+    def client_args(self) -> list[str]:
+        if self.client_cert is not None and self.client_key is not None:
+            return ["--cert", str(self.client_cert), "--key", str(self.client_key)]
+        return ["--api-key", self.api_key]
 
     @property
     def url(self) -> str:
@@ -851,6 +911,171 @@ def create_bench_key(server: BenchServer) -> None:
                 raise SystemExit(f"expected {want}, the server negotiated {r.http_version}")
 
 
+# --------------------------------------------------------------------- baseline, start-up
+BASELINE_SERVER = BENCH / "baseline_server.py"
+
+
+def start_baseline(workdir: Path, workers: int) -> BenchServer:
+    """``bench/baseline_server.py`` with ``workers`` SO_REUSEPORT processes, a fresh
+    server certificate and a self-signed client certificate that it trusts (kesload
+    presents it with ``--cert``/``--key``)."""
+    from pykes.auth import APIKey, client_certificate, self_signed_server_certificate
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    cert_pem, key_pem = self_signed_server_certificate(["127.0.0.1"], ["localhost"])
+    (workdir / "server.crt").write_bytes(cert_pem)
+    (workdir / "server.key").write_bytes(key_pem)
+    api_key = APIKey.generate()
+    client_pem, client_key_pem = client_certificate(api_key)
+    (workdir / "client.crt").write_bytes(client_pem)
+    (workdir / "client.key").write_bytes(client_key_pem)
+    port = free_port()
+    cmd = [sys.executable, str(BASELINE_SERVER), "--port", str(port)]
+    cmd += ["--cert", str(workdir / "server.crt"), "--key", str(workdir / "server.key")]
+    cmd += ["--client-ca", str(workdir / "client.crt"), "--workers", str(workers)]
+    stderr_file = workdir / "baseline.stderr"
+    with stderr_file.open("wb") as stderr:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    server = BenchServer(
+        proc,
+        port,
+        workdir,
+        str(api_key),
+        workdir / "server.crt",
+        stderr_file,
+        client_cert=workdir / "client.crt",
+        client_key=workdir / "client.key",
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode(errors="replace").strip()  # after every worker listens
+    if line != "ready":
+        server.stop()
+        raise SystemExit(f"baseline server failed to start:\n{server.stderr_tail()}")
+    return server
+
+
+def run_baseline(
+    kesload: Path, workdir: Path, workers: int, duration: float, warmup: float, label: str
+) -> RowResult:
+    """One baseline run: the trivial server loaded with the generate-c64-h1 parameters."""
+    spec = next(r for r in full_matrix() if r.id == BASELINE_SPEC_ID)
+    try:
+        server = start_baseline(workdir, workers)
+    except SystemExit as err:  # no factor then, but the pykes rows still run
+        print(f"    baseline FAILED: {err}", flush=True)
+        result = RowResult.failed(spec, str(err))
+        result.id = "baseline"
+        return result
+    try:
+        print(f"[baseline {label}] trivial uvloop+ssl+httptools server, {spec.label} …", flush=True)
+        result = run_row(spec, server, kesload, duration, warmup, None, 0)
+    finally:
+        server.stop()
+    result.id = "baseline"
+    result.target_rps = BASELINE_REFERENCE_RPS
+    result.target_p99_ms = None
+    if result.status == "ok":
+        print(
+            f"    {result.rps:,.0f} req/s  p99 {result.p99_ms:.2f} ms  errors {result.errors}  "
+            f"(other processes: {result.cpu_other_pct}% CPU)",
+            flush=True,
+        )
+    else:
+        print(f"    FAILED: {failure_reason(result.error_text)}", flush=True)
+    return result
+
+
+def measure_startup(workdir: Path, opts: ServerOptions, runs: int) -> dict[str, Any]:
+    """Seconds from spawning ``kes server --config … --workers N`` to the first 200 from
+    ``GET /v1/ready`` (polled over mTLS every 5 ms), ``runs`` times with a fresh server."""
+    import httpx
+
+    from pykes.auth import APIKey, client_certificate
+
+    times: list[float] = []
+    for i in range(runs):
+        wd = workdir / f"startup{i}"
+        wd.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        api_key, _identity, config, ca = write_server_files(wd, port, opts.audit)
+        cert_pem, key_pem = client_certificate(APIKey.parse(api_key))
+        (wd / "client.crt").write_bytes(cert_pem)
+        (wd / "client.key").write_bytes(key_pem)
+        ctx = ssl.create_default_context(cafile=str(ca))
+        ctx.load_cert_chain(str(wd / "client.crt"), str(wd / "client.key"))
+        kes = Path(sys.executable).parent / "kes"
+        cmd = [str(kes), "server", "--config", str(config), "--addr", f"127.0.0.1:{port}"]
+        cmd += ["--workers", str(opts.workers)]
+        stderr_file = wd / "server.stderr"
+        with httpx.Client(verify=ctx, timeout=2) as client, stderr_file.open("wb") as stderr:
+            t0 = time.monotonic()
+            proc = subprocess.Popen(
+                cmd,
+                cwd=wd,
+                env=server_env(opts.src, opts.http2),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
+            server = BenchServer(proc, port, wd, api_key, ca, stderr_file)
+            try:
+                while True:
+                    if not server.alive():
+                        raise SystemExit(f"kes server exited at start-up:\n{server.stderr_tail()}")
+                    if time.monotonic() - t0 > 60:
+                        raise SystemExit("kes server was not ready within 60 s")
+                    try:
+                        if client.get(f"{server.url}/v1/ready").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    time.sleep(0.005)
+                times.append(time.monotonic() - t0)
+            finally:
+                server.stop()
+        print(f"    start-up {i + 1}/{runs}: {times[-1]:.3f} s", flush=True)
+    return {
+        "runs_s": [round(t, 3) for t in times],
+        "min_s": round(min(times), 3) if times else None,
+        "max_s": round(max(times), 3) if times else None,
+        "workers": opts.workers,
+    }
+
+
+#: What a pykes process cannot do without: the floor of one process's memory.
+FLOOR_IMPORTS = "import ssl, uvloop, httptools, cryptography.x509"
+
+
+def python_floor_mb() -> dict[str, float | None]:
+    """RSS and PSS (MB) of a bare ``python -c '<FLOOR_IMPORTS>'`` process: every pykes
+    process (master and each worker) has at least this much resident."""
+    code = f"{FLOOR_IMPORTS}; import sys; print('ok', flush=True); sys.stdin.read()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        rss, pss = tree_memory_kb(proc.pid)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(10)
+    return {
+        "imports": FLOOR_IMPORTS,
+        "rss_mb": round(rss / 1024, 1),
+        "pss_mb": round(pss / 1024, 1) if pss is not None else None,
+    }
+
+
 # --------------------------------------------------------------------- running rows
 def start_py_spy(
     pid: int, output: Path, seconds: int, rate: int, native: bool
@@ -880,8 +1105,7 @@ def run_row(
         str(kesload),
         "--server",
         server.url,
-        "--api-key",
-        server.api_key,
+        *server.client_args,
         "--ca",
         str(server.ca_file),
         "--key-name",
@@ -940,6 +1164,8 @@ def run_row(
         return RowResult.failed(spec, f"{err}: {output.strip()}")
     result.rss_mb = round(mem.max_rss_kb / 1024, 1)
     result.pss_mb = round(mem.max_pss_kb / 1024, 1) if mem.max_pss_kb is not None else None
+    result.idle_rss_mb = round(mem.idle_rss_kb / 1024, 1)
+    result.idle_pss_mb = round(mem.idle_pss_kb / 1024, 1) if mem.idle_pss_kb is not None else None
     result.profiled = profile_dir is not None
     if measured_from is not None and result.total:
         spent = tree_cpu_seconds(server.pid) - measured_from
@@ -979,40 +1205,61 @@ def _console() -> Any:
 
     console = Console()
     if not console.is_terminal:  # a pipe or a log file: do not squeeze to 80 columns
-        console = Console(width=120)
+        console = Console(width=170)
     return console
 
 
-def print_table(rows: Sequence[RowResult], title: str) -> None:
+def _mb_pair(idle: float | None, peak: float | None) -> str:
+    return f"{_fmt(idle)}/{_fmt(peak)}"
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def print_table(rows: Sequence[RowResult], title: str, factor: float | None = None) -> None:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    columns = ("row", "req/s", "Go ref", "vs Go", "p50 ms", "p99 ms", "errors", "RSS MB")
-    for name in (*columns, "srv CPU", "µs/req", "other CPU"):
+    columns = ("row", "req/s", "Go ref", "vs Go", "Go norm", "vs norm", "p50 ms", "p99 ms")
+    columns += ("errors", "RSS MB", "PSS MB", "srv CPU", "µs/req", "other CPU")
+    for name in columns:
         table.add_column(name, justify="left" if name == "row" else "right", no_wrap=True)
     for r in rows:
         if r.status != "ok":
-            table.add_row(
-                r.id, "[red]failed[/red]", _fmt(r.target_rps), "", "", "", "—", "", "", "", ""
-            )
+            blank = [""] * (len(columns) - 3)
+            table.add_row(r.id, "[red]failed[/red]", _fmt(r.target_rps), *blank)
             continue
-        ratio = r.rps / r.target_rps if r.target_rps else None
         errors = f"[red]{r.errors}[/red]" if r.errors else "0"
         table.add_row(
             r.id,
             _fmt(r.rps),
             _fmt(r.target_rps),
-            "—" if ratio is None else f"{ratio * 100:.0f}%",
+            _ratio(r.vs_go),
+            _fmt(r.target_rps_norm),
+            _ratio(r.vs_go_norm),
             _fmt(r.p50_ms, 2),
             _fmt(r.p99_ms, 2),
             errors,
-            _fmt(r.rss_mb, 1),
+            _mb_pair(r.idle_rss_mb, r.rss_mb),
+            _mb_pair(r.idle_pss_mb, r.pss_mb),
             "—" if r.cpu_server_pct is None else f"{r.cpu_server_pct:.0f}%",
             _fmt(r.server_cpu_us_per_req),
             "—" if r.cpu_other_pct is None else f"{r.cpu_other_pct:.0f}%",
         )
     console = _console()
     console.print(table)
+    if factor is not None:
+        console.print(
+            f"Go ref: the issue's Go KES numbers (another time, slower machine state). "
+            f"Go norm = Go ref × {factor:.3f}: the baseline row (trivial uvloop+ssl+httptools "
+            f"server, {BASELINE_SPEC_ID} load) did {factor * BASELINE_REFERENCE_RPS:,.0f} "
+            f"req/s here vs ≈{BASELINE_REFERENCE_RPS:,.0f} on the Go reference's machine; "
+            f"its 'vs Go' is that factor."
+        )
+    else:
+        console.print("Go norm: no baseline in this run (--no-baseline or it failed).")
+    console.print("RSS/PSS MB: idle (before the row's load) / peak, summed over the process tree.")
     for r in rows:
         if r.status != "ok":
             console.print(f"[red]{r.id} failed:[/red] {failure_reason(r.error_text)}")
@@ -1118,6 +1365,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument("--pause", type=float, default=1.0, help="seconds between rows (default 1)")
     p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the trivial-server baseline (and so the normalised Go reference)",
+    )
+    p.add_argument(
+        "--startup-runs",
+        type=int,
+        default=3,
+        help="measure the server's start-up time N times (default 3; 0 skips)",
+    )
+    p.add_argument(
         "--repeat", type=int, default=1, help="run each row N times, keep the best (default 1)"
     )
     args = p.parse_args(list(argv))
@@ -1129,6 +1387,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         p.error("--duration must be > 0 and --warmup >= 0")
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
+    if args.startup_runs < 0:
+        p.error("--startup-runs must be >= 0")
     if args.workers is not None and args.workers < 1:
         p.error("--workers must be at least 1")
     if args.server_src and args.server_ref:
@@ -1159,7 +1419,9 @@ def run_matrix(
     """One server for all rows (restarted, and recorded, if it dies)."""
     results: list[RowResult] = []
     server = start_server(workdir / "s0", opts)
-    run["server_idle_rss_mb"] = round(tree_memory_kb(server.pid)[0] / 1024, 1)
+    idle_rss, idle_pss = tree_memory_kb(server.pid)
+    run["server_idle_rss_mb"] = round(idle_rss / 1024, 1)
+    run["server_idle_pss_mb"] = round(idle_pss / 1024, 1) if idle_pss is not None else None
     restarts = 0
     try:
         for i, spec in enumerate(rows):
@@ -1273,15 +1535,76 @@ def main(argv: Sequence[str] | None = None) -> int:
             "kesload": str(kesload.relative_to(REPO)),
             "rows": [],
         }
+        run["python_floor"] = python_floor_mb()
+        print(
+            f"python floor ({FLOOR_IMPORTS}): RSS {run['python_floor']['rss_mb']} MB, "
+            f"PSS {run['python_floor']['pss_mb']} MB per process",
+            flush=True,
+        )
+        if args.startup_runs:
+            print(f"start-up time, {workers} worker(s) …", flush=True)
+            run["startup"] = measure_startup(workdir, opts, args.startup_runs)
+        baselines: list[RowResult] = []
+        if not args.no_baseline:
+            for i in range(args.repeat):
+                baselines.append(
+                    run_baseline(
+                        kesload, workdir / f"b{i}", workers, args.duration, args.warmup, "before"
+                    )
+                )
         results = run_matrix(rows, opts, args, kesload, workdir, profile_dir, run)
+        if not args.no_baseline:  # once more at the end: the machine's load drifts
+            baselines.append(
+                run_baseline(
+                    kesload, workdir / "b-end", workers, args.duration, args.warmup, "after"
+                )
+            )
+    baseline = best_of(baselines) if baselines else None
+    factor = machine_factor(baseline.rps if baseline and baseline.status == "ok" else None)
+    apply_factor(results, factor)
+    if baseline is not None:
+        baseline.vs_go = round(factor, 4) if factor is not None else None
+        run["baseline"] = {
+            "what": "bench/baseline_server.py: uvloop + stdlib ssl (TLS 1.3, client "
+            "certificate requested) + httptools, a fixed JSON answer, "
+            f"{workers} SO_REUSEPORT worker(s); kesload with the {BASELINE_SPEC_ID} parameters",
+            "reference_rps": BASELINE_REFERENCE_RPS,
+            "rps": baseline.rps if baseline.status == "ok" else None,
+            "runs": [
+                {"when": "after" if i == len(baselines) - 1 else "before", "rps": b.rps}
+                if b.status == "ok"
+                else {"when": "after" if i == len(baselines) - 1 else "before", "failed": True}
+                for i, b in enumerate(baselines)
+            ],
+            "factor": round(factor, 4) if factor is not None else None,
+        }
+    run["machine_factor"] = round(factor, 4) if factor is not None else None
     run["loadavg_end"] = loadavg()
-    run["rows"] = [asdict(r) for r in results]
+    run["rows"] = [asdict(r) for r in ([baseline] if baseline else []) + list(results)]
     title = (
         f"pykes bench — {workers} worker(s), {args.duration:g}s/row, "
         f"{run['machine']['cpu_model']} × {run['machine']['cores']}"
     )
     print()
-    print_table(results, title)
+    print_table(([baseline] if baseline else []) + list(results), title, factor)
+    if baseline is not None and (baseline.cpu_other_pct or 0) > 10:
+        print(
+            f"WARNING: other processes used {baseline.cpu_other_pct}% of the machine during "
+            "the best baseline run: the factor (and every 'vs norm') is disturbed too."
+        )
+    if run.get("startup"):
+        st = run["startup"]
+        print(
+            f"start-up (spawn → first 200 from /v1/ready, {workers} workers): "
+            f"min {st['min_s']:.3f} s, max {st['max_s']:.3f} s (runs {st['runs_s']})"
+        )
+    floor = run["python_floor"]
+    print(
+        f"idle server tree: RSS {run.get('server_idle_rss_mb')} MB, PSS "
+        f"{run.get('server_idle_pss_mb')} MB; floor of one bare Python process "
+        f"({floor['imports']}): RSS {floor['rss_mb']} MB, PSS {floor['pss_mb']} MB "
+        f"→ {workers + 1} processes ≥ {floor['rss_mb'] * (workers + 1):.0f} MB summed RSS"
+    )
     print(
         f"load average before/after: {run['loadavg_start']} / {run['loadavg_end']} "
         "(other work on this machine skews the numbers)"

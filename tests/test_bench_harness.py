@@ -212,3 +212,28 @@ def test_failure_reason_prefers_kesloads_own_error_line() -> None:
     assert bench.failure_reason(text).startswith("kesload: setup: create key")
     assert bench.failure_reason("kesload timed out") == "kesload timed out"
     assert bench.failure_reason("") == "unknown"
+
+
+def test_machine_factor_and_normalised_go_reference() -> None:
+    assert bench.BASELINE_REFERENCE_RPS == 12000
+    assert bench.machine_factor(24000.0) == pytest.approx(2.0)
+    assert bench.machine_factor(None) is None and bench.machine_factor(0.0) is None
+    assert bench.normalised_target(12426, 2.0) == pytest.approx(24852)
+    assert bench.normalised_target(None, 2.0) is None
+    assert bench.normalised_target(12426, None) is None
+
+    spec = bench.RowSpec("generate", 64, http2=False)
+    row = bench.RowResult.from_kesload(spec, KESLOAD_OUTPUT)  # 12,426 req/s = the Go ref
+    no_ref = bench.RowResult.from_kesload(bench.RowSpec("encrypt", 8, http2=True), KESLOAD_OUTPUT)
+    failed = bench.RowResult.failed(bench.RowSpec("decrypt", 64, http2=False), "boom")
+    bench.apply_factor([row, no_ref, failed], bench.machine_factor(18000.0))  # factor 1.5
+    assert row.target_rps == 12426  # the raw reference is kept
+    assert row.target_rps_norm == pytest.approx(18639.0)
+    assert row.vs_go == pytest.approx(1.0)
+    assert row.vs_go_norm == pytest.approx(1 / 1.5, abs=1e-4)
+    assert (no_ref.target_rps_norm, no_ref.vs_go, no_ref.vs_go_norm) == (None, None, None)
+    assert failed.target_rps_norm == pytest.approx(12702 * 1.5)
+    assert (failed.vs_go, failed.vs_go_norm) == (None, None)
+
+    bench.apply_factor([row], None)  # no baseline: raw ratio only
+    assert (row.target_rps_norm, row.vs_go, row.vs_go_norm) == (None, 1.0, None)
