@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pykes.server.http import Request
 
 SUBSCRIBER_BUFFER = 1024  # events buffered per subscriber before new ones are dropped
+JSON_PATHS_CACHED = 1024  # audit: JSON-encoded request paths kept, then all dropped
 
 
 class Hub:
@@ -107,6 +108,7 @@ class Logs:
         self._time_second = -1
         self._time_prefix = ""
         self._time_zone = ""
+        self._json_paths: dict[str, str] = {}  # request path → its JSON string literal
 
     # ---------------------------------------------------------------- error log
     def _record(self, level: int, message: str, req: Request | None) -> None:
@@ -152,14 +154,19 @@ class Logs:
         if self.audit_level > LEVEL_INFO:
             return
         elapsed = int((time.perf_counter() - req.started) * 1e9)
-        parts = ['{"time":"', self._now_text(), '","request":{']
-        if req.ip:
-            parts += ['"ip":"', req.ip, '",']
-        parts += ['"path":', go_json_string(req.path)]
-        if req.identity:
-            parts += [',"identity":"', req.identity, '"']
-        parts += ['},"response":{"code":', str(status), ',"time":', str(max(elapsed, 0)), "}}\n"]
-        line = "".join(parts)
+        path = self._json_paths.get(req.path)
+        if path is None:
+            path = go_json_string(req.path)
+            if len(req.path) <= 1024:
+                if len(self._json_paths) >= JSON_PATHS_CACHED:
+                    self._json_paths.clear()
+                self._json_paths[req.path] = path
+        ip = f'"ip":"{req.ip}",' if req.ip else ""
+        identity = f',"identity":"{req.identity}"' if req.identity else ""
+        line = (
+            f'{{"time":"{self._now_text()}","request":{{{ip}"path":{path}{identity}}},'
+            f'"response":{{"code":{status},"time":{elapsed if elapsed > 0 else 0}}}}}\n'
+        )
         self._pending_stdout.append(line)
         if not self._flush_scheduled:
             self._flush_scheduled = True

@@ -1,27 +1,41 @@
 """HTTP/1.1 connection handling on ``httptools`` (keep-alive, pipelining, chunked
-streams). Requests on one connection are answered strictly in order."""
+streams). Requests on one connection are answered strictly in order.
+
+Per-request CPU (docs/performance.md, "HTTP/1.1 per-request CPU"): responses are
+written once per event-loop turn for all connections together (``_WriteBatch``), the
+routing of a request target is cached (``_Targets``), response heads are precomputed
+bytes, and a read sets the connection's deadline once, not once per parser step.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
+from weakref import WeakKeyDictionary
 
 import httptools
 
 from pykes.server import eager
-from pykes.server.http import REASONS, Request, Response, StreamResponse
+from pykes.server.http import HEADER_TIMEOUT, REASONS, Request, Response, StreamResponse
 from pykes.server.pipeline import respond, route_request
 
 if TYPE_CHECKING:
     from pykes.server.connection import Connection
+    from pykes.server.routes import Route, RouteTable
+    from pykes.server.state import ServerState
 
 MAX_HEADER_BYTES = 1 << 20  # Go's http.DefaultMaxHeaderBytes
 EAGER_BATCH = 32
 """Pipelined requests answered in one go before yielding to other connections: one
 read can carry thousands of requests, and answering them all at once starves everyone
 else (measured: 3 s stalls for the other 1,000 connections, tests/test_abuse.py)."""
+FLUSH_BYTES = 64 << 10
+"""Answers a connection holds back until the end of the loop turn, at most: beyond it
+they are written at once, so a long pipeline stays under the transport's back-pressure."""
+DEFAULT_TIMEOUT = 15.0  # write deadline of responses without a route (404, 301, 405)
 
 _BAD_REQUEST = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -32,15 +46,127 @@ _HEADERS_TOO_LARGE = (
     b"Content-Type: text/plain; charset=utf-8\r\n"
     b"Connection: close\r\n\r\n431 Request Header Fields Too Large"
 )
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CLOSE = b"Connection: close\r\n"
 
 
 class _Pending:
-    __slots__ = ("req", "early", "keep_alive")
+    __slots__ = ("req", "early", "keep_alive", "state")
 
-    def __init__(self, req: Request, early: Response | None, keep_alive: bool) -> None:
-        self.req = req
+    def __init__(
+        self,
+        req: Request | None,
+        early: Response | None,
+        keep_alive: bool,
+        state: ServerState | None,
+    ) -> None:
+        self.req = req  # None: a parse error queued behind earlier requests
         self.early = early
         self.keep_alive = keep_alive
+        self.state = state
+
+
+# ------------------------------------------------------------------ routing cache
+_Target = tuple[str, str, str, str, "Route | None", str, "Response | None"]
+"""method, path, raw path, query, route, resource, early response"""
+
+
+class _Targets:
+    """``route_request``'s outcome per (method, request target) for one route table:
+    a client sends the same few targets again and again. Bounded: at most ``SIZE``
+    targets of at most ``MAX_TARGET`` bytes, all dropped when full."""
+
+    SIZE = 1024
+    MAX_TARGET = 1024
+
+    def __init__(self) -> None:
+        self.routes: RouteTable | None = None
+        self.entries: dict[tuple[bytes, bytes], _Target] = {}
+
+    def get(self, routes: RouteTable, method: bytes, url: bytes) -> _Target:
+        if routes is self.routes:
+            hit = self.entries.get((method, url))
+            if hit is not None:
+                return hit
+        else:  # a SIGHUP reload brought a new route table
+            self.routes = routes
+            self.entries = {}
+        target = _route(routes, method, url)
+        if len(url) <= self.MAX_TARGET:
+            if len(self.entries) >= self.SIZE:
+                self.entries = {}
+            self.entries[(method, url)] = target
+        return target
+
+
+def _route(routes: RouteTable, method: bytes, url: bytes) -> _Target:
+    parsed = httptools.parse_url(url)
+    raw_path = parsed.path.decode("latin-1")
+    path = unquote(raw_path, errors="replace") if "%" in raw_path else raw_path
+    query = parsed.query.decode("latin-1") if parsed.query else ""
+    probe = Request(method.decode("ascii", "replace"), path, raw_path, "", False, "", 0.0)
+    early = route_request(routes, probe, query)
+    return (probe.method, path, raw_path, probe.query, probe.route, probe.resource, early)
+
+
+_targets = _Targets()
+
+
+# ------------------------------------------------------------------ response heads
+_HEADS: dict[tuple[int, str | None, tuple[tuple[str, str], ...]], bytes] = {}
+_HEADS_SIZE = 256
+
+
+def _head(response: Response) -> bytes:
+    """Status line, Content-Type and the response's own headers (cached bytes)."""
+    key = (response.status, response.content_type, response.headers)
+    head = _HEADS.get(key)
+    if head is None:
+        reason = REASONS.get(response.status, "").encode()
+        parts = [b"HTTP/1.1 %d %s\r\n" % (response.status, reason)]
+        if response.content_type is not None:
+            parts.append(b"Content-Type: " + response.content_type.encode() + b"\r\n")
+        for name, value in response.headers:
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        head = b"".join(parts)
+        if len(_HEADS) < _HEADS_SIZE:  # Location headers vary: cache only the first few
+            _HEADS[key] = head
+    return head
+
+
+# ------------------------------------------------------------------ batched writes
+class _WriteBatch:
+    """The connections with answers not yet written in this event-loop turn.
+
+    They are written after every read of the turn was handled, back to back: with many
+    connections the peer's poller then wakes once per turn rather than once per answer
+    (measured: 82 → 47 µs of server CPU per request, docs/performance.md)."""
+
+    __slots__ = ("loop", "handlers")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.handlers: list[HTTP1Handler] = []
+
+    def add(self, handler: HTTP1Handler) -> None:
+        if not self.handlers:
+            self.loop.call_soon(self.flush)
+        self.handlers.append(handler)
+
+    def flush(self) -> None:
+        handlers, self.handlers = self.handlers, []
+        for handler in handlers:
+            handler.flush()
+
+
+_batches: WeakKeyDictionary[asyncio.AbstractEventLoop, _WriteBatch] = WeakKeyDictionary()
+
+
+def _batch_of(loop: asyncio.AbstractEventLoop) -> _WriteBatch:
+    batch = _batches.get(loop)
+    if batch is None:
+        batch = _batches[loop] = _WriteBatch(loop)
+    return batch
 
 
 class HTTP1Handler:
@@ -48,6 +174,9 @@ class HTTP1Handler:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.transport = conn.transport
+        self._loop = asyncio.get_running_loop()
+        self._batch = _batch_of(self._loop)
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[_Pending] = deque()
         self.worker: asyncio.Task[None] | None = None
@@ -55,7 +184,13 @@ class HTTP1Handler:
         # The peer does not read our responses (transport buffer over its high-water
         # mark): stop reading requests and keep the last response's write deadline.
         self.write_blocked = False
-        self._write_timeout = 15.0
+        self._write_timeout = DEFAULT_TIMEOUT
+        # answers of this loop turn, not yet written (``_WriteBatch``)
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        # The deadline this read leaves (header or body phase of a request), set once
+        # when the read is parsed: None = unchanged.
+        self._next_deadline: float | None = None
         # per-message parse state
         self._url = b""
         self._header_bytes = 0
@@ -63,9 +198,38 @@ class HTTP1Handler:
         self._expect_continue = False
         self._req: Request | None = None
         self._early: Response | None = None
+        self._state: ServerState | None = None
         self._body: list[bytes] = []
         self._body_len = 0
         self._max_body = 0
+
+    # ------------------------------------------------------------ output
+    def _emit(self, data: bytes) -> None:
+        """Queue ``data`` for the end of this loop turn, after earlier output."""
+        out = self._out
+        if not out:
+            self._batch.add(self)
+        out.append(data)
+        self._out_bytes += len(data)
+        if self._out_bytes > FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued output now (the transport may call ``pause_writing``)."""
+        out = self._out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self._out_bytes = 0
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _write_and_close(self, data: bytes = b"") -> None:
+        self.flush()
+        if data:
+            self.transport.write(data)
+        self.transport.close()
 
     # ------------------------------------------------------------ parsing
     def data_received(self, data: bytes) -> None:
@@ -74,6 +238,7 @@ class HTTP1Handler:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as err:
+            self._next_deadline = None
             # httptools wraps an exception raised in a callback; look at the original.
             cause = err.__context__
             if isinstance(cause, _HeadersTooLarge):
@@ -82,24 +247,26 @@ class HTTP1Handler:
             if cause is not None and not isinstance(cause, httptools.HttpParserError):
                 self.conn.state().log.error(f"internal error: {type(cause).__name__}")
             self._fail(_BAD_REQUEST)
+            return
+        if self._next_deadline is not None:  # a request is still arriving
+            self.conn.set_deadline(self._next_deadline)
+            self._next_deadline = None
 
     def _fail(self, raw: bytes) -> None:
         self.closing = True
         if self.worker is None:
-            self.conn.transport.write(raw)
-            self.conn.transport.close()
+            self._write_and_close(raw)
         else:  # answer after the in-flight responses
-            self.queue.append(_Pending(None, None, False))  # type: ignore[arg-type]
+            self.queue.append(_Pending(None, None, False, None))
 
     def on_message_begin(self) -> None:
         self._url = b""
         self._header_bytes = 0
         self._content_length = None
         self._expect_continue = False
-        self._body = []
         self._body_len = 0
         if self.worker is None and not self.write_blocked:
-            self.conn.touch_header_start()
+            self._next_deadline = HEADER_TIMEOUT
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -120,28 +287,27 @@ class HTTP1Handler:
             self._expect_continue = value.lower() == b"100-continue"
 
     def on_headers_complete(self) -> None:
-        parsed = httptools.parse_url(self._url)
-        raw_path = parsed.path.decode("latin-1")
-        path = unquote(raw_path, errors="replace") if "%" in raw_path else raw_path
-        query = parsed.query.decode("latin-1") if parsed.query else ""
         conn = self.conn
+        state = conn.state()
+        method, path, raw_path, query, route, resource, early = _targets.get(
+            state.routes, self.parser.get_method(), self._url
+        )
         req = Request(
-            self.parser.get_method().decode("ascii", "replace"),
-            path,
-            raw_path,
-            conn.identity,
-            conn.has_cert,
-            conn.ip,
-            conn.now(),
+            method, path, raw_path, conn.identity, conn.has_cert, conn.ip, time.perf_counter()
         )
         req.content_length = self._content_length
-        self._early = route_request(conn.state().routes, req, query)
-        self._max_body = req.route.max_body if req.route is not None else 0
-        self._req = req
-        if self._expect_continue and self._early is None and self._max_body:
-            conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # as Go does on body read
+        if route is not None:  # routed: no early response
+            req.route, req.resource, req.query = route, resource, query
+            self._max_body = route.max_body
+            timeout = route.timeout
+        else:
+            self._max_body = 0
+            timeout = DEFAULT_TIMEOUT
+        self._req, self._early, self._state = req, early, state
+        if self._expect_continue and early is None and self._max_body:
+            self._emit(_CONTINUE)  # as Go does on body read
         if self.worker is None and not self.write_blocked:  # deadline from routing on
-            conn.set_deadline(req.route.timeout if req.route is not None else 15.0)
+            self._next_deadline = timeout
 
     def on_body(self, body: bytes) -> None:
         if self._max_body == 0:
@@ -154,102 +320,130 @@ class HTTP1Handler:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        req = self._req
-        assert req is not None
-        self._req = None
-        if self._body and not req.body_too_large:
-            req.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        self._body = []
-        keep_alive = self.parser.should_keep_alive() and not req.body_too_large
-        self.queue.append(_Pending(req, self._early, keep_alive))
+        req, state, early = self._req, self._state, self._early
+        assert req is not None and state is not None
+        self._req = self._state = self._early = None  # hold no state between requests
+        self._next_deadline = None  # the response path sets the deadline now
+        body = self._body
+        if body:
+            if not req.body_too_large:
+                req.body = body[0] if len(body) == 1 else b"".join(body)
+            self._body = []
+        keep_alive = not req.body_too_large and self.parser.should_keep_alive()
+        if self.worker is None and not self.write_blocked and not self.queue:
+            # nothing in front of it: what _pump does for a queue of one
+            served = self._serve(state, req, early, keep_alive)
+            if served and self.worker is None and not self.write_blocked:
+                self.conn.idle()
+            return
+        self.queue.append(_Pending(req, early, keep_alive, state))
         if self.worker is None:
             self._pump()
         elif len(self.queue) > 64:
-            self.conn.transport.pause_reading()  # too many pipelined requests
+            self.transport.pause_reading()  # too many pipelined requests
 
     # ------------------------------------------------------------ serving
     def _pump(self) -> None:
         """Answer queued requests in order. A handler that completes without waiting
         (the usual case: a cached key) is answered right here; the first one that has
         to wait continues in a Task, and the queue behind it resumes when it is done."""
-        conn = self.conn
         budget = EAGER_BATCH
-        while self.queue and self.worker is None and not self.write_blocked:
+        queue = self.queue
+        while queue and self.worker is None and not self.write_blocked:
             if budget == 0:  # more pipelined requests: continue on a later loop turn
-                self.worker = asyncio.get_running_loop().create_task(self._yield_then_pump())
-                if len(self.queue) > 64:
-                    conn.transport.pause_reading()
+                self.worker = self._loop.create_task(self._yield_then_pump())
+                if len(queue) > 64:
+                    self.transport.pause_reading()
                 return
             budget -= 1
-            item = self.queue.popleft()
+            item = queue.popleft()
             if item.req is None:  # a parse error queued behind earlier requests
-                conn.transport.write(_BAD_REQUEST)
-                conn.transport.close()
+                self._write_and_close(_BAD_REQUEST)
                 return
-            if item.early is None:
-                route = item.req.route
-                assert route is not None
-                conn.set_deadline(route.timeout)
-            outcome = eager.start(respond(conn.state(), item.req, item.early))
-            if isinstance(outcome, eager.Suspended):
-                self.worker = asyncio.get_running_loop().create_task(self._finish(item, outcome))
+            assert item.state is not None
+            if not self._serve(item.state, item.req, item.early, item.keep_alive):
                 return
-            if not self._send(item, outcome):
-                return
-        if not self.queue and self.worker is None and not self.write_blocked:
-            conn.idle()
+        if not queue and self.worker is None and not self.write_blocked:
+            self.conn.idle()
+
+    def _serve(
+        self, state: ServerState, req: Request, early: Response | None, keep_alive: bool
+    ) -> bool:
+        """Start answering one request; False when the next must wait (a Task took
+        over, a stream took the connection, or the connection ends)."""
+        outcome = eager.start(respond(state, req, early))
+        if isinstance(outcome, eager.Suspended):
+            if req.route is not None:  # the handler waits: its deadline runs
+                self.conn.set_deadline(req.route.timeout)
+            self.worker = self._loop.create_task(self._finish(req, keep_alive, outcome))
+            return False
+        return self._send(req, keep_alive, outcome)
 
     async def _yield_then_pump(self) -> None:
         try:
             await asyncio.sleep(0)
         finally:
             self.worker = None
+        if self.write_blocked:  # the answers written meanwhile filled the transport
+            self.conn.set_deadline(self._write_timeout)
         self._pump()
 
     async def _finish(
-        self, item: _Pending, pending: eager.Suspended[Response | StreamResponse]
+        self, req: Request, keep_alive: bool, pending: eager.Suspended[Response | StreamResponse]
     ) -> None:
         try:
             response = await pending
             if isinstance(response, StreamResponse):
                 await self._stream(response)
                 return
-            keep_going = self._send(item, response)
+            keep_going = self._send(req, keep_alive, response)
         except ConnectionError:
-            self.conn.transport.abort()
+            self.transport.abort()
             return
         finally:
             self.worker = None
         if keep_going:
             self._pump()
 
-    def _send(self, item: _Pending, response: Response | StreamResponse) -> bool:
-        """Write one response; False when the connection ends (or a stream takes it)."""
-        conn = self.conn
+    def _send(self, req: Request, keep_alive: bool, response: Response | StreamResponse) -> bool:
+        """Queue one response; False when the connection ends (or a stream takes it)."""
         if isinstance(response, StreamResponse):
-            self.worker = asyncio.get_running_loop().create_task(self._stream_task(response))
+            self.worker = self._loop.create_task(self._stream_task(response))
             return False
-        keep_alive = item.keep_alive and not self.closing
-        route = item.req.route
-        self._write_timeout = route.timeout if route is not None else 15.0
-        self._write(response, keep_alive, item.req.method == "HEAD")
+        keep_alive = keep_alive and not self.closing
+        route = req.route
+        self._write_timeout = route.timeout if route is not None else DEFAULT_TIMEOUT
+        body = response.body
+        self._emit(
+            b"".join(
+                (
+                    _head(response),
+                    self.conn.date_header(),
+                    b"" if keep_alive else _CLOSE,
+                    b"Content-Length: %d\r\n\r\n" % len(body),
+                    # a HEAD response has the headers of the GET, but no body
+                    b"" if req.method == "HEAD" else body,
+                )
+            )
+        )
+        conn = self.conn
         if self.write_blocked:  # not written yet: the write deadline still runs (api.md §3.5)
             conn.set_deadline(self._write_timeout)
         else:
             conn.clear_deadline()
         if not keep_alive:
-            conn.transport.close()
+            self._write_and_close()
             self.closing = True
             return False
-        if not self.write_blocked and not conn.transport.is_reading() and len(self.queue) <= 16:
-            conn.transport.resume_reading()
+        if len(self.queue) <= 16 and not self.write_blocked and not self.transport.is_reading():
+            self.transport.resume_reading()
         return True
 
     def pause_writing(self) -> None:
         """The peer stopped reading: read no more requests until our responses drain."""
         self.write_blocked = True
         if not self.closing and not self.conn.streaming:
-            self.conn.transport.pause_reading()
+            self.transport.pause_reading()
             if self.worker is None:
                 self.conn.set_deadline(self._write_timeout)
 
@@ -258,7 +452,7 @@ class HTTP1Handler:
         if self.closing or self.conn.streaming or self.worker is not None:
             return
         if len(self.queue) <= 16:
-            self.conn.transport.resume_reading()
+            self.transport.resume_reading()
         self.conn.clear_deadline()
         self._pump()
 
@@ -266,29 +460,13 @@ class HTTP1Handler:
         try:
             await self._stream(response)
         except ConnectionError:
-            self.conn.transport.abort()
+            self.transport.abort()
         finally:
             self.worker = None
 
-    def _write(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
-        body = response.body
-        head = [
-            b"HTTP/1.1 %d %s\r\n" % (response.status, REASONS.get(response.status, "").encode()),
-        ]
-        if response.content_type is not None:
-            head.append(b"Content-Type: " + response.content_type.encode() + b"\r\n")
-        for name, value in response.headers:
-            head.append(f"{name}: {value}\r\n".encode("latin-1"))
-        head.append(self.conn.date_header())
-        if not keep_alive:
-            head.append(b"Connection: close\r\n")
-        head.append(b"Content-Length: %d\r\n\r\n" % len(body))
-        if not head_only:  # a HEAD response has the headers of the GET, but no body
-            head.append(body)
-        self.conn.transport.write(b"".join(head))
-
     async def _stream(self, response: StreamResponse) -> None:
-        transport = self.conn.transport
+        transport = self.transport
+        self.flush()  # the answers before it go first
         transport.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: "
             + response.content_type.encode()
@@ -312,11 +490,16 @@ class HTTP1Handler:
         """Graceful shutdown: answer what is in flight, then close (keep-alive ends)."""
         self.closing = True
         if self.worker is None:
-            self.conn.transport.close()
+            self._write_and_close()
 
     def connection_lost(self) -> None:
+        self._out.clear()
         if self.worker is not None:
             self.worker.cancel()
+        # The parser holds bound methods of this handler, a reference cycle that would
+        # pin the connection's TLS state until a full GC (tests/test_connection_memory.py).
+        self.closing = True  # data_received reads no more
+        del self.parser
 
 
 class _HeadersTooLarge(Exception):

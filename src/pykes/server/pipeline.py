@@ -101,18 +101,17 @@ async def respond(
     state: ServerState, req: Request, early: Response | None
 ) -> Response | StreamResponse:
     """The response to a request (``early`` from ``route_request``, or the handler's),
-    with its audit event: every request is audited, whatever its status."""
-    response = early if early is not None else await handle(state, req)
-    state.log.audit(req, response.status)
-    return response
+    with its audit event: every request is audited, whatever its status.
 
-
-async def handle(state: ServerState, req: Request) -> Response | StreamResponse:
-    """Authenticate, authorize and run the handler of an already routed request."""
+    Authentication, authorization and the handler run in this one coroutine (no
+    nested ``handle``/``_run`` coroutines): per request CPU, docs/performance.md."""
+    if early is not None:
+        state.log.audit(req, early.status)
+        return early
     route = req.route
     assert route is not None
     try:
-        if req.identity in state.proxy.identities and route.auth != "none":
+        if route.auth != "none" and req.identity in state.proxy.identities:
             _forwarded_identity(state.proxy, req, route.auth == "policy")
         if route.auth == "policy":
             if not req.has_cert:
@@ -120,18 +119,27 @@ async def handle(state: ServerState, req: Request) -> Response | StreamResponse:
             state.authorizer.authorize(req.identity, req.path)
     except APIError as err:
         state.log.debug(f"access denied: {err.message}", req)
-        return api_error_response(err)
-    if not route.counted:
-        return await _run(state, req)
+        response = api_error_response(err)
+        state.log.audit(req, response.status)
+        return response
     # Counted routes: only requests that passed authentication (observability.md §3).
-    requests = state.metrics.requests
-    requests.begin()
+    requests = state.metrics.requests if route.counted else None
+    if requests is not None:
+        requests.begin()
     status = 0  # a cancelled request (client gone) is timed but has no status
     try:
-        response = await _run(state, req)
+        try:
+            response = await route.handler(state, req)
+        except APIError as err:
+            response = api_error_response(err)
+        except Exception as err:  # a bug: never crash the connection, never leak details
+            state.log.error(f"internal error: {type(err).__name__}", req)
+            response = error_response(500, "internal server error")
         status = response.status
     finally:
-        requests.end(status, time.perf_counter() - req.started)
+        if requests is not None:
+            requests.end(status, time.perf_counter() - req.started)
+    state.log.audit(req, status)
     return response
 
 
@@ -148,15 +156,3 @@ def _forwarded_identity(proxy: TLSProxy, req: Request, required: bool) -> None:
         if required:
             raise
         req.identity, req.has_cert = "", False
-
-
-async def _run(state: ServerState, req: Request) -> Response | StreamResponse:
-    route = req.route
-    assert route is not None
-    try:
-        return await route.handler(state, req)
-    except APIError as err:
-        return api_error_response(err)
-    except Exception as err:  # a bug: never crash the connection, never leak details
-        state.log.error(f"internal error: {type(err).__name__}", req)
-        return error_response(500, "internal server error")
