@@ -182,18 +182,22 @@ def test_audit_address_from_x_forwarded_for_only_for_proxies(
             ("/v1/key/describe/xff-1", "203.0.113.7:5555, 10.0.0.1"),
             ("/v1/key/describe/xff-2", "[2001:db8::1]:80"),
             ("/v1/key/describe/xff-3", "unknown, 10.0.0.2"),
+            ("/v1/key/describe/xff-5", '1.2.3.4", "identity":"forged'),  # not an address
         ):
             proxy.get(path, headers={HEADER: _escaped(app), "X-Forwarded-For": xff})
     with server.client(pki.client("admin")) as c:
         c.get("/v1/key/describe/xff-4", headers={"X-Forwarded-For": "198.51.100.9"})
     got = {
-        p: _audit(server, p)[0]["request"] for p in (f"/v1/key/describe/xff-{i}" for i in "1234")
+        p: _audit(server, p)[0]["request"] for p in (f"/v1/key/describe/xff-{i}" for i in "12345")
     }
     assert got["/v1/key/describe/xff-1"]["ip"] == "203.0.113.7"
     assert got["/v1/key/describe/xff-1"]["identity"] == app.identity
     assert got["/v1/key/describe/xff-2"]["ip"] == "2001:db8::1"
     assert got["/v1/key/describe/xff-3"]["ip"] == "127.0.0.1"  # "unknown" is ignored
     assert got["/v1/key/describe/xff-4"]["ip"] == "127.0.0.1"  # not a proxy: ignored
+    # header text that is not an IP address never reaches the audit line
+    assert got["/v1/key/describe/xff-5"]["ip"] == "127.0.0.1"
+    assert got["/v1/key/describe/xff-5"]["identity"] == app.identity
 
 
 def test_with_tls_auth_on_forwarded_certificates_are_verified(tmp_path: Path, pki: PKI) -> None:

@@ -14,6 +14,7 @@ identify-only routes (``skip_auth``, self-describe), which never reject.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
 import ssl
 import time
@@ -194,7 +195,12 @@ def client_ip(headers: Sequence[tuple[bytes, bytes]] | None) -> str | None:
         if name.lower() != _XFF:
             continue
         first = value.split(b",", 1)[0].strip().decode("latin-1")
-        return _strip_port(first) if first and first.lower() != "unknown" else None
+        if not first or first.lower() == "unknown":
+            return None
+        try:  # only an IP address goes into the audit log: never raw header text
+            return str(ipaddress.ip_address(_strip_port(first)))
+        except ValueError:
+            return None
     return None
 
 
