@@ -21,7 +21,6 @@ import asyncio
 import os
 import re
 import ssl
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -36,6 +35,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.httpsession import get_cert_path
 
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
+from pykes.keystore.base import connected
+from pykes.keystore.httpclient import probe_once
 from pykes.keystore.listing import list_page
 
 if TYPE_CHECKING:
@@ -152,17 +153,9 @@ class AWSSecretsManagerKeyStore:
         """Time a plain GET of the service endpoint; any HTTP status is "reachable"."""
         timeout = httpx.Timeout(self._read_timeout, connect=self._connect_timeout)
         verify: ssl.SSLContext | bool = self._tls if self._tls is not None else False
-        try:
-            async with (
-                asyncio.timeout(self._operation_timeout),
-                httpx.AsyncClient(verify=verify, timeout=timeout) as http,
-            ):
-                start = time.perf_counter()
-                async with http.stream("GET", self._url):
-                    return time.perf_counter() - start
-        except (httpx.HTTPError, OSError, TimeoutError) as err:
-            reason = str(err) or type(err).__name__
-            raise KeyStoreUnreachable(f"aws: {self._url}: {reason}") from None
+        return await probe_once(
+            "aws", self._url, verify=verify, timeout=timeout, deadline=self._operation_timeout
+        )
 
     async def create(self, name: str, value: bytes) -> None:
         """``CreateSecret``; an existing secret of that name raises KeyExistsError.
@@ -266,9 +259,4 @@ async def connect(config: AWSKeyStoreConfig, **options: Any) -> AWSSecretsManage
     aborts start-up (spec/keystore.md §4.4).
     """
     store = await asyncio.to_thread(partial(AWSSecretsManagerKeyStore, config, **options))
-    try:
-        await store.status()
-    except BaseException:
-        await store.close()
-        raise
-    return store
+    return await connected(store, AWSSecretsManagerKeyStore.status)

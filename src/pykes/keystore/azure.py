@@ -22,7 +22,6 @@ import contextlib
 import datetime
 import random
 import ssl
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +42,8 @@ from azure.identity.aio import (
 from azure.keyvault.secrets.aio import SecretClient
 
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
+from pykes.keystore.base import connected
+from pykes.keystore.httpclient import probe_once
 from pykes.keystore.listing import list_page
 
 if TYPE_CHECKING:
@@ -194,17 +195,9 @@ class AzureKeyVaultKeyStore:
         verify: ssl.SSLContext | bool = True
         if self._ca_file is not None:
             verify = ssl.create_default_context(cafile=self._ca_file)
-        try:
-            async with (
-                asyncio.timeout(self._operation_timeout),
-                httpx.AsyncClient(verify=verify, timeout=timeout) as http,
-            ):
-                start = time.perf_counter()
-                async with http.stream("GET", self._url):
-                    return time.perf_counter() - start
-        except (httpx.HTTPError, OSError, TimeoutError) as err:
-            reason = str(err) or type(err).__name__
-            raise KeyStoreUnreachable(f"azure: {self._url}: {reason}") from None
+        return await probe_once(
+            "azure", self._url, verify=verify, timeout=timeout, deadline=self._operation_timeout
+        )
 
     def _unreachable(self, err: Exception) -> KeyStoreUnreachable:
         return KeyStoreUnreachable(f"azure: {self._url}: {_reason(err)}")
@@ -405,9 +398,4 @@ async def connect(config: AzureKeyStoreConfig, **options: Any) -> AzureKeyVaultK
     unreachable vault raises :class:`~pykes.errors.KeyStoreUnreachable`.
     """
     store = AzureKeyVaultKeyStore(config, **options)
-    try:
-        await store.status()
-    except BaseException:
-        await store.close()
-        raise
-    return store
+    return await connected(store, AzureKeyVaultKeyStore.status)

@@ -10,7 +10,8 @@ layer and becomes a 5xx response.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 
 @runtime_checkable
@@ -56,3 +57,22 @@ class KeyStore(Protocol):
     async def close(self) -> None:
         """Release background tasks and connections."""
         ...
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+StoreT = TypeVar("StoreT", bound=_Closable)
+
+
+async def connected(store: StoreT, *steps: Callable[[StoreT], Awaitable[Any]]) -> StoreT:
+    """Run a new store's start-up ``steps`` (e.g. ``Store.login``) on it in order; if one
+    fails, close the store (its HTTP pool, renewal task) before the error propagates."""
+    try:
+        for step in steps:
+            await step(store)
+    except BaseException:
+        await store.close()
+        raise
+    return store

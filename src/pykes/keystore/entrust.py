@@ -17,10 +17,8 @@ helper) but, unlike the Go server, only names with the prefix, never empty names
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import logging
 import time
@@ -31,10 +29,12 @@ from urllib.parse import quote
 import httpx
 
 from pykes.errors import KeyExistsError, KeyNotFoundError
+from pykes.keystore.base import connected
 from pykes.keystore.httpclient import (
     BACKOFF,
     MAX_ATTEMPTS,
     TIMEOUT,
+    TokenSession,
     VendorAPI,
     describe,
     error_text,
@@ -93,8 +93,14 @@ class EntrustKeyStore:
         self._password = config.password
         self._token = ""
         self._lifetime = DEFAULT_LIFETIME
-        self._auth_lock = asyncio.Lock()
-        self._renewer: asyncio.Task[None] | None = None
+        self._session = TokenSession(
+            token=lambda: self._token,
+            lifetime=lambda: self._lifetime,
+            renew=self.renew,
+            relogin=self.login,
+            log=log,
+            failure="keycontrol: failed to login: %s",
+        )
         self._api = VendorAPI(
             "keycontrol",
             config.endpoint,
@@ -136,31 +142,11 @@ class EntrustKeyStore:
             log.warning("keycontrol: failed to renew auth token: %s", err)
             await self.login()
 
-    def start_renewal(self) -> None:
-        """Start the background task renewing the token at half its lifetime."""
-        if self._renewer is None:
-            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
-
-    async def _renew_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._lifetime / 2)
-            try:
-                async with self._auth_lock:
-                    await self.renew()
-            except Exception as err:  # retried at the next interval; 401s re-login
-                log.warning("keycontrol: failed to login: %s", err)
-
     async def _send(self, path: str, request: dict[str, Any]) -> httpx.Response:
         """An authenticated POST; a 401 logs in again once and repeats it."""
-        for attempt in range(2):
-            token = self._token
-            resp = await self._raw(path, json=request, headers={"X-Vault-Auth": token})
-            if resp.status_code != 401 or attempt == 1:
-                return resp
-            async with self._auth_lock:
-                if self._token == token:
-                    await self.login()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self._session.send(
+            lambda token: self._raw(path, json=request, headers={"X-Vault-Auth": token})
+        )
 
     # ------------------------------------------------------------------ keystore
     async def status(self) -> float:
@@ -262,11 +248,7 @@ class EntrustKeyStore:
 
     async def close(self) -> None:
         """Stop token renewal and close the HTTP connection pool."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+        await self._session.stop()
         await self._api.aclose()
 
 
@@ -274,12 +256,8 @@ async def connect(config: EntrustKeyStoreConfig, **options: Any) -> EntrustKeySt
     """The ``keystore.entrust.keycontrol`` section → a logged-in keystore whose box
     answered ``GetBox``, with token renewal running. ``options`` are the keyword
     arguments of :class:`EntrustKeyStore`."""
-    store = EntrustKeyStore(config, **options)
-    try:
-        await store.login()
-        await store.status()
-    except BaseException:
-        await store.close()
-        raise
-    store.start_renewal()
+    store = await connected(
+        EntrustKeyStore(config, **options), EntrustKeyStore.login, EntrustKeyStore.status
+    )
+    store._session.start()
     return store

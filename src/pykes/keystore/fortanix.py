@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pykes.errors import KeyExistsError, KeyNotFoundError
+from pykes.keystore.base import connected
 from pykes.keystore.httpclient import (
     BACKOFF,
     MAX_ATTEMPTS,
@@ -195,10 +196,4 @@ async def connect(config: FortanixKeyStoreConfig, **options: Any) -> FortanixKey
     """The ``keystore.fortanix.sdkms`` section → a keystore that passed the start-up
     checks (health 204, session auth/terminate). ``options`` are the keyword arguments
     of :class:`FortanixKeyStore` (timeouts and retries, for tests)."""
-    store = FortanixKeyStore(config, **options)
-    try:
-        await store.check()
-    except BaseException:
-        await store.close()
-        raise
-    return store
+    return await connected(FortanixKeyStore(config, **options), FortanixKeyStore.check)

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import re
 import ssl
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -41,6 +40,8 @@ from google.cloud.secretmanager_v1.services.secret_manager_service.transports.re
 from google.oauth2 import service_account
 
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
+from pykes.keystore.base import connected
+from pykes.keystore.httpclient import probe_once
 from pykes.keystore.listing import list_page
 
 if TYPE_CHECKING:
@@ -224,17 +225,9 @@ class GCPSecretManagerKeyStore:
         verify: ssl.SSLContext | bool = True
         if self._ca_file is not None:
             verify = ssl.create_default_context(cafile=self._ca_file)
-        try:
-            async with (
-                asyncio.timeout(self._operation_timeout),
-                httpx.AsyncClient(verify=verify, timeout=timeout) as http,
-            ):
-                start = time.perf_counter()
-                async with http.stream("GET", self._url):
-                    return time.perf_counter() - start
-        except (httpx.HTTPError, OSError, TimeoutError) as err:
-            reason = str(err) or type(err).__name__
-            raise KeyStoreUnreachable(f"gcp: {self._url}: {reason}") from None
+        return await probe_once(
+            "gcp", self._url, verify=verify, timeout=timeout, deadline=self._operation_timeout
+        )
 
     async def create(self, name: str, value: bytes) -> None:
         """``CreateSecret`` (automatic replication) then ``AddSecretVersion``.
@@ -357,9 +350,4 @@ async def connect(config: GCPKeyStoreConfig, **options: Any) -> GCPSecretManager
     unreachable endpoint raises :class:`~pykes.errors.KeyStoreUnreachable`.
     """
     store = await asyncio.to_thread(partial(GCPSecretManagerKeyStore, config, **options))
-    try:
-        await store.status()
-    except BaseException:
-        await store.close()
-        raise
-    return store
+    return await connected(store, GCPSecretManagerKeyStore.status)

@@ -13,19 +13,20 @@ unreachable mapping are those of :func:`pykes.keystore.httpclient.send_with_retr
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
 from pykes.errors import KeyExistsError, KeyNotFoundError
+from pykes.keystore.base import connected
 from pykes.keystore.httpclient import (
     BACKOFF,
     MAX_ATTEMPTS,
     TIMEOUT,
+    TokenSession,
     VendorAPI,
     describe,
 )
@@ -63,11 +64,17 @@ class GemaltoKeyStore:
         self.description = config.description
         self._refresh_token = config.token
         self._domain = config.domain
-        self._retry_interval = retry_interval
         self._jwt = ""
         self._duration = DEFAULT_DURATION
-        self._auth_lock = asyncio.Lock()
-        self._renewer: asyncio.Task[None] | None = None
+        self._session = TokenSession(
+            token=lambda: self._jwt,
+            lifetime=lambda: self._duration,
+            renew=self.authenticate,
+            relogin=self.authenticate,
+            log=log,
+            failure="gemalto: failed to renew authentication token: %s",
+            retry_interval=retry_interval,
+        )
         self._api = VendorAPI(
             "gemalto",
             config.endpoint,
@@ -98,39 +105,14 @@ class GemaltoKeyStore:
         valid = isinstance(duration, int | float) and duration > 0
         self._duration = float(duration) if valid else DEFAULT_DURATION
 
-    def start_renewal(self) -> None:
-        """Start the background task renewing the JWT at half its lifetime."""
-        if self._renewer is None:
-            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
-
-    async def _renew_loop(self) -> None:
-        delay = self._duration / 2
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                async with self._auth_lock:
-                    await self.authenticate()
-                delay = self._duration / 2
-            except Exception as err:  # keep renewing; operations re-auth on 401 too
-                log.warning("gemalto: failed to renew authentication token: %s", err)
-                delay = self._retry_interval
-
-    async def _reauthenticate(self, stale: str) -> None:
-        async with self._auth_lock:
-            if self._jwt == stale:  # nobody renewed it meanwhile
-                await self.authenticate()
-
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """An authenticated request; a 401 re-authenticates once and repeats it."""
-        for attempt in range(2):
-            jwt = self._jwt
-            resp = await self._api.send(
-                method, path, headers={"Authorization": "Bearer " + jwt}, **kwargs
-            )
-            if resp.status_code != 401 or attempt == 1:
-                return resp
-            await self._reauthenticate(jwt)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def request(jwt: str) -> Awaitable[httpx.Response]:
+            headers = {"Authorization": "Bearer " + jwt}
+            return self._api.send(method, path, headers=headers, **kwargs)
+
+        return await self._session.send(request)
 
     # ------------------------------------------------------------------ keystore
     async def status(self) -> float:
@@ -203,22 +185,13 @@ class GemaltoKeyStore:
 
     async def close(self) -> None:
         """Stop token renewal and close the HTTP connection pool."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+        await self._session.stop()
         await self._api.aclose()
 
 
 async def connect(config: GemaltoKeyStoreConfig, **options: Any) -> GemaltoKeyStore:
     """The ``keystore.gemalto.keysecure`` section → an authenticated keystore with token
     renewal running. ``options`` are the keyword arguments of :class:`GemaltoKeyStore`."""
-    store = GemaltoKeyStore(config, **options)
-    try:
-        await store.authenticate()
-    except BaseException:
-        await store.close()
-        raise
-    store.start_renewal()
+    store = await connected(GemaltoKeyStore(config, **options), GemaltoKeyStore.authenticate)
+    store._session.start()
     return store

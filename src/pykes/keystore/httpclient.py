@@ -1,14 +1,18 @@
 """HTTP plumbing shared by the keystores that speak a vendor's REST API with httpx
 (Fortanix, Thales CipherTrust/Gemalto, Entrust, and Vault's TLS set-up): endpoint
-normalisation, client TLS contexts, error texts, bounded retries, reachability probes."""
+normalisation, client TLS contexts, error texts, bounded retries, reachability probes and
+vendor session tokens."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -105,6 +109,30 @@ async def probe(http: httpx.AsyncClient, prefix: str, url: str) -> float:
         raise KeyStoreUnreachable(f"{prefix}: {url}: {_reason(err)}") from None
 
 
+async def probe_once(
+    prefix: str,
+    url: str,
+    *,
+    verify: ssl.SSLContext | bool,
+    timeout: httpx.Timeout,
+    deadline: float,
+) -> float:
+    """Time a plain GET of ``url`` with a client of its own (the SDK-based stores — AWS,
+    GCP, Azure — have no httpx pool); any HTTP status counts as reachable, and the whole
+    probe gets ``deadline`` seconds."""
+    try:
+        async with (
+            asyncio.timeout(deadline),
+            httpx.AsyncClient(verify=verify, timeout=timeout) as http,
+        ):
+            start = time.perf_counter()
+            async with http.stream("GET", url):
+                return time.perf_counter() - start
+    except (httpx.HTTPError, OSError, TimeoutError) as err:
+        reason = str(err) or type(err).__name__
+        raise KeyStoreUnreachable(f"{prefix}: {url}: {reason}") from None
+
+
 def describe(resp: httpx.Response) -> str:
     """An error response for a message: the server's text and the status."""
     return f"{error_text(resp)} ({resp.status_code})"
@@ -190,3 +218,73 @@ def tls_context(
         except (OSError, ssl.SSLError) as err:
             raise ValueError(f"{prefix}: failed to load TLS client certificate: {err}") from None
     return ctx
+
+
+class TokenSession:
+    """A vendor session token (Thales CipherTrust/Gemalto, Entrust KeyControl): renewed by
+    a background task at half its lifetime, and renewed at once — by one request only —
+    when the server answers 401 to the token it was given.
+
+    ``token``/``lifetime`` read the store's current token and its lifetime in seconds;
+    ``renew`` is the background renewal, ``relogin`` what a 401 triggers. A failed
+    background renewal is logged with ``failure`` (a %-format for the error) and retried
+    after ``retry_interval`` seconds (None: after half a lifetime)."""
+
+    def __init__(
+        self,
+        *,
+        token: Callable[[], str],
+        lifetime: Callable[[], float],
+        renew: Callable[[], Awaitable[None]],
+        relogin: Callable[[], Awaitable[None]],
+        log: logging.Logger,
+        failure: str,
+        retry_interval: float | None = None,
+    ) -> None:
+        self._token = token
+        self._lifetime = lifetime
+        self._renew = renew
+        self._relogin = relogin
+        self._log = log
+        self._failure = failure
+        self._retry_interval = retry_interval
+        self._lock = asyncio.Lock()
+        self._renewer: asyncio.Task[None] | None = None
+
+    async def send(self, request: Callable[[str], Awaitable[httpx.Response]]) -> httpx.Response:
+        """``request(token)``; on 401 log in again (unless another request already
+        replaced that token) and repeat it once."""
+        token = self._token()
+        resp = await request(token)
+        if resp.status_code != 401:
+            return resp
+        async with self._lock:
+            if self._token() == token:  # nobody renewed it meanwhile
+                await self._relogin()
+        return await request(self._token())
+
+    def start(self) -> None:
+        """Start the background renewal task (once)."""
+        if self._renewer is None:
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
+
+    async def _renew_loop(self) -> None:
+        delay = self._lifetime() / 2
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                async with self._lock:
+                    await self._renew()
+                delay = self._lifetime() / 2
+            except Exception as err:  # keep renewing; requests log in again on 401 too
+                self._log.warning(self._failure, err)
+                if self._retry_interval is not None:
+                    delay = self._retry_interval
+
+    async def stop(self) -> None:
+        """Cancel the background renewal and wait for it to end."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
