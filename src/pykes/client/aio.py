@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from types import TracebackType
 from typing import TypeVar
 
 import httpx
@@ -13,6 +12,7 @@ import httpx
 from pykes.client import ops
 from pykes.client.balancer import Outcome
 from pykes.client.base import ClientBase, connection_error, outcome_of_error, read_limit
+from pykes.client.closing import AsyncClosing
 from pykes.client.metrics import Metric
 from pykes.client.streams import AsyncAuditStream, AsyncErrorStream
 from pykes.client.types import (
@@ -29,7 +29,7 @@ from pykes.client.types import (
 T = TypeVar("T")
 
 
-class AsyncClient(ClientBase):
+class AsyncClient(ClientBase, AsyncClosing):
     """A KES client for asyncio. Same constructor and methods as
     :class:`~pykes.client.Client`, as coroutines; list methods return async iterators,
     log methods async streams. Use ``async with`` or :meth:`aclose`."""
@@ -99,17 +99,6 @@ class AsyncClient(ClientBase):
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # ------------------------------------------------------------------ system
     async def version(self) -> str:

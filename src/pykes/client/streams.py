@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import httpx
 
+from pykes.client.closing import AsyncClosing, Closing
 from pykes.client.errors import ConnError, ResponseError
 from pykes.client.types import AuditEvent, ErrorEvent
 
@@ -35,7 +35,7 @@ def _broken(response: httpx.Response, err: httpx.TransportError) -> ConnError:
     return ConnError(host, f"{host}: {str(err) or 'stream broken'}")
 
 
-class _Stream(Generic[E]):
+class _Stream(Closing, Generic[E]):
     _parse: Callable[[Any], E]
 
     def __init__(self, response: httpx.Response) -> None:
@@ -57,19 +57,8 @@ class _Stream(Generic[E]):
     def close(self) -> None:
         self._response.close()
 
-    def __enter__(self) -> _Stream[E]:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class _AsyncStream(Generic[E]):
+class _AsyncStream(AsyncClosing, Generic[E]):
     _parse: Callable[[Any], E]
 
     def __init__(self, response: httpx.Response) -> None:
@@ -90,17 +79,6 @@ class _AsyncStream(Generic[E]):
 
     async def aclose(self) -> None:
         await self._response.aclose()
-
-    async def __aenter__(self) -> _AsyncStream[E]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class AuditStream(_Stream[AuditEvent]):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import TypeVar
 
 import httpx
@@ -14,6 +13,7 @@ import httpx
 from pykes.client import ops
 from pykes.client.balancer import Outcome
 from pykes.client.base import ClientBase, connection_error, outcome_of_error, read_limit
+from pykes.client.closing import Closing
 from pykes.client.metrics import Metric
 from pykes.client.streams import AuditStream, ErrorStream
 from pykes.client.types import (
@@ -30,7 +30,7 @@ from pykes.client.types import (
 T = TypeVar("T")
 
 
-class Client(ClientBase):
+class Client(ClientBase, Closing):
     """A KES client (blocking). Thread-safe; use as a context manager or :meth:`close`.
 
     ``Client(endpoints, api_key=… | cert_file=…, key_file=…, [password=…],
@@ -117,17 +117,6 @@ class Client(ClientBase):
             pools, self._pools = self._pools, []
         for http in pools:
             http.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ system
     def version(self) -> str:
