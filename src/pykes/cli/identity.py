@@ -28,8 +28,9 @@ from pykes.cli.common import (
     split_list,
 )
 from pykes.cli.connect import new_client, read_password, reported
-from pykes.cli.key import print_names
+from pykes.cli.key import list_names
 from pykes.cli.output import clock, colorize, console, is_terminal, print_json, styled, write
+from pykes.client import Client
 
 USAGE = """Usage:
     kes identity                          Generate a new API key.
@@ -426,13 +427,7 @@ def info(argv: Sequence[str]) -> int:
 
 def ls(argv: Sequence[str]) -> int:
     args = _remote_parser("ls", "pattern").parse(argv)
-    if len(args.args) > 1:
-        raise CLIError("too many arguments. See 'kes identity ls --help'")
-    pattern = args.args[0] if args.args else ""
-    with new_client(args.insecure) as client, reported("failed to list identities: "):
-        names = sorted(client.list_identities(pattern))
-    print_names(names, "Identity", args.json, colorize(args.color))
-    return 0
+    return list_names(args, "identity", "identities", "Identity", "", Client.list_identities)
 
 
 COMMANDS = {"new": new, "of": of, "info": info, "ls": ls}

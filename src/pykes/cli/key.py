@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pykes.cli.common import (
     ArgumentParser,
@@ -139,15 +140,28 @@ def print_names(names: list[str], header: str, as_json: bool, color: bool) -> No
     write("".join(f"{name}\n" for name in names))
 
 
+def list_names(
+    args: argparse.Namespace,
+    command: str,
+    what: str,
+    header: str,
+    default_pattern: str,
+    fetch: Callable[[Client, str], Iterable[str]],
+) -> int:
+    """The body of ``kes key|policy|identity ls``: at most one pattern argument, the
+    names sorted, printed by :func:`print_names`."""
+    if len(args.args) > 1:
+        raise CLIError(f"too many arguments. See 'kes {command} ls --help'")
+    pattern = args.args[0] if args.args else default_pattern
+    with new_client(args.insecure) as client, reported(f"failed to list {what}: "):
+        names = sorted(fetch(client, pattern))
+    print_names(names, header, args.json, colorize(args.color))
+    return 0
+
+
 def ls(argv: Sequence[str]) -> int:
     args = _parser("ls", "[options] [<pattern>]", output=True).parse(argv)
-    if len(args.args) > 1:
-        raise CLIError("too many arguments. See 'kes key ls --help'")
-    pattern = args.args[0] if args.args else "*"
-    with new_client(args.insecure) as client, reported("failed to list keys: "):
-        names = sorted(client.list_keys(pattern))
-    print_names(names, "Key", args.json, colorize(args.color))
-    return 0
+    return list_names(args, "key", "keys", "Key", "*", Client.list_keys)
 
 
 def rm(argv: Sequence[str]) -> int:

@@ -16,7 +16,7 @@ from pykes.cli.common import (
     flag_json,
 )
 from pykes.cli.connect import new_client, reported
-from pykes.cli.key import print_names
+from pykes.cli.key import list_names
 from pykes.cli.output import (
     clock,
     colorize,
@@ -27,6 +27,7 @@ from pykes.cli.output import (
     styled,
     write,
 )
+from pykes.client import Client
 
 USAGE = """Usage:
     kes policy <command>
@@ -87,14 +88,8 @@ def info(argv: Sequence[str]) -> int:
 
 def ls(argv: Sequence[str]) -> int:
     args = _parser("ls", "[options] [<pattern>]").parse(argv)
-    if len(args.args) > 1:
-        raise CLIError("too many arguments. See 'kes policy ls --help'")
-    pattern = args.args[0] if args.args else "*"
-    with new_client(args.insecure) as client, reported("failed to list policies: "):
-        names = sorted(client.list_policies(pattern))
     # Fix: the Go CLI's header says "Key" (spec/cli.md §5).
-    print_names(names, "Policy", args.json, colorize(args.color))
-    return 0
+    return list_names(args, "policy", "policies", "Policy", "*", Client.list_policies)
 
 
 def show(argv: Sequence[str]) -> int:
