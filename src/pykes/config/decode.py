@@ -254,26 +254,6 @@ class Duration(Field):
             return 0
 
 
-class StrList(Field):
-    """A list of strings (``env`` applies to each element)."""
-
-    into = "list of strings"
-
-    def __init__(self, env: bool = True) -> None:
-        self.item = Str(env)
-
-    def zero(self) -> list[str]:
-        return []
-
-    def decode(self, dec: Decoder, node: yaml.Node, path: str) -> list[str]:
-        if is_null(node):
-            return []
-        if not isinstance(node, yaml.SequenceNode):
-            dec.type_error(node, path, self.into)
-            return []
-        return [self.item.decode(dec, item, f"{path}[{i}]") for i, item in enumerate(node.value)]
-
-
 class Struct(Field):
     """A mapping with known keys; decodes to a dict holding every field (zero if unset)."""
 
@@ -356,3 +336,12 @@ class ListOf(Field):
             dec.type_error(node, path, self.into)
             return []
         return [self.item.decode(dec, item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+
+
+class StrList(ListOf):
+    """A list of strings (``env`` applies to each element)."""
+
+    into = "list of strings"
+
+    def __init__(self, env: bool = True) -> None:
+        super().__init__(Str(env))
