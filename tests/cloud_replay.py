@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 
@@ -798,5 +799,55 @@ def run_store(
             await scenario(store)
         finally:
             await store.close()
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------ shared scenarios
+async def create_get_list_delete(store: Any, name: str, value: bytes) -> None:
+    """The documented lifecycle: create, read back, list, delete, list empty."""
+    from pykes.keystore import KeyStore
+
+    assert isinstance(store, KeyStore)
+    await store.create(name, value)
+    assert await store.get(name) == value
+    assert await store.list("", 0) == ([name], "")
+    await store.delete(name)
+    assert await store.list("", 0) == ([], "")
+
+
+async def round_trip_then_gone(store: Any, name: str, value: bytes) -> None:
+    """Create, read back and delete ``name``; afterwards reading it is "not found"."""
+    from pykes.errors import KeyNotFoundError
+
+    await store.create(name, value)
+    assert await store.get(name) == value
+    await store.delete(name)
+    with pytest.raises(KeyNotFoundError):
+        await store.get(name)
+
+
+async def second_create_keeps_first(store: Any, name: str) -> None:
+    """A second create of ``name`` raises "key exists" and leaves the first value."""
+    from pykes.errors import KeyExistsError
+
+    await store.create(name, b"first")
+    with pytest.raises(KeyExistsError):
+        await store.create(name, b"second")
+    assert await store.get(name) == b"first"
+
+
+def assert_unreachable_quickly(
+    connect: Callable[..., Awaitable[Any]], config: Any, match: str, options: dict[str, Any]
+) -> None:
+    """``connect(config, **options)`` to a closed port fails within 2 s with "unreachable"
+    naming the backend (``match``)."""
+    from pykes.errors import KeyStoreUnreachable
+
+    async def main() -> None:
+        start = time.monotonic()
+        with pytest.raises(KeyStoreUnreachable, match=match):
+            await connect(config, **options)
+        assert time.monotonic() - start < 2
 
     asyncio.run(main())

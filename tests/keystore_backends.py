@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import os
 import socket
 import subprocess
@@ -238,14 +239,22 @@ def entrust_emulator() -> replay_server.EntrustEmulator:
     )
 
 
+def serve_replay(
+    pki: Any, emulator: replay_server.Emulator
+) -> Iterator[replay_server.ReplayServer]:
+    """Fixture body: run a replay server for ``emulator`` and stop it afterwards."""
+    server = replay_server.start(emulator, pki.server_cert, pki.server_key)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def _replay_service(
     pki: Any, emulator: replay_server.Emulator, make_config: Callable[..., Any]
 ) -> Iterator[ReplayService]:
-    server = replay_server.start(emulator, pki.server_cert, pki.server_key)
-    try:
+    for server in serve_replay(pki, emulator):
         yield ReplayService(server, make_config(server.url, pki.server_cert))
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session", name="fortanix_replay")
@@ -372,6 +381,19 @@ class CloudReplay:
     options: dict[str, Any]
 
 
+def _cloud_replay(
+    server: Any,
+    make_config: Callable[[Any], Any],
+    make_options: Callable[[Any, Path], dict[str, Any]],
+    pki: Any,
+) -> Iterator[CloudReplay]:
+    """Fixture body: yield ``server`` with its config and connect options, then stop it."""
+    try:
+        yield CloudReplay(server, make_config(server), make_options(server, pki.server_cert))
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session", name="gcp_replay")
 def gcp_replay_fixture(pki: Any) -> Iterator[CloudReplay]:
     """A replayed Google Cloud Secret Manager REST API (plus its OAuth2 token URI)."""
@@ -381,31 +403,24 @@ def gcp_replay_fixture(pki: Any) -> Iterator[CloudReplay]:
     server = cloud_replay.GCPSecretManager(
         pki.server_cert, pki.server_key, account, cloud_replay.GCP_PROJECT
     )
-    try:
-        yield CloudReplay(
-            server,
-            cloud_replay.gcp_config(server),
-            cloud_replay.gcp_options(server, pki.server_cert),
-        )
-    finally:
-        server.stop()
+    yield from _cloud_replay(server, cloud_replay.gcp_config, cloud_replay.gcp_options, pki)
 
 
-async def _open_gcp(env: BackendEnv) -> KeyStore:
-    from pykes.keystore import gcp
+def _open_cloud(backend: str) -> Callable[[BackendEnv], Awaitable[KeyStore]]:
+    """Open ``pykes.keystore.<backend>`` against the ``<backend>_replay`` fixture."""
 
-    replay: CloudReplay = env.services["gcp_replay"]
-    return await gcp.connect(replay.config, **replay.options)
+    async def open_store(env: BackendEnv) -> KeyStore:
+        module = importlib.import_module(f"pykes.keystore.{backend}")
+        replay: CloudReplay = env.services[f"{backend}_replay"]
+        store: KeyStore = await module.connect(replay.config, **replay.options)
+        return store
 
-
-def _reset_cloud(fixture: str) -> Callable[[BackendEnv], Awaitable[None]]:
-    async def reset(env: BackendEnv) -> None:
-        env.services[fixture].server.reset()
-
-    return reset
+    return open_store
 
 
-BACKENDS["gcp"] = Backend(_open_gcp, needs=("gcp_replay",), reset=_reset_cloud("gcp_replay"))
+BACKENDS["gcp"] = Backend(
+    _open_cloud("gcp"), needs=("gcp_replay",), reset=_reset_replay("gcp_replay")
+)
 
 
 @pytest.fixture(scope="session", name="azure_replay")
@@ -414,26 +429,12 @@ def azure_replay_fixture(pki: Any) -> Iterator[CloudReplay]:
     import cloud_replay
 
     server = cloud_replay.azure_vault(pki.server_cert, pki.server_key)
-    try:
-        yield CloudReplay(
-            server,
-            cloud_replay.azure_config(server),
-            cloud_replay.azure_options(server, pki.server_cert),
-        )
-    finally:
-        server.stop()
-
-
-async def _open_azure(env: BackendEnv) -> KeyStore:
-    from pykes.keystore import azure
-
-    replay: CloudReplay = env.services["azure_replay"]
-    return await azure.connect(replay.config, **replay.options)
+    yield from _cloud_replay(server, cloud_replay.azure_config, cloud_replay.azure_options, pki)
 
 
 # Unlike the Go server, our Azure backend reports deleting a missing key.
 BACKENDS["azure"] = Backend(
-    _open_azure, needs=("azure_replay",), reset=_reset_cloud("azure_replay")
+    _open_cloud("azure"), needs=("azure_replay",), reset=_reset_replay("azure_replay")
 )
 # END cloud_replay block
 

@@ -28,7 +28,6 @@ from cloud_replay import AzureKeyVault, AzureVersion
 from conftest import PKI
 from pykes.config import AzureKeyStoreConfig
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
-from pykes.keystore import KeyStore
 from pykes.keystore.azure import AzureError, AzureKeyVaultKeyStore, connect
 
 VALUE = b"eyJieXRlcyI6IkFRSURCQVVHQndnSkNnc01EUTRQRUJFU0V4UVZGaGNZR1JvYkhCMGVIeUE9In0="
@@ -67,12 +66,7 @@ def test_create_get_delete_list_use_the_documented_requests(
     server: AzureKeyVault, pki: PKI
 ) -> None:
     async def scenario(store: AzureKeyVaultKeyStore) -> None:
-        assert isinstance(store, KeyStore)
-        await store.create("my-key", VALUE)
-        assert await store.get("my-key") == VALUE
-        assert await store.list("", 0) == (["my-key"], "")
-        await store.delete("my-key")
-        assert await store.list("", 0) == ([], "")
+        await cloud_replay.create_get_list_delete(store, "my-key", VALUE)
 
     run(server, pki, scenario)
     for rec in server.api_requests():
@@ -89,10 +83,7 @@ def test_create_get_delete_list_use_the_documented_requests(
 
 def test_existing_secret_raises_exists_without_writing(server: AzureKeyVault, pki: PKI) -> None:
     async def scenario(store: AzureKeyVaultKeyStore) -> None:
-        await store.create("k", b"first")
-        with pytest.raises(KeyExistsError):
-            await store.create("k", b"second")
-        assert await store.get("k") == b"first"
+        await cloud_replay.second_create_keeps_first(store, "k")
 
     run(server, pki, scenario)
     assert [c for c in calls(server) if c[0] == "PUT"] == [("PUT", "/secrets/k")]

@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+import cloud_replay
 from keystore_backends import (
     ENTRUST_BOX_ID,
     ENTRUST_PASSWORD,
@@ -30,6 +29,7 @@ from keystore_backends import (
     ENTRUST_VAULT_ID,
     entrust_config,
     entrust_emulator,
+    serve_replay,
 )
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
 from pykes.keystore import entrust
@@ -44,9 +44,7 @@ LIST = "/vault/1.0/ListSecretIds/"
 
 @pytest.fixture
 def server(pki: Any) -> Iterator[ReplayServer]:
-    srv = ReplayServer(entrust_emulator(), pki.server_cert, pki.server_key).start()
-    yield srv
-    srv.stop()
+    yield from serve_replay(pki, entrust_emulator())
 
 
 @pytest.fixture
@@ -59,14 +57,8 @@ Scenario = Callable[[EntrustKeyStore], Awaitable[None]]
 
 
 def run(server: ReplayServer, pki: Any, scenario: Scenario) -> None:
-    async def main() -> None:
-        store = await entrust.connect(entrust_config(server.url, pki.server_cert), **FAST)
-        try:
-            await scenario(store)
-        finally:
-            await store.close()
-
-    asyncio.run(main())
+    config = entrust_config(server.url, pki.server_cert)
+    cloud_replay.run_store(entrust.connect, config, FAST, scenario)
 
 
 def _decode_token(token: str) -> dict[str, Any]:
@@ -77,11 +69,7 @@ def test_login_getbox_and_the_secret_round_trip(
     server: ReplayServer, emulator: EntrustEmulator, pki: Any
 ) -> None:
     async def scenario(store: EntrustKeyStore) -> None:
-        await store.create("my-key", VALUE)
-        assert await store.get("my-key") == VALUE
-        await store.delete("my-key")
-        with pytest.raises(KeyNotFoundError):
-            await store.get("my-key")
+        await cloud_replay.round_trip_then_gone(store, "my-key", VALUE)
 
     run(server, pki, scenario)
     login, getbox = server.requests[:2]
@@ -256,15 +244,5 @@ def test_status_is_getbox_and_unreachable_when_down(server: ReplayServer, pki: A
 
 
 def test_closed_port_is_unreachable_quickly(pki: Any) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = entrust_config(f"https://127.0.0.1:{port}", pki.server_cert)
-
-    async def main() -> None:
-        start = time.monotonic()
-        with pytest.raises(KeyStoreUnreachable, match="keycontrol"):
-            await entrust.connect(config, **FAST)
-        assert time.monotonic() - start < 2
-
-    asyncio.run(main())
+    config = entrust_config(f"https://127.0.0.1:{cloud_replay.unused_port()}", pki.server_cert)
+    cloud_replay.assert_unreachable_quickly(entrust.connect, config, "keycontrol", FAST)

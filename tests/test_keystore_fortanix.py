@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from keystore_backends import FORTANIX_API_KEY, fortanix_config, fortanix_emulator
-from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
+import cloud_replay
+from keystore_backends import FORTANIX_API_KEY, fortanix_config, fortanix_emulator, serve_replay
+from pykes.errors import KeyNotFoundError, KeyStoreUnreachable
 from pykes.keystore import fortanix
 from pykes.keystore.fortanix import FortanixError, FortanixKeyStore
 from replay_server import FortanixEmulator, ReplayServer, Reply, text
@@ -33,9 +34,7 @@ VALUE = b"CiAxMjM0NTY3ODkwYWJjZGVmMTIzNDU2Nzg5MGFiY2RlZhIFYWRtaW4="
 
 @pytest.fixture
 def server(pki: Any) -> Iterator[ReplayServer]:
-    srv = ReplayServer(fortanix_emulator(), pki.server_cert, pki.server_key).start()
-    yield srv
-    srv.stop()
+    yield from serve_replay(pki, fortanix_emulator())
 
 
 @pytest.fixture
@@ -48,15 +47,8 @@ Scenario = Callable[[FortanixKeyStore], Awaitable[None]]
 
 
 def run(server: ReplayServer, pki: Any, scenario: Scenario, **overrides: str) -> None:
-    async def main() -> None:
-        config = fortanix_config(server.url, pki.server_cert, **overrides)
-        store = await fortanix.connect(config, **FAST)
-        try:
-            await scenario(store)
-        finally:
-            await store.close()
-
-    asyncio.run(main())
+    config = fortanix_config(server.url, pki.server_cert, **overrides)
+    cloud_replay.run_store(fortanix.connect, config, FAST, scenario)
 
 
 def test_connect_checks_health_and_session_with_the_api_key_verbatim(
@@ -112,10 +104,7 @@ def test_not_found_and_exists_map_to_the_canonical_errors(server: ReplayServer, 
     async def scenario(store: FortanixKeyStore) -> None:
         with pytest.raises(KeyNotFoundError):
             await store.get("missing")
-        await store.create("dup", b"first")
-        with pytest.raises(KeyExistsError):
-            await store.create("dup", b"second")
-        assert await store.get("dup") == b"first"
+        await cloud_replay.second_create_keeps_first(store, "dup")
         # a 404 with another text (e.g. a proxy) is not "key does not exist"
         server.script("POST", "/crypto/v1/keys/export", text(404, "page not found"))
         with pytest.raises(FortanixError, match="page not found"):
@@ -238,22 +227,9 @@ def test_status_counts_any_http_answer_as_reachable(server: ReplayServer, pki: A
     run(server, pki, scenario)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_closed_port_is_unreachable_quickly(pki: Any) -> None:
-    config = fortanix_config(f"https://127.0.0.1:{_closed_port()}", pki.server_cert)
-
-    async def main() -> None:
-        start = time.monotonic()
-        with pytest.raises(KeyStoreUnreachable, match="fortanix"):
-            await fortanix.connect(config, **FAST)
-        assert time.monotonic() - start < 2
-
-    asyncio.run(main())
+    config = fortanix_config(f"https://127.0.0.1:{cloud_replay.unused_port()}", pki.server_cert)
+    cloud_replay.assert_unreachable_quickly(fortanix.connect, config, "fortanix", FAST)
 
 
 def test_silent_server_times_out_as_unreachable(pki: Any) -> None:

@@ -28,8 +28,7 @@ import cloud_replay
 from cloud_replay import GCPSecretManager, ServiceAccount
 from conftest import PKI
 from pykes.config import GCPKeyStoreConfig
-from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
-from pykes.keystore import KeyStore
+from pykes.errors import KeyNotFoundError, KeyStoreUnreachable
 from pykes.keystore.gcp import (
     DEFAULT_SCOPES,
     GCPError,
@@ -76,12 +75,7 @@ def test_create_get_delete_list_use_the_documented_requests(
     server: GCPSecretManager, pki: PKI
 ) -> None:
     async def scenario(store: GCPSecretManagerKeyStore) -> None:
-        assert isinstance(store, KeyStore)
-        await store.create("my-key", VALUE)
-        assert await store.get("my-key") == VALUE
-        assert await store.list("", 0) == (["my-key"], "")
-        await store.delete("my-key")
-        assert await store.list("", 0) == ([], "")
+        await cloud_replay.create_get_list_delete(store, "my-key", VALUE)
 
     run(server, pki, scenario)
     base = f"/v1/projects/{cloud_replay.GCP_PROJECT}/secrets"
@@ -99,10 +93,7 @@ def test_create_get_delete_list_use_the_documented_requests(
 
 def test_existing_secret_raises_exists_and_keeps_value(server: GCPSecretManager, pki: PKI) -> None:
     async def scenario(store: GCPSecretManagerKeyStore) -> None:
-        await store.create("k", b"first")
-        with pytest.raises(KeyExistsError):
-            await store.create("k", b"second")
-        assert await store.get("k") == b"first"
+        await cloud_replay.second_create_keeps_first(store, "k")
 
     run(server, pki, scenario)
     assert server.secrets["k"] == {1: b"first"}

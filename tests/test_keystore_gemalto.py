@@ -13,15 +13,15 @@ real HTTPS by tests/replay_server.py; the client is not patched.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
-from keystore_backends import GEMALTO_REFRESH_TOKEN, gemalto_config, gemalto_emulator
-from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
+import cloud_replay
+from keystore_backends import GEMALTO_REFRESH_TOKEN, gemalto_config, gemalto_emulator, serve_replay
+from pykes.errors import KeyNotFoundError, KeyStoreUnreachable
 from pykes.keystore import gemalto
 from pykes.keystore.gemalto import GemaltoError, GemaltoKeyStore
 from replay_server import GemaltoEmulator, ReplayServer, Reply
@@ -34,9 +34,7 @@ SECRETS = "/api/v1/vault/secrets"
 
 @pytest.fixture
 def server(pki: Any) -> Iterator[ReplayServer]:
-    srv = ReplayServer(gemalto_emulator(), pki.server_cert, pki.server_key).start()
-    yield srv
-    srv.stop()
+    yield from serve_replay(pki, gemalto_emulator())
 
 
 @pytest.fixture
@@ -49,27 +47,15 @@ Scenario = Callable[[GemaltoKeyStore], Awaitable[None]]
 
 
 def run(server: ReplayServer, pki: Any, scenario: Scenario, **options: Any) -> None:
-    async def main() -> None:
-        store = await gemalto.connect(
-            gemalto_config(server.url, pki.server_cert), **{**FAST, **options}
-        )
-        try:
-            await scenario(store)
-        finally:
-            await store.close()
-
-    asyncio.run(main())
+    config = gemalto_config(server.url, pki.server_cert)
+    cloud_replay.run_store(gemalto.connect, config, {**FAST, **options}, scenario)
 
 
 def test_connect_exchanges_the_refresh_token_for_a_bearer_jwt(
     server: ReplayServer, pki: Any
 ) -> None:
     async def scenario(store: GemaltoKeyStore) -> None:
-        await store.create("my-key", VALUE)
-        assert await store.get("my-key") == VALUE
-        await store.delete("my-key")
-        with pytest.raises(KeyNotFoundError):
-            await store.get("my-key")
+        await cloud_replay.round_trip_then_gone(store, "my-key", VALUE)
 
     run(server, pki, scenario)
     auth = server.requests[0]
@@ -100,10 +86,7 @@ def test_domain_is_omitted_when_not_configured(server: ReplayServer, pki: Any) -
 
 def test_exists_not_found_and_silent_delete(server: ReplayServer, pki: Any) -> None:
     async def scenario(store: GemaltoKeyStore) -> None:
-        await store.create("dup", b"first")
-        with pytest.raises(KeyExistsError):
-            await store.create("dup", b"second")
-        assert await store.get("dup") == b"first"
+        await cloud_replay.second_create_keeps_first(store, "dup")
         with pytest.raises(KeyNotFoundError):
             await store.get("missing")
         assert await store.delete("missing") is None  # 404 counts as deleted (§4.8)
@@ -252,15 +235,5 @@ def test_status_and_unreachable(server: ReplayServer, pki: Any) -> None:
 
 
 def test_closed_port_is_unreachable_quickly(pki: Any) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = gemalto_config(f"https://127.0.0.1:{port}", pki.server_cert)
-
-    async def main() -> None:
-        start = time.monotonic()
-        with pytest.raises(KeyStoreUnreachable, match="gemalto"):
-            await gemalto.connect(config, **FAST)
-        assert time.monotonic() - start < 2
-
-    asyncio.run(main())
+    config = gemalto_config(f"https://127.0.0.1:{cloud_replay.unused_port()}", pki.server_cert)
+    cloud_replay.assert_unreachable_quickly(gemalto.connect, config, "gemalto", FAST)
