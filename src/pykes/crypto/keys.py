@@ -20,7 +20,6 @@ returns immutable ``bytes``), the master key of a ``KeyVersion`` (decoded from i
 from __future__ import annotations
 
 import enum
-import io
 import os
 import struct
 import time
@@ -32,13 +31,13 @@ from cryptography.hazmat.primitives.hmac import HMAC
 
 from pykes.crypto.ciphertext import parse_ciphertext
 from pykes.crypto.hchacha import hchacha20
+from pykes.crypto.rng import data_key, nonce_bytes
 from pykes.errors import ERR_HMAC_UNSUPPORTED, APIError, DecryptError
 
 KEY_SIZE = 32
 _RANDOM_SIZE = 28  # IV (16) + nonce (12), appended to every ciphertext
 _TAG_SIZE = 16
 _ZERO_KEY = struct.Struct(f"{KEY_SIZE}x")  # packing only pad bytes writes zeros
-_urandom: io.FileIO | None = None
 _SHA256 = SHA256()
 
 
@@ -79,20 +78,9 @@ def wipe(buf: bytearray | memoryview) -> None:
         buf[:] = bytes(size)
 
 
-def new_data_key() -> bytearray:
-    """32 random bytes read straight into a new ``bytearray`` (``os.urandom`` would
-    leave an immutable copy behind). The caller wipes it after use."""
-    global _urandom
-    buf = bytearray(KEY_SIZE)
-    try:
-        if _urandom is None:
-            _urandom = open("/dev/urandom", "rb", buffering=0)  # noqa: SIM115 - kept open
-        if _urandom.readinto(buf) == KEY_SIZE:
-            return buf
-    except OSError:
-        _urandom = None
-    buf[:] = os.urandom(KEY_SIZE)  # no /dev/urandom: the portable way
-    return buf
+new_data_key = data_key
+"""32 random bytes in a new ``bytearray`` (``pykes.crypto.rng``: a per-process pool of
+OS randomness, no immutable copy left behind). The caller wipes it after use."""
 
 
 def _hmac_context(key: bytes) -> HMAC:
@@ -155,7 +143,7 @@ class KeyVersion:
 
     def encrypt(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         """Encrypt to the raw format ``ciphertext ‖ tag ‖ IV ‖ nonce`` (+44 bytes)."""
-        random = os.urandom(_RANDOM_SIZE)
+        random = nonce_bytes()
         aead = _aead(self.key_type, self._prf, self.key, random[:16])
         return aead.encrypt(random[16:], plaintext, associated_data) + random
 

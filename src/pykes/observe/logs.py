@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pykes.server.http import Request
 
 SUBSCRIBER_BUFFER = 1024  # events buffered per subscriber before new ones are dropped
-JSON_PATHS_CACHED = 1024  # audit: JSON-encoded request paths kept, then all dropped
+AUDIT_REQUESTS_CACHED = 1024  # audit: JSON "request" objects kept, then all dropped
 
 
 class Hub:
@@ -108,7 +108,8 @@ class Logs:
         self._time_second = -1
         self._time_prefix = ""
         self._time_zone = ""
-        self._json_paths: dict[str, str] = {}  # request path → its JSON string literal
+        # (path, ip, identity) → the audit event's JSON "request" object
+        self._requests: dict[tuple[str, str, str], str] = {}
 
     # ---------------------------------------------------------------- error log
     def _record(self, level: int, message: str, req: Request | None) -> None:
@@ -154,25 +155,45 @@ class Logs:
         if self.audit_level > LEVEL_INFO:
             return
         elapsed = int((time.perf_counter() - req.started) * 1e9)
-        path = self._json_paths.get(req.path)
-        if path is None:
-            path = go_json_string(req.path)
-            if len(req.path) <= 1024:
-                if len(self._json_paths) >= JSON_PATHS_CACHED:
-                    self._json_paths.clear()
-                self._json_paths[req.path] = path
-        ip = f'"ip":"{req.ip}",' if req.ip else ""
-        identity = f',"identity":"{req.identity}"' if req.identity else ""
+        key = (req.path, req.ip, req.identity)
+        request = self._requests.get(key)
+        if request is None:
+            request = self._request_json(key)
+        # format_rfc3339_nano(now, local=True), with the per-second part cached
+        seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+        if seconds != self._time_second:
+            self._new_second(seconds)
+        if nanos:
+            now = f"{self._time_prefix}.{nanos:09d}".rstrip("0") + self._time_zone
+        else:
+            now = self._time_prefix + self._time_zone
         line = (
-            f'{{"time":"{self._now_text()}","request":{{{ip}"path":{path}{identity}}},'
+            f'{{"time":"{now}","request":{request},'
             f'"response":{{"code":{status},"time":{elapsed if elapsed > 0 else 0}}}}}\n'
         )
         self._pending_stdout.append(line)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_stdout)
-        if self.audit_hub:
-            self.audit_hub.publish(line.encode())
+        hub = self.audit_hub
+        if hub._subscribers or hub.remote_subscribers:  # = bool(hub), without the call
+            hub.publish(line.encode())
+
+    def _request_json(self, key: tuple[str, str, str]) -> str:
+        """The audit event's ``request`` object for (path, ip, identity), cached: a
+        client sends the same few paths from the same address with the same identity."""
+        path, ip, identity = key
+        request = (
+            ("{" + f'"ip":"{ip}",' if ip else "{")
+            + f'"path":{go_json_string(path)}'
+            + (f',"identity":"{identity}"' if identity else "")
+            + "}"
+        )
+        if len(path) <= 1024:
+            if len(self._requests) >= AUDIT_REQUESTS_CACHED:
+                self._requests.clear()
+            self._requests[key] = request
+        return request
 
     def _flush_stdout(self) -> None:
         """Audit lines are written once per event-loop turn, not once per request."""
@@ -185,21 +206,16 @@ class Logs:
         if self._pending_stdout:
             self._flush_stdout()
 
-    def _now_text(self) -> str:
-        """``format_rfc3339_nano(now, local=True)`` with the per-second part cached."""
-        now = time.time_ns()
-        seconds, nanos = divmod(now, 1_000_000_000)
-        if seconds != self._time_second:
-            full = format_rfc3339_nano(seconds * 1_000_000_000, local=True)
-            zone_at = len(full) - (1 if full.endswith("Z") else 6)
-            self._time_second, self._time_prefix, self._time_zone = (
-                seconds,
-                full[:zone_at],
-                full[zone_at:],
-            )
-        if not nanos:
-            return self._time_prefix + self._time_zone
-        return self._time_prefix + "." + f"{nanos:09d}".rstrip("0") + self._time_zone
+    def _new_second(self, seconds: int) -> None:
+        """Cache the text of ``format_rfc3339_nano(seconds, local=True)`` around where
+        the fraction goes: the audit time is ``prefix[.fraction]zone``."""
+        full = format_rfc3339_nano(seconds * 1_000_000_000, local=True)
+        zone_at = len(full) - (1 if full.endswith("Z") else 6)
+        self._time_second, self._time_prefix, self._time_zone = (
+            seconds,
+            full[:zone_at],
+            full[zone_at:],
+        )
 
 
 __all__ = ["Hub", "Logs", "LEVEL_DEBUG", "LEVEL_INFO", "LEVEL_WARN", "LEVEL_ERROR"]

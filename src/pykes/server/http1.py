@@ -10,6 +10,7 @@ bytes, and a read sets the connection's deadline once, not once per parser step.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -19,7 +20,14 @@ from weakref import WeakKeyDictionary
 import httptools
 
 from pykes.server import eager
-from pykes.server.http import HEADER_TIMEOUT, REASONS, Request, Response, StreamResponse
+from pykes.server.http import (
+    HEADER_TIMEOUT,
+    JSON,
+    REASONS,
+    Request,
+    Response,
+    StreamResponse,
+)
 from pykes.server.pipeline import respond, route_request
 
 if TYPE_CHECKING:
@@ -47,6 +55,9 @@ _HEADERS_TOO_LARGE = (
     b"Connection: close\r\n\r\n431 Request Header Fields Too Large"
 )
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_EXPECT_CONTINUE = re.compile(rb"\nexpect[ \t]*:[ \t]*100-continue[ \t]*\r?\n", re.IGNORECASE)
+"""An ``Expect: 100-continue`` header line in a raw request (llhttp has checked its syntax)."""
+_TAIL = 256  # bytes of a read kept to find an Expect line split between two reads
 _CLOSE = b"Connection: close\r\n"
 
 
@@ -134,6 +145,10 @@ def _head(response: Response) -> bytes:
     return head
 
 
+_HEAD_200_JSON = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+"""``_head`` of the most common response, without the cache lookup."""
+
+
 # ------------------------------------------------------------------ batched writes
 class _WriteBatch:
     """The connections with answers not yet written in this event-loop turn.
@@ -193,9 +208,15 @@ class HTTP1Handler:
         self._next_deadline: float | None = None
         # per-message parse state
         self._url = b""
+        self._data = b""  # the read being parsed
+        # The request's headers are not complete yet (after on_message_begin). For
+        # the reads that ended so: their size (the header size limit), the end of the
+        # last one and whether they held an Expect: 100-continue line.
+        self._in_headers = False
         self._header_bytes = 0
-        self._content_length: int | None = None
-        self._expect_continue = False
+        self._header_tail = b""
+        self._expect_seen = False
+        self._chunked = False
         self._req: Request | None = None
         self._early: Response | None = None
         self._state: ServerState | None = None
@@ -235,9 +256,11 @@ class HTTP1Handler:
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self._data = data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as err:
+            self._data = b""
             self._next_deadline = None
             # httptools wraps an exception raised in a callback; look at the original.
             cause = err.__context__
@@ -248,6 +271,22 @@ class HTTP1Handler:
                 self.conn.state().log.error(f"internal error: {type(cause).__name__}")
             self._fail(_BAD_REQUEST)
             return
+        if self._in_headers:  # a request's headers continue in the next read
+            # Counted per read, not per header (no on_header call per header line): the
+            # reads may also hold the end of the request before or the start of the
+            # body — Go's limit, too, counts the bytes read (MaxHeaderBytes + 4 KiB),
+            # not the headers alone. A read is at most 256 KiB (uvloop).
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._data = b""
+                self._next_deadline = None
+                self._fail(_HEADERS_TOO_LARGE)
+                return
+            scan = self._header_tail + data  # a header line may span two reads
+            if b"100-" in scan and _EXPECT_CONTINUE.search(scan) is not None:
+                self._expect_seen = True
+            self._header_tail = data[-_TAIL:]
+        self._data = b""  # an idle connection keeps no read (up to 256 KiB)
         if self._next_deadline is not None:  # a request is still arriving
             self.conn.set_deadline(self._next_deadline)
             self._next_deadline = None
@@ -261,41 +300,38 @@ class HTTP1Handler:
 
     def on_message_begin(self) -> None:
         self._url = b""
+        self._in_headers = True
         self._header_bytes = 0
-        self._content_length = None
-        self._expect_continue = False
+        self._header_tail = b""
+        self._expect_seen = False
+        self._chunked = False
         self._body_len = 0
         if self.worker is None and not self.write_blocked:
             self._next_deadline = HEADER_TIMEOUT
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._header_bytes += len(url)
-        if self._header_bytes > MAX_HEADER_BYTES:
-            raise _HeadersTooLarge
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value)
-        if self._header_bytes > MAX_HEADER_BYTES:
-            raise _HeadersTooLarge
-        if len(name) == 14 and name.lower() == b"content-length":
-            try:
-                self._content_length = int(value)
-            except ValueError:
-                self._content_length = None
-        elif len(name) == 6 and name.lower() == b"expect":
-            self._expect_continue = value.lower() == b"100-continue"
+    # No on_header: httptools then makes no call (and no name and value bytes) per
+    # header line, ~10 % of a request's Python time. What the headers were read for:
+    # Content-Length is the body's length (``on_message_complete``), Expect is looked
+    # up in the raw request only when it matters (``_expects_continue``), the header
+    # size limit counts reads (``data_received``).
 
     def on_headers_complete(self) -> None:
+        # Headers that began in an earlier read: count this read too (an upper bound).
+        if self._header_bytes and self._header_bytes + len(self._data) > MAX_HEADER_BYTES:
+            raise _HeadersTooLarge
         conn = self.conn
         state = conn.state()
-        method, path, raw_path, query, route, resource, early = _targets.get(
-            state.routes, self.parser.get_method(), self._url
-        )
+        routes, method = state.routes, self.parser.get_method()
+        target = _targets.entries.get((method, self._url)) if routes is _targets.routes else None
+        if target is None:
+            target = _targets.get(routes, method, self._url)
+        method, path, raw_path, query, route, resource, early = target
         req = Request(
             method, path, raw_path, conn.identity, conn.has_cert, conn.ip, time.perf_counter()
         )
-        req.content_length = self._content_length
         if route is not None:  # routed: no early response
             req.route, req.resource, req.query = route, resource, query
             self._max_body = route.max_body
@@ -304,15 +340,37 @@ class HTTP1Handler:
             self._max_body = 0
             timeout = DEFAULT_TIMEOUT
         self._req, self._early, self._state = req, early, state
-        if self._expect_continue and early is None and self._max_body:
+        self._in_headers = False
+        if (
+            self._max_body
+            and early is None
+            and (self._expect_seen or b"100-" in self._data)  # the usual case ends here
+            and self._expects_continue()
+        ):
             self._emit(_CONTINUE)  # as Go does on body read
         if self.worker is None and not self.write_blocked:  # deadline from routing on
             self._next_deadline = timeout
 
+    def _expects_continue(self) -> bool:
+        """The request has an ``Expect: 100-continue`` line: in an earlier read of its
+        headers, or in this read. The value has no letters to fold, so a read without
+        ``100-`` (the usual case) needs no closer look. This read may hold more than
+        the header block (the body, pipelined requests): a crafted body with such a
+        line gets an extra ``100 Continue``, which HTTP/1.1 clients must accept."""
+        if self._expect_seen:
+            return True
+        data = self._data
+        if b"100-" not in data:
+            return False
+        return _EXPECT_CONTINUE.search(self._header_tail + data) is not None
+
+    def on_chunk_header(self) -> None:
+        self._chunked = True
+
     def on_body(self, body: bytes) -> None:
+        self._body_len += len(body)
         if self._max_body == 0:
             return
-        self._body_len += len(body)
         if self._body_len > self._max_body:
             if self._req is not None:
                 self._req.body_too_large = True
@@ -329,6 +387,9 @@ class HTTP1Handler:
             if not req.body_too_large:
                 req.body = body[0] if len(body) == 1 else b"".join(body)
             self._body = []
+        # Go's ContentLength: unknown (None) for a chunked body, else the body's length
+        # (the Content-Length header llhttp read exactly, or 0 without one).
+        req.content_length = None if self._chunked else self._body_len
         keep_alive = not req.body_too_large and self.parser.should_keep_alive()
         if self.worker is None and not self.write_blocked and not self.queue:
             # nothing in front of it: what _pump does for a queue of one
@@ -414,19 +475,20 @@ class HTTP1Handler:
         route = req.route
         self._write_timeout = route.timeout if route is not None else DEFAULT_TIMEOUT
         body = response.body
-        self._emit(
-            b"".join(
-                (
-                    _head(response),
-                    self.conn.date_header(),
-                    b"" if keep_alive else _CLOSE,
-                    b"Content-Length: %d\r\n\r\n" % len(body),
-                    # a HEAD response has the headers of the GET, but no body
-                    b"" if req.method == "HEAD" else body,
-                )
+        conn = self.conn
+        data = b"".join(
+            (
+                _HEAD_200_JSON
+                if response.status == 200 and response.content_type is JSON and not response.headers
+                else _head(response),
+                conn.date_header(),
+                b"" if keep_alive else _CLOSE,
+                b"Content-Length: %d\r\n\r\n" % len(body),
+                # a HEAD response has the headers of the GET, but no body
+                b"" if req.method == "HEAD" else body,
             )
         )
-        conn = self.conn
+        self._emit(data)
         if self.write_blocked:  # not written yet: the write deadline still runs (api.md §3.5)
             conn.set_deadline(self._write_timeout)
         else:
@@ -517,7 +579,6 @@ class ProxiedHTTP1Handler(HTTP1Handler):
         self._headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:

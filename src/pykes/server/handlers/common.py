@@ -12,10 +12,21 @@ from pykes.server.http import Request
 INVALID_BODY = "invalid request body"
 
 
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_SIZE = 1024
+"""Names that passed ``valid_name`` (a set lookup, not a regular expression, per
+request); at most ``_VALID_NAMES_SIZE``, all dropped when full."""
+
+
 def require_name(kind: str, name: str) -> str:
     """Validate a key/policy/identity name; ``kind`` is the message's leading words."""
+    if name in _VALID_NAMES:
+        return name
     if not valid_name(name):
         raise APIError(400, f"{kind} '{name}' is empty, too long or contains invalid characters")
+    if len(_VALID_NAMES) >= _VALID_NAMES_SIZE:
+        _VALID_NAMES.clear()
+    _VALID_NAMES.add(name)
     return name
 
 

@@ -6,7 +6,7 @@ cache hit → AEAD → hand-built JSON.
 
 from __future__ import annotations
 
-from base64 import b64encode
+from binascii import b2a_base64
 from typing import TYPE_CHECKING
 
 from pykes.crypto import (
@@ -42,11 +42,18 @@ def _key_name(req: Request) -> str:
 async def _load(state: ServerState, req: Request, name: str) -> KeyVersion:
     try:
         return await state.keys.get(name)
-    except APIError:
-        raise
     except Exception as err:
-        state.log.error(f"failed to read key '{name}': {_describe(err)}", req)
-        raise APIError(502, "failed to read key") from None
+        raise _load_error(state, req, name, err) from None
+
+
+def _load_error(state: ServerState, req: Request, name: str, err: Exception) -> APIError:
+    """What a failed key read answers: its own APIError (404 …), else a logged 502.
+    The hot handlers await ``state.keys.get`` themselves (one coroutine less than
+    ``_load``) and raise this."""
+    if isinstance(err, APIError):
+        return err
+    state.log.error(f"failed to read key '{name}': {_describe(err)}", req)
+    return APIError(502, "failed to read key")
 
 
 def _describe(err: Exception) -> str:
@@ -160,13 +167,16 @@ async def generate(state: ServerState, req: Request) -> Response:
     context = b""
     if req.content_length != 0:  # an empty body with Content-Length: 0 means "no context"
         context = _crypto_body(req, ("context", "version"))["context"]
-    key = await _load(state, req, name)
+    try:
+        key = await state.keys.get(name)
+    except Exception as err:
+        raise _load_error(state, req, name, err) from None
     # The data key is a bytearray wiped here; its base64 form (immutable bytes) must go
     # out, and one join makes one copy of it where chained `+` would make four.
     dek = new_data_key()
     try:
-        ciphertext = b64encode(key.encrypt(dek, context))
-        plain = b64encode(dek)
+        ciphertext = b2a_base64(key.encrypt(dek, context), newline=False)
+        plain = b2a_base64(dek, newline=False)
     except Exception:
         raise APIError(500, "failed to generate encryption key") from None
     finally:
@@ -178,21 +188,28 @@ async def generate(state: ServerState, req: Request) -> Response:
 async def encrypt(state: ServerState, req: Request) -> Response:
     name = _key_name(req)
     body = _crypto_body(req, ("plaintext", "context", "version"))
-    key = await _load(state, req, name)
+    try:
+        key = await state.keys.get(name)
+    except Exception as err:
+        raise _load_error(state, req, name, err) from None
     try:
         ciphertext = key.encrypt(body["plaintext"], body["context"])
     except Exception:
         raise APIError(500, "failed to encrypt plaintext") from None
-    return Response(200, b'{"ciphertext":"' + b64encode(ciphertext) + b'"}\n', JSON)
+    return Response(200, b'{"ciphertext":"' + b2a_base64(ciphertext, newline=False) + b'"}\n', JSON)
 
 
 async def decrypt(state: ServerState, req: Request) -> Response:
     name = _key_name(req)
     body = _crypto_body(req, ("ciphertext", "context", "version"))
-    key = await _load(state, req, name)
+    try:
+        key = await state.keys.get(name)
+    except Exception as err:
+        raise _load_error(state, req, name, err) from None
     plaintext = key.decrypt(body["ciphertext"], body["context"])  # DecryptError → 400
     try:  # a bytearray, wiped here; its base64 form goes out
-        return Response(200, b"".join((b'{"plaintext":"', b64encode(plaintext), b'"}\n')), JSON)
+        plain = b2a_base64(plaintext, newline=False)
+        return Response(200, b"".join((b'{"plaintext":"', plain, b'"}\n')), JSON)
     finally:
         wipe(plaintext)
 
@@ -202,4 +219,4 @@ async def hmac(state: ServerState, req: Request) -> Response:
     body = _crypto_body(req, ("message", "version"))
     key = await _load(state, req, name)
     mac = key.hmac(body["message"])  # 409 for legacy keys without an HMAC key
-    return Response(200, b'{"hmac":"' + b64encode(mac) + b'"}\n', JSON)
+    return Response(200, b'{"hmac":"' + b2a_base64(mac, newline=False) + b'"}\n', JSON)
