@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime
 import json
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from pykes.gojson import go_json
+
+if TYPE_CHECKING:  # rich is imported when used: `kes server` never loads it (issue 7)
+    from rich.console import Console
+    from rich.text import Text
 
 COLOR_CHOICES = ("auto", "never", "always")
 
@@ -40,6 +41,8 @@ def colorize(option: str = "auto") -> bool:
 
 def console(color: bool, *, stderr: bool = False) -> Console:
     """A rich console that writes plain text unless ``color``."""
+    from rich.console import Console
+
     return Console(
         file=sys.stderr if stderr else sys.stdout,
         force_terminal=color,
@@ -54,6 +57,8 @@ def console(color: bool, *, stderr: bool = False) -> Console:
 
 def styled(text: str, style: str, color: bool) -> Text:
     """``text`` as a styled span (text appended later keeps its own style)."""
+    from rich.text import Text
+
     out = Text()
     out.append(text, style=style if color else None)
     return out
@@ -76,6 +81,8 @@ def print_json(value: Any, *, indent: bool = False) -> None:
 
 def print_error(message: str) -> None:
     """``Error: <message>`` on stderr; the prefix is red on a colour terminal."""
+    from rich.text import Text
+
     color = sys.stderr.isatty()
     out = console(color, stderr=True)
     line = Text()

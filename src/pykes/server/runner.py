@@ -29,7 +29,7 @@ from pykes.keystore import KeyCache, KeyStore
 from pykes.observe.bus import LogBroker, LogBus, socket_pair
 from pykes.observe.logs import Logs, route_python_logging
 from pykes.observe.metrics import Metrics, SharedCounters
-from pykes.server import memlock
+from pykes.server import memlock, memtrim
 from pykes.server.acceptor import tls_protocol_factory
 from pykes.server.connection import Connection, ConnectionRegistry
 from pykes.server.routes import RouteOverride, RouteTable
@@ -182,10 +182,13 @@ class Worker:
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
         tls_refresh = loop.create_task(self._refresh_tls_periodically())
+        # After a burst of connections, hand the freed heap back (memtrim.py, issue 7).
+        trimming = loop.create_task(memtrim.BurstTrimmer(lambda: len(registry.connections)).run())
         try:
             await self.stopping.wait()
         finally:
             tls_refresh.cancel()
+            trimming.cancel()
             server.close()
             for conn in list(registry.connections):
                 if conn.handler is not None:
@@ -374,6 +377,7 @@ class _Supervisor:
                 os.kill(pid, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
 
     def run(self) -> int:
+        memtrim.before_fork()  # start-up garbage is not copied into the workers
         for slot in range(self.setup.workers):
             self._spawn(slot)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
