@@ -23,6 +23,7 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 
 import httptools
 import uvloop
@@ -54,8 +55,9 @@ class Trivial(asyncio.Protocol):
         self.transport.write(RESPONSE)  # type: ignore[attr-defined]
 
 
-def tls_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
+def tls_context(cert: str, key: str, client_ca: str, num_tickets: int = 2) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.num_tickets = num_tickets  # TLS 1.3 session tickets after each handshake
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.set_alpn_protocols(["http/1.1"])
     ctx.load_cert_chain(cert, key)
@@ -71,7 +73,7 @@ def worker(args: argparse.Namespace, ready: int) -> None:
             Trivial,
             "127.0.0.1",
             args.port,
-            ssl=tls_context(args.cert, args.key, args.client_ca),
+            ssl=tls_context(args.cert, args.key, args.client_ca, args.num_tickets),
             reuse_port=True,
             backlog=2048,
         )
@@ -84,13 +86,19 @@ def worker(args: argparse.Namespace, ready: int) -> None:
     uvloop.run(serve())
 
 
-def main() -> int:
+def main(serve: Callable[[argparse.Namespace, int], None] = worker) -> int:
+    """Fork ``--workers`` processes running ``serve(args, ready_fd)`` (the stdlib
+    ``worker`` unless another baseline passes its own)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--client-ca", required=True)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument(
+        "--num-tickets", type=int, default=2, help="TLS 1.3 session tickets (OpenSSL's default 2)"
+    )
+    p.add_argument("--groups", default="", help="key-exchange groups (pyOpenSSL baseline only)")
     args = p.parse_args()
     with socket.socket() as probe:  # fail early if the port is taken
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -102,7 +110,7 @@ def main() -> int:
         if pid == 0:
             os.close(read_end)
             try:
-                worker(args, write_end)
+                serve(args, write_end)
             finally:
                 os._exit(0)
         children.append(pid)

@@ -571,6 +571,26 @@ def tree_memory_kb(root: int) -> tuple[int, int | None]:
     return rss, (pss if pss_ok else None)
 
 
+def process_memory_mb(root: int) -> list[list[float]]:
+    """[RSS, PSS] in MB of each process of ``root``'s tree, the master first."""
+    procs = []
+    for pid in process_tree(root):
+        rss = pss = 0
+        with suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+        procs.append([round(rss / 1024, 1), round(pss / 1024, 1)])
+    return procs
+
+
+#: Seconds the server gets after the last row before its "settled" memory is read:
+#: longer than a worker's heap-trim interval (server/memtrim.py BurstTrimmer).
+SETTLE_S = 3.0
+
+
 @dataclass(frozen=True)
 class CPUSnapshot:
     """CPU time counters at one instant (seconds)."""
@@ -915,10 +935,16 @@ def create_bench_key(server: BenchServer) -> None:
 BASELINE_SERVER = BENCH / "baseline_server.py"
 
 
-def start_baseline(workdir: Path, workers: int) -> BenchServer:
-    """``bench/baseline_server.py`` with ``workers`` SO_REUSEPORT processes, a fresh
-    server certificate and a self-signed client certificate that it trusts (kesload
-    presents it with ``--cert``/``--key``)."""
+def start_baseline(
+    workdir: Path,
+    workers: int,
+    script: Path = BASELINE_SERVER,
+    extra: Sequence[str] = (),
+) -> BenchServer:
+    """``bench/baseline_server.py`` (or another trivial server ``script`` taking the same
+    options, plus ``extra``) with ``workers`` SO_REUSEPORT processes, a fresh server
+    certificate and a self-signed client certificate that it trusts (kesload presents
+    it with ``--cert``/``--key``)."""
     from pykes.auth import APIKey, client_certificate, self_signed_server_certificate
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -930,10 +956,10 @@ def start_baseline(workdir: Path, workers: int) -> BenchServer:
     (workdir / "client.crt").write_bytes(client_pem)
     (workdir / "client.key").write_bytes(client_key_pem)
     port = free_port()
-    cmd = [sys.executable, str(BASELINE_SERVER), "--port", str(port)]
+    cmd = [sys.executable, str(script), "--port", str(port)]
     cmd += ["--cert", str(workdir / "server.crt"), "--key", str(workdir / "server.key")]
-    cmd += ["--client-ca", str(workdir / "client.crt"), "--workers", str(workers)]
-    stderr_file = workdir / "baseline.stderr"
+    cmd += ["--client-ca", str(workdir / "client.crt"), "--workers", str(workers), *extra]
+    stderr_file = workdir / f"{script.stem}.stderr"
     with stderr_file.open("wb") as stderr:
         proc = subprocess.Popen(
             cmd,
@@ -957,7 +983,7 @@ def start_baseline(workdir: Path, workers: int) -> BenchServer:
     line = proc.stdout.readline().decode(errors="replace").strip()  # after every worker listens
     if line != "ready":
         server.stop()
-        raise SystemExit(f"baseline server failed to start:\n{server.stderr_tail()}")
+        raise SystemExit(f"{script.name} failed to start:\n{server.stderr_tail()}")
     return server
 
 
@@ -1422,6 +1448,7 @@ def run_matrix(
     idle_rss, idle_pss = tree_memory_kb(server.pid)
     run["server_idle_rss_mb"] = round(idle_rss / 1024, 1)
     run["server_idle_pss_mb"] = round(idle_pss / 1024, 1) if idle_pss is not None else None
+    run["server_idle_procs_mb"] = process_memory_mb(server.pid)
     restarts = 0
     try:
         for i, spec in enumerate(rows):
@@ -1458,6 +1485,12 @@ def run_matrix(
             results.append(best_of(tries))
             if args.pause and i + 1 < len(rows):
                 time.sleep(args.pause)  # let TIME_WAIT and the server settle
+        if server.alive():  # memory once the load is over (after the workers' heap trim)
+            time.sleep(SETTLE_S)
+            rss, pss = tree_memory_kb(server.pid)
+            run["server_settled_rss_mb"] = round(rss / 1024, 1)
+            run["server_settled_pss_mb"] = round(pss / 1024, 1) if pss is not None else None
+            run["server_settled_procs_mb"] = process_memory_mb(server.pid)
     finally:
         server.stop()
         run["server_restarts"] = restarts
@@ -1605,6 +1638,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({floor['imports']}): RSS {floor['rss_mb']} MB, PSS {floor['pss_mb']} MB "
         f"→ {workers + 1} processes ≥ {floor['rss_mb'] * (workers + 1):.0f} MB summed RSS"
     )
+    for key, label in (("idle", "idle"), ("settled", f"{SETTLE_S:.0f} s after the last row")):
+        procs = run.get(f"server_{key}_procs_mb")
+        if procs:
+            shown = ", ".join(f"{rss:.0f}/{pss:.0f}" for rss, pss in procs)
+            print(
+                f"server tree {label}: RSS {run.get(f'server_{key}_rss_mb')} MB, PSS "
+                f"{run.get(f'server_{key}_pss_mb')} MB; per process RSS/PSS MB "
+                f"(master first): {shown}"
+            )
     print(
         f"load average before/after: {run['loadavg_start']} / {run['loadavg_end']} "
         "(other work on this machine skews the numbers)"

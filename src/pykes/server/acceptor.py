@@ -85,15 +85,29 @@ def tls_protocol_factory(
 ) -> Callable[[], asyncio.BaseProtocol]:
     """A ``create_server`` protocol factory: TLS handshake, then a ``Connection``."""
 
+    # The loop and TLS class, looked up on the first connection: Python 3.11's
+    # get_running_loop() makes a getpid() syscall every call (fork check).
+    cached: list[tuple[asyncio.AbstractEventLoop, type]] = []
+
     def make() -> asyncio.BaseProtocol:
-        loop = asyncio.get_running_loop()
-        use_uvloop = _UV_TLS is not None and type(loop).__module__.startswith("uvloop")
-        tls_class = _UV_TLS if use_uvloop else _ASYNCIO_TLS
+        if not cached:
+            running = asyncio.get_running_loop()
+            use_uvloop = _UV_TLS is not None and type(running).__module__.startswith("uvloop")
+            cached.append((running, _UV_TLS if use_uvloop else _ASYNCIO_TLS))
+        loop, tls_class = cached[0]
+        context = ssl_context()
+        openssl_context = getattr(context, "pykes_openssl", None)  # PYKES_TLS=openssl
+        if openssl_context is not None:
+            from pykes.server.tls_openssl import openssl_protocol
+
+            return openssl_protocol(
+                Connection(registry), openssl_context, logs, HANDSHAKE_TIMEOUT, loop
+            )
         waiter = loop.create_future()
         protocol = tls_class(
             loop,
             Connection(registry),
-            ssl_context(),
+            context,
             waiter,
             server_side=True,
             ssl_handshake_timeout=HANDSHAKE_TIMEOUT,

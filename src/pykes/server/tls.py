@@ -27,6 +27,15 @@ from cryptography import x509
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 
+# TLS 1.3 session tickets sent after each full handshake. Go's crypto/tls (the KES
+# server) sends one; OpenSSL's default is two. Each ticket embeds the client
+# certificate, and on the system OpenSSL 3.0 each costs ~1.4 M instructions (~100 µs)
+# of server CPU — about a sixth of a whole new connection (profiled: the session is
+# re-parsed through d2i_SSL_SESSION, whose public-key decoding is slow in 3.0; see
+# bench/tls_callgrind.py) — wasted on clients without a session cache (Go's default,
+# kesload). One ticket keeps resumption possible, like Go; 0 would save as much again.
+TLS13_SESSION_TICKETS = 1
+
 _SSL_VERIFY_PEER = 0x01
 _SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 0x02
 
@@ -169,6 +178,7 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
     # client (Go's crypto/tls, MinIO, the SDKs) offers ECDHE with AES-GCM or ChaCha20.
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.num_tickets = TLS13_SESSION_TICKETS
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     try:
         ctx.load_cert_chain(
@@ -197,7 +207,24 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
         # Empty CertificateRequest CA list (spec/auth.md §6 recommendation): we never
         # call SSL_CTX_set_client_CA_list, so none is advertised.
         accept_any_client_certificate(ctx)
+    _attach_openssl_context(ctx, settings)
     return ctx
+
+
+def _attach_openssl_context(ctx: ssl.SSLContext, settings: TLSSettings) -> None:
+    """With ``PYKES_TLS=openssl``: a pyOpenSSL context for the same settings rides on
+    the stdlib one (``ctx.pykes_openssl``), so it follows SIGHUP reloads; the acceptor
+    uses it for new connections (see :mod:`pykes.server.tls_openssl`)."""
+    if os.environ.get("PYKES_TLS", "").strip().lower() != "openssl":
+        return
+    try:
+        from pykes.server.tls_openssl import openssl_server_context
+    except ImportError as err:
+        raise TLSSetupError(f"PYKES_TLS=openssl needs pyOpenSSL: {err}") from None
+    try:
+        ctx.pykes_openssl = openssl_server_context(settings)  # type: ignore[attr-defined]
+    except Exception as err:  # OpenSSL.SSL.Error: the stdlib path accepted the files
+        raise TLSSetupError(f"failed to set up TLS (PYKES_TLS=openssl): {err}") from None
 
 
 class _PasswordRequired(Exception):

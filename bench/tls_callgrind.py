@@ -1,0 +1,163 @@
+"""Instructions (callgrind) and system calls (strace -c) per request of a pykes server,
+for a kesload row — repeatable where req/s and CPU time are not (a shared 2-core box).
+
+Starts ``kes server --workers 1`` (bench config: fs keystore, audit on) under
+``valgrind --tool=callgrind`` or ``strace -f``, warms up with kesload, zeroes the
+counters, runs ``--requests`` measured requests, and prints the server processes'
+instructions (callgrind: Ir) or syscalls per request. ``PYKES_TLS`` and
+``PYTHONPATH`` (``--src``) pass through, so layers and revisions can be compared.
+
+    .venv/bin/python bench/tls_callgrind.py --tool callgrind --requests 300 [--new-conn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as bench  # noqa: E402
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        out += [int(x) for x in text]
+    return out
+
+
+def kesload(server: bench.BenchServer, args: argparse.Namespace, requests: int) -> str:
+    cmd = [
+        str(bench.KESLOAD_BIN),
+        "--server",
+        server.url,
+        *server.client_args,
+        "--ca",
+        str(server.ca_file),
+        "--key-name",
+        bench.KEY_NAME,
+        "--op",
+        "generate",
+        "--concurrency",
+        str(args.concurrency),
+        "--duration",
+        "600s",
+        "--max-requests",
+        str(requests),
+        "--http2",
+        "on" if args.http2 else "off",
+        "--timeout",
+        "120s",
+    ]
+    if args.new_conn:
+        cmd.append("--new-conn")
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
+    out = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise SystemExit(f"kesload failed: {out}")
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tool", choices=("callgrind", "strace"), default="callgrind")
+    p.add_argument("--requests", type=int, default=300)
+    p.add_argument("--warmup-requests", type=int, default=60)
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--new-conn", action="store_true")
+    p.add_argument("--http2", action="store_true")
+    p.add_argument("--src", type=Path, default=None, help="pykes src/ (PYTHONPATH)")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tls-cg-") as tmp:
+        workdir = Path(tmp)
+        port = bench.free_port()
+        api_key, _identity, config, ca = bench.write_server_files(workdir, port, audit=True)
+        kes = Path(sys.executable).parent / "kes"
+        server_cmd = [str(kes), "server", "--config", str(config), "--workers", "1"]
+        server_cmd += ["--addr", f"127.0.0.1:{port}"]
+        out_base = workdir / "cg.out"
+        if args.tool == "callgrind":
+            wrapper = [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                "--trace-children=yes",
+                f"--callgrind-out-file={out_base}.%p",
+            ]
+        else:
+            wrapper = []
+        env = bench.server_env(args.src.resolve() if args.src else None)
+        proc = subprocess.Popen(
+            wrapper + server_cmd,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(workdir / "server.stderr").open("wb"),
+            start_new_session=True,
+        )
+        server = bench.BenchServer(proc, port, workdir, api_key, ca, workdir / "server.stderr")
+        try:
+            bench.wait_ready(server, timeout=600)
+            bench.create_bench_key(server)
+            kesload(server, args, args.warmup_requests)
+            pids = [proc.pid, *children(proc.pid)]
+            strace: subprocess.Popen[bytes] | None = None
+            if args.tool == "callgrind":
+                for pid in pids:
+                    subprocess.run(["callgrind_control", "-i", "on", str(pid)], capture_output=True)
+                    subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True)
+            else:
+                strace_out = workdir / "strace.txt"
+                cmd = ["strace", "-f", "-c", "-o", str(strace_out)]
+                for pid in pids:
+                    cmd += ["-p", str(pid)]
+                strace = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
+            out = kesload(server, args, args.requests)
+            total = int(re.search(r"total=(\d+)", out).group(1))  # type: ignore[union-attr]
+            if args.tool == "callgrind":
+                ir = 0
+                for pid in pids:
+                    subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True)
+                time.sleep(2)
+                for f in workdir.glob("cg.out.*.1"):  # the dumps, not the files at exit
+                    text = f.read_text(errors="replace")
+                    for m in re.finditer(r"^(?:summary|totals): (\d+)", text, re.MULTILINE):
+                        ir += int(m.group(1))
+                        break
+                print(f"requests {total}  Ir/request {ir / total:,.0f}  (total Ir {ir:,})")
+            else:
+                assert strace is not None
+                strace.send_signal(signal.SIGINT)
+                strace.wait(30)
+                text = strace_out.read_text()
+                m = re.search(r"^\s*100\.00\s+\S+\s+\S+\s+(\d+)\s+(\d+)?", text, re.MULTILINE)
+                calls = int(m.group(1)) if m else -1
+                print(f"requests {total}  syscalls/request {calls / total:.1f}")
+                for line in text.splitlines()[2:-2]:
+                    cols = line.split()
+                    if len(cols) >= 5 and cols[3].isdigit() and int(cols[3]) >= total // 4:
+                        print(f"   {cols[-1]:20s} {int(cols[3]) / total:6.2f}/req")
+        finally:
+            server.stop()
+            keep = os.environ.get("KEEP_DUMPS")  # a directory to copy the callgrind dumps to
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                for f in workdir.glob("cg.out.*.1"):
+                    shutil.copy(f, keep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
