@@ -155,6 +155,30 @@ def test_tls12_session_resumption_keeps_identity(kes: RunningServer, pki: PKI) -
     assert reused and app.identity.encode() in second
 
 
+def test_connection_close_ends_with_close_notify(kes: RunningServer, pki: PKI) -> None:
+    # The last response and the close_notify leave together (write_and_close): the
+    # client reads the whole response, then a clean TLS EOF — a ragged one (no
+    # close_notify) would raise SSLEOFError with suppress_ragged_eofs off.
+    app = pki.client("ossl-app")
+    ctx = kes.ssl_context(app)
+    for _ in range(3):
+        with (
+            socket.create_connection(("127.0.0.1", kes.port), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False) as tls,
+        ):
+            tls.sendall(
+                b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in head
+        length = re.search(rb"Content-Length: (\d+)", head)
+        assert length is not None and len(body) == int(length.group(1))
+        assert app.identity.encode() in body
+
+
 def test_large_bodies_cross_many_tls_records(kes: RunningServer, pki: PKI) -> None:
     # A 1 MiB request body (many TLS records in, flow control on the way) is refused
     # by the body limit, then the connection still serves; longer responses arrive whole.

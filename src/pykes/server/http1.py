@@ -247,9 +247,21 @@ class HTTP1Handler:
             self.transport.write(data)
 
     def _write_and_close(self, data: bytes = b"") -> None:
-        self.flush()
+        """Write the queued output and ``data``, then close: in one call where the
+        transport offers it (the openssl TLS layer: the last response and the
+        close_notify leave in one write system call, not two)."""
+        out = self._out
         if data:
-            self.transport.write(data)
+            out.append(data)
+            self._out_bytes += len(data)
+        write_and_close = getattr(self.transport, "write_and_close", None)
+        if write_and_close is not None and out and not self.transport.is_closing():
+            payload = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            self._out_bytes = 0
+            write_and_close(payload)
+            return
+        self.flush()
         self.transport.close()
 
     # ------------------------------------------------------------ parsing

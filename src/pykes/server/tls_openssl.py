@@ -13,11 +13,15 @@ Scope of the prototype: the modes that accept any client certificate (``tls.auth
 off, the KES default); ``tls.auth: on`` keeps the stdlib path. The key-exchange
 groups are OpenSSL's defaults (X25519MLKEM768 first, as Go's crypto/tls; X25519 only
 would save ~11 % of a new connection's instructions). OpenSSL's default two stateless
-session tickets are kept (pyOpenSSL cannot set the count; they are cheap on 4.0).
+session tickets are kept: neither pyOpenSSL nor cryptography's bindings expose
+SSL_CTX_set_num_tickets. They cost ~0.55 M instructions (10 %) per new connection; one,
+as Go and the stdlib path, would save about half of that.
 
 Measured (bench/tls_callgrind.py, server instructions per request, 1 worker): a new
-TLS connection per request 7.2 M (stdlib, one ticket) → 5.55 M; keep-alive HTTP/1.1
-and HTTP/2 at 64 streams unchanged (±3 %). Needs pyOpenSSL (not a dependency).
+TLS connection per request 7.14 M (stdlib, one ticket) → 5.40 M (of which 4.95 M in
+SSL_do_handshake; the trivial pyOpenSSL server of bench/baseline_pyopenssl.py: 5.35 M);
+keep-alive HTTP/1.1 and HTTP/2 at 64 streams unchanged (±3 %). Needs pyOpenSSL (not a
+dependency).
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.bindings.openssl.binding import Binding
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 
-from pykes.server.tls import TLS12_CIPHERS, TLSSettings
+from pykes.server.tls import TLS12_CIPHERS, TLS13_CIPHERSUITES, TLSSettings
 
 if TYPE_CHECKING:
     from pykes.observe.logs import Logs
@@ -58,18 +62,49 @@ def openssl_requested() -> bool:
     return os.environ.get(ENV_VAR, "").strip().lower() == "openssl"
 
 
-def _select_alpn(_conn: SSL.Connection, offered: list[bytes]) -> bytes | object:
-    # Server preference, as SSL_select_next_proto with ["h2", "http/1.1"] does.
-    for proto in (b"h2", b"http/1.1"):
-        if proto in offered:
-            return proto
-    return SSL.NO_OVERLAPPING_PROTOCOLS
+_ALPN_OK = _lib.SSL_TLSEXT_ERR_OK
+_ALPN_NOACK = _lib.SSL_TLSEXT_ERR_NOACK
+_ALPN_PREFERENCE = (b"h2", b"http/1.1")
 
 
-def _accept_any(_conn: SSL.Connection, _cert: Any, _errno: int, _depth: int, _ok: int) -> bool:
+def select_alpn(offered: bytes) -> tuple[int, int] | None:
+    """(offset, length) in the ClientHello's ALPN list (length-prefixed names) of the
+    protocol we pick — server preference, as SSL_select_next_proto with
+    ["h2", "http/1.1"] — or None without overlap (then no ALPN, as before)."""
+    for proto in _ALPN_PREFERENCE:
+        i = 0
+        end = len(offered)
+        while i < end:
+            n = offered[i]
+            if n == len(proto) and offered[i + 1 : i + 1 + n] == proto:
+                return i + 1, n
+            i += 1 + n
+    return None
+
+
+# The context's callbacks are raw cffi callbacks, not pyOpenSSL's wrappers: those find
+# the pyOpenSSL Connection of the SSL * in a WeakValueDictionary, wrap the certificate
+# in an X509 object per call and parse the ALPN list into a Python list — per
+# connection, for callbacks that accept everything and pick from two names.
+@_ffi.callback(
+    "int (*)(SSL *, const unsigned char **, unsigned char *, const unsigned char *,"
+    " unsigned int, void *)",
+    error=_lib.SSL_TLSEXT_ERR_ALERT_FATAL,
+)
+def _alpn_callback(_ssl: Any, out: Any, outlen: Any, in_: Any, inlen: int, _arg: Any) -> int:
+    picked = select_alpn(_ffi.buffer(in_, inlen)[:])
+    if picked is None:
+        return _ALPN_NOACK
+    out[0] = in_ + picked[0]  # OpenSSL copies the selected name out of the list
+    outlen[0] = picked[1]
+    return _ALPN_OK
+
+
+@_ffi.callback("int (*)(int, X509_STORE_CTX *)", error=0)
+def _accept_any(_ok: int, _store: Any) -> int:
     # As Go's RequireAnyClientCert: the chain is not verified (proof of possession
     # is still checked by TLS itself); authorization is by the certificate's SPKI.
-    return True
+    return 1
 
 
 def openssl_server_context(settings: TLSSettings) -> SSL.Context | None:
@@ -81,6 +116,7 @@ def openssl_server_context(settings: TLSSettings) -> SSL.Context | None:
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
     ctx.set_cipher_list(TLS12_CIPHERS.encode())
+    ctx.set_tls13_ciphersuites(TLS13_CIPHERSUITES.encode())  # Go's order (see tls.py)
     # No renegotiation (Go's server has none either): after the handshake, reading
     # never has to answer (see OpenSSLProtocol.data_received).
     ctx.set_options(
@@ -96,11 +132,11 @@ def openssl_server_context(settings: TLSSettings) -> SSL.Context | None:
     mode = SSL.VERIFY_PEER
     if not settings.optional_client_cert:
         mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
-    ctx.set_verify(mode, _accept_any)
+    _lib.SSL_CTX_set_verify(ctx._context, mode, _accept_any)  # noqa: SLF001
     # Resumed sessions keep their client certificate; OpenSSL refuses to resume a
     # session with a client certificate without a session id context.
     ctx.set_session_id(b"pykes")
-    ctx.set_alpn_select_callback(_select_alpn)
+    _lib.SSL_CTX_set_alpn_select_cb(ctx._context, _alpn_callback, _ffi.NULL)  # noqa: SLF001
     return ctx
 
 
@@ -113,6 +149,34 @@ def handshake_error_reason(err: BaseException) -> str:
         if isinstance(reason, tuple) and reason:
             return str(reason[-1]).lower().replace("_", " ")
     return str(err) or "EOF"
+
+
+def _peer_certificate_der(ssl: Any) -> bytes | None:
+    """The client certificate (DER) of a finished handshake, or None — what pyOpenSSL's
+    get_peer_certificate + dump_certificate give, without their wrapper objects."""
+    x509 = _lib.SSL_get_peer_certificate(ssl)  # a new reference
+    if x509 == _ffi.NULL:
+        return None
+    bio = _lib.BIO_new(_lib.BIO_s_mem())
+    try:
+        if bio == _ffi.NULL or _lib.i2d_X509_bio(bio, x509) != 1:
+            raise MemoryError("cannot encode the peer certificate")
+        data = _ffi.new("char **")
+        size = _lib.BIO_get_mem_data(bio, data)
+        return _ffi.buffer(data[0], size)[:]
+    finally:
+        if bio != _ffi.NULL:
+            _lib.BIO_free(bio)
+        _lib.X509_free(x509)
+
+
+def _selected_alpn(ssl: Any) -> str | None:
+    data = _ffi.new("unsigned char **")
+    size = _ffi.new("unsigned int *")
+    _lib.SSL_get0_alpn_selected(ssl, data, size)
+    if not size[0]:
+        return None
+    return _ffi.buffer(data[0], size[0])[:].decode("ascii")
 
 
 class _SSLObjectView:
@@ -150,6 +214,12 @@ class OpenSSLTransport(asyncio.Transport):
 
     def writelines(self, list_of_data: Any) -> None:
         self._tls.write_app(b"".join(list_of_data))
+
+    def write_and_close(self, data: bytes | bytearray | memoryview) -> None:
+        """``write`` then ``close``, with the data and the close_notify in one write
+        system call (HTTP/1.1's last response on a ``Connection: close`` exchange)."""
+        self._tls.write_app(data, flush=False)
+        self._tls.close()
 
     def can_write_eof(self) -> bool:
         return False
@@ -227,18 +297,26 @@ class OpenSSLProtocol(asyncio.Protocol):
             return
         _lib.BIO_write(self._in_bio, data, len(data))
         if not self.handshaken:
-            try:
-                tls.do_handshake()
-            except SSL.WantReadError:
-                self._flush()
-                return
-            except SSL.Error as err:
+            # SSL_do_handshake directly: pyOpenSSL's do_handshake raises (and builds) a
+            # WantReadError for every flight still to come.
+            ssl = self._ssl
+            _lib.ERR_clear_error()  # see _read_app
+            result = _lib.SSL_do_handshake(ssl)
+            if result != 1:
+                if _lib.SSL_get_error(ssl, result) == _WANT_READ:
+                    self._flush()
+                    return
+                try:  # pyOpenSSL's exception for the failure, for the log line
+                    tls._raise_ssl_error(ssl, result)  # noqa: SLF001
+                    reason = "EOF"
+                except SSL.Error as err:
+                    reason = handshake_error_reason(err)
                 self._flush()  # the alert
-                self._fail(handshake_error_reason(err))
+                self._fail(reason)
                 return
-            if _lib.SSL_version(self._ssl) != _TLS1_3:
+            if _lib.SSL_version(ssl) != _TLS1_3:
                 self._flush()  # TLS 1.2: our Finished, which the client waits for
-            self._handshake_complete(tls)
+            self._handshake_complete()
             if self.raw.is_closing():
                 return
         # No flush here: the TLS 1.3 session tickets made when the handshake completed
@@ -270,13 +348,11 @@ class OpenSSLProtocol(asyncio.Protocol):
             self.app.resume_writing()
 
     # ------------------------------------------------------------ handshake
-    def _handshake_complete(self, tls: SSL.Connection) -> None:
+    def _handshake_complete(self) -> None:
         self._cancel_timer()
         self.handshaken = True
-        cert = tls.get_peer_certificate()
-        der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert) if cert is not None else None
-        alpn = tls.get_alpn_proto_negotiated()
-        self.ssl_view = _SSLObjectView(der, alpn.decode("ascii") if alpn else None)
+        ssl = self._ssl
+        self.ssl_view = _SSLObjectView(_peer_certificate_der(ssl), _selected_alpn(ssl))
         self._app_transport = OpenSSLTransport(self)
         self.app.connection_made(self._app_transport)
 
@@ -345,7 +421,7 @@ class OpenSSLProtocol(asyncio.Protocol):
             self._read_app()
 
     # ------------------------------------------------------------ ciphertext out
-    def write_app(self, data: bytes | bytearray | memoryview) -> None:
+    def write_app(self, data: bytes | bytearray | memoryview, flush: bool = True) -> None:
         if self.closing or self.tls is None or not data:
             return
         # pyOpenSSL contexts enable partial writes: one record (16 KiB) per call.
@@ -363,8 +439,10 @@ class OpenSSLProtocol(asyncio.Protocol):
         # At once, with any session tickets still pending: the HTTP handlers already
         # write once per loop turn. (Deferring this flush to a call_soon merged a last
         # response with the close_notify — one write fewer per short connection — but
-        # cost ~15 % more instructions per keep-alive HTTP/1.1 request, callgrind.)
-        self._flush()
+        # cost ~15 % more instructions per keep-alive HTTP/1.1 request, callgrind; a
+        # known last response takes OpenSSLTransport.write_and_close instead.)
+        if flush:
+            self._flush()
 
     def _flush(self) -> None:
         if self.tls is None:

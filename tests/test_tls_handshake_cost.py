@@ -1,0 +1,107 @@
+"""Per-connection TLS choices of both layers (stdlib ``ssl`` and ``PYKES_TLS=openssl``):
+TLS 1.3 suites in Go's order (AES-128-GCM-SHA256 first, whatever the client's order)
+and the raw-cffi ALPN selection of the openssl layer."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+
+import pytest
+
+from conftest import PKI
+from pykes.server.tls import TLS13_CIPHERSUITES, TLSSettings, server_context
+
+
+def _aes256_first_client(pki: PKI) -> ssl.SSLContext:
+    """A client whose TLS 1.3 preference is OpenSSL's default: AES-256-GCM-SHA384 first."""
+    ident = pki.client("suites")
+    ctx = ssl.create_default_context(cafile=str(pki.server_cert))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(ident.cert_file), str(ident.key_file))
+    ctx.set_alpn_protocols(["http/1.1", "h2"])  # h1 first: the server's order must win
+    first = [c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.3"][0]
+    assert first == "TLS_AES_256_GCM_SHA384"
+    return ctx
+
+
+def test_go_order_of_tls13_suites() -> None:
+    assert TLS13_CIPHERSUITES.split(":")[0] == "TLS_AES_128_GCM_SHA256"
+
+
+def test_stdlib_layer_picks_aes128_and_h2(pki: PKI) -> None:
+    server = server_context(TLSSettings(str(pki.server_cert), str(pki.server_key)))
+    got: dict[str, object] = {}
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with server.wrap_socket(conn, server_side=True) as tls:
+                got["cipher"] = tls.cipher()[0]
+                got["alpn"] = tls.selected_alpn_protocol()
+                got["cert"] = tls.getpeercert(binary_form=True)
+                tls.recv(1)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        client = _aes256_first_client(pki)
+        with client.wrap_socket(socket.create_connection(listener.getsockname())) as tls:
+            assert tls.cipher()[0] == "TLS_AES_128_GCM_SHA256"
+            tls.sendall(b"x")
+        thread.join(10)
+    assert got["cipher"] == "TLS_AES_128_GCM_SHA256" and got["alpn"] == "h2"
+    assert got["cert"] == ssl.PEM_cert_to_DER_cert(pki.client("suites").cert_file.read_text())
+
+
+def test_openssl_layer_picks_aes128_h2_and_reads_the_certificate(pki: PKI) -> None:
+    pytest.importorskip("OpenSSL.SSL")
+    from OpenSSL import SSL
+
+    from pykes.server.tls_openssl import (
+        _peer_certificate_der,
+        _selected_alpn,
+        openssl_server_context,
+    )
+
+    ctx = openssl_server_context(TLSSettings(str(pki.server_cert), str(pki.server_key)))
+    assert ctx is not None
+    got: dict[str, object] = {}
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def serve() -> None:
+            raw, _ = listener.accept()
+            with raw:
+                conn = SSL.Connection(ctx, raw)
+                conn.set_accept_state()
+                conn.do_handshake()
+                got["cipher"] = conn.get_cipher_name()
+                got["alpn"] = _selected_alpn(conn._ssl)  # noqa: SLF001
+                got["cert"] = _peer_certificate_der(conn._ssl)  # noqa: SLF001
+                conn.recv(1)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        client = _aes256_first_client(pki)
+        with client.wrap_socket(socket.create_connection(listener.getsockname())) as tls:
+            assert tls.cipher()[0] == "TLS_AES_128_GCM_SHA256"
+            assert tls.selected_alpn_protocol() == "h2"
+            tls.sendall(b"x")
+        thread.join(10)
+    assert got["cipher"] == "TLS_AES_128_GCM_SHA256" and got["alpn"] == "h2"
+    assert got["cert"] == ssl.PEM_cert_to_DER_cert(pki.client("suites").cert_file.read_text())
+
+
+def test_openssl_alpn_selection() -> None:
+    pytest.importorskip("OpenSSL.SSL")
+    from pykes.server.tls_openssl import select_alpn
+
+    assert select_alpn(b"\x08http/1.1\x02h2") == (10, 2)  # h2 wins, at its offset
+    assert select_alpn(b"\x02h2\x08http/1.1") == (1, 2)
+    assert select_alpn(b"\x08http/1.1") == (1, 8)
+    assert select_alpn(b"\x06spdy/3\x03h2c") is None  # no overlap: no ALPN
+    assert select_alpn(b"\x05h2") is None  # a name running past the end
