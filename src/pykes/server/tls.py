@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import hmac
 import os
+import secrets
 import ssl
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +95,9 @@ class _LibSSL:
         self.set_ciphersuites = lib.SSL_CTX_set_ciphersuites
         self.set_ciphersuites.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         self.set_ciphersuites.restype = ctypes.c_int
+        self.ctrl = lib.SSL_CTX_ctrl
+        self.ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+        self.ctrl.restype = ctypes.c_long
 
 
 _lib: _LibSSL | None = None
@@ -124,6 +130,50 @@ def set_tls13_ciphersuites(context: ssl.SSLContext, suites: str = TLS13_CIPHERSU
     got = [c["name"] for c in context.get_ciphers() if c["protocol"] == "TLSv1.3"]
     if got != want:
         raise TLSSetupError(f"TLS 1.3 cipher suites: self-check failed ({got})")
+
+
+# Session-ticket keys: the same in every worker, so a client resumes on whichever worker
+# its next connection lands (SO_REUSEPORT spreads them; MinIO resumes, spec/minio.md).
+# OpenSSL makes random keys per SSL_CTX, i.e. per worker and per TLS refresh: a ticket
+# from one worker then fails on the others and costs a full handshake. The secret is
+# made when this module is imported — in the master, before the workers are forked —
+# and lives in memory only; the keys derived from it change every day (a context is
+# rebuilt at least every 15 minutes), after which older tickets mean a full handshake.
+_TICKET_SECRET = secrets.token_bytes(32)
+TICKET_KEY_PERIOD = 24 * 3600
+_SSL_CTRL_GET_TLSEXT_TICKET_KEYS = 58
+_SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59
+_TICKET_KEYS_SIZE = 80  # key name 16 + HMAC secret 32 + AES key 32 (OpenSSL ≥ 1.1)
+
+
+def ticket_keys(now: float | None = None) -> bytes:
+    """This period's 80 bytes of ticket keys, derived from the process-tree secret."""
+    period = int((time.time() if now is None else now) // TICKET_KEY_PERIOD)
+    blocks = (
+        hmac.digest(_TICKET_SECRET, b"pykes session ticket keys %d %d" % (period, i), "sha256")
+        for i in range(3)
+    )
+    return b"".join(blocks)[:_TICKET_KEYS_SIZE]
+
+
+def share_ticket_keys(context: ssl.SSLContext, keys: bytes | None = None) -> None:
+    """Give ``context`` the ticket keys every worker uses (``ssl`` has no API for them),
+    checked by reading them back."""
+    keys = ticket_keys() if keys is None else keys
+    lib = _libssl()
+    ptr = _ssl_ctx_pointer(context)
+    if not ptr or lib.get_options(ptr) != int(context.options):
+        raise TLSSetupError("session ticket keys: SSL_CTX pointer self-check failed")
+    buf = ctypes.create_string_buffer(keys, _TICKET_KEYS_SIZE)
+    if lib.ctrl(ptr, _SSL_CTRL_SET_TLSEXT_TICKET_KEYS, _TICKET_KEYS_SIZE, buf) != 1:
+        raise TLSSetupError("session ticket keys could not be set")
+    back = ctypes.create_string_buffer(_TICKET_KEYS_SIZE)
+    got = lib.ctrl(ptr, _SSL_CTRL_GET_TLSEXT_TICKET_KEYS, _TICKET_KEYS_SIZE, back)
+    same = got == 1 and hmac.compare_digest(back.raw, keys)
+    ctypes.memset(back, 0, _TICKET_KEYS_SIZE)
+    ctypes.memset(buf, 0, _TICKET_KEYS_SIZE)
+    if not same:
+        raise TLSSetupError("session ticket keys: self-check failed")
 
 
 def accept_any_client_certificate(context: ssl.SSLContext) -> None:
@@ -211,6 +261,7 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
     set_tls13_ciphersuites(ctx)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.num_tickets = TLS13_SESSION_TICKETS
+    share_ticket_keys(ctx)
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     try:
         ctx.load_cert_chain(
