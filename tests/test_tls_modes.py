@@ -102,6 +102,25 @@ def test_encrypted_server_key_with_password(tmp_path: Path, pki: PKI) -> None:
         server.stop()
 
 
+_SELF_DESCRIBE = b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def _describe_self(
+    port: int, ctx: ssl.SSLContext, session: ssl.SSLSession | None = None
+) -> tuple[bytes, ssl.SSLSession, bool]:
+    """One new connection (resuming ``session`` if given): the self-describe answer, the
+    session (with TLS 1.3, its ticket arrives with the answer) and whether it resumed."""
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as tls,
+    ):
+        tls.sendall(_SELF_DESCRIBE)
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+        return data, tls.session, tls.session_reused
+
+
 def test_session_resumption_keeps_identity(tmp_path: Path, pki: PKI) -> None:
     admin = pki.client("admin")
     server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
@@ -109,22 +128,9 @@ def test_session_resumption_keeps_identity(tmp_path: Path, pki: PKI) -> None:
         ctx = server.ssl_context(admin)
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # sessions are available right away
         ctx.set_alpn_protocols(["http/1.1"])
-        request = b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-
-        def fetch(session=None) -> tuple[bytes, ssl.SSLSession, bool]:
-            with (
-                socket.create_connection(("127.0.0.1", server.port)) as raw,
-                ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as tls,
-            ):
-                tls.sendall(request)
-                data = b""
-                while chunk := tls.recv(65536):
-                    data += chunk
-                return data, tls.session, tls.session_reused
-
-        first, session, reused = fetch()
+        first, session, reused = _describe_self(server.port, ctx)
         assert not reused and b" 200 OK" in first
-        second, _, reused = fetch(session)
+        second, _, reused = _describe_self(server.port, ctx, session)
         assert reused
         assert b" 200 OK" in second and admin.identity.encode() in second
     finally:
@@ -138,7 +144,8 @@ def test_session_resumption_keeps_identity(tmp_path: Path, pki: PKI) -> None:
 )
 def test_tls13_sessions_resume_on_every_worker(tmp_path: Path, pki: PKI) -> None:
     """One ticket, then 16 new connections that SO_REUSEPORT spreads over 2 workers: each
-    resumes (the workers share their ticket keys) and is still the admin."""
+    resumes (the workers share their ticket keys) and is still the admin. With separate
+    keys per worker about half fail (all 16 on the first connection's worker: 1 in 65,536)."""
     admin = pki.client("admin")
     server = start_server(
         tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"), workers=2
@@ -147,24 +154,9 @@ def test_tls13_sessions_resume_on_every_worker(tmp_path: Path, pki: PKI) -> None
         ctx = server.ssl_context(admin)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.set_alpn_protocols(["http/1.1"])
-        request = b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-
-        def fetch(session=None) -> tuple[bytes, ssl.SSLSession, bool]:
-            with (
-                socket.create_connection(("127.0.0.1", server.port)) as raw,
-                ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as tls,
-            ):
-                tls.sendall(request)
-                data = b""
-                while chunk := tls.recv(65536):  # the ticket arrives with the answer
-                    data += chunk
-                return data, tls.session, tls.session_reused
-
-        # With separate keys per worker about half of the 16 fail (all 16 landing on
-        # the first connection's worker: 1 in 65,536).
-        first, session, reused = fetch()
+        first, session, reused = _describe_self(server.port, ctx)
         assert not reused and b" 200 OK" in first
-        results = [fetch(session) for _ in range(16)]
+        results = [_describe_self(server.port, ctx, session) for _ in range(16)]
         assert [r[2] for r in results] == [True] * 16
         assert all(b" 200 OK" in r[0] and admin.identity.encode() in r[0] for r in results)
     finally:
