@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,9 @@ from pathlib import Path
 
 import httpx
 
-from pykes.auth import APIKey, client_certificate, self_signed_server_certificate
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as bench  # noqa: E402
 
 
 def make_keys(directory: Path, count: int) -> float:
@@ -52,12 +53,6 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
@@ -67,14 +62,8 @@ def main() -> None:
 
     created = make_keys(opts.dir, opts.keys)
     work = Path(tempfile.mkdtemp(prefix="kes-listing-"))
-    cert, key = self_signed_server_certificate(["127.0.0.1"], ["localhost"])
-    (work / "server.crt").write_bytes(cert)
-    (work / "server.key").write_bytes(key)
-    api_key = APIKey.generate()
-    ccert, ckey = client_certificate(api_key)
-    (work / "client.crt").write_bytes(ccert)
-    (work / "client.key").write_bytes(ckey)
-    port = free_port()
+    api_key = bench.write_tls_files(work)
+    port = bench.free_port()
     (work / "config.yml").write_text(
         f"version: v1\nadmin:\n  identity: {api_key.identity}\n"
         f"tls:\n  key: {work / 'server.key'}\n  cert: {work / 'server.crt'}\n"
@@ -113,8 +102,7 @@ def main() -> None:
         result["kes_key_ls_s"] = round(time.monotonic() - t, 2)
         result["kes_key_ls_names"] = len(json.loads(out.stdout or "[]"))
         result["rss_peak_after_kes_key_ls_mb"] = round(peak_rss_mb(server.pid), 1)
-        ctx = ssl.create_default_context(cafile=str(work / "server.crt"))
-        ctx.load_cert_chain(str(work / "client.crt"), str(work / "client.key"))
+        ctx = bench.client_ssl_context(work)
         pages: dict[str, tuple[float, int]] = {}
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ctx, timeout=300) as c:
             for pattern in ["*", "k0000*", "k0123*", "k0999*"]:

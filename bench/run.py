@@ -791,16 +791,36 @@ class BenchServer:
                 self.proc.wait()
 
 
-def write_server_files(workdir: Path, port: int, audit: bool) -> tuple[str, str, Path, Path]:
-    """Certificate, key, API key and config for one server; returns
-    (api_key, admin identity, config path, CA file)."""
-    from pykes.auth import APIKey, self_signed_server_certificate
+def write_tls_files(workdir: Path) -> Any:
+    """A fresh self-signed server certificate for 127.0.0.1 (``server.crt``/``server.key``)
+    and a fresh API key's client certificate (``client.crt``/``client.key``) in
+    ``workdir``; returns the ``APIKey``."""
+    from pykes.auth import APIKey, client_certificate, self_signed_server_certificate
 
+    workdir.mkdir(parents=True, exist_ok=True)
     cert_pem, key_pem = self_signed_server_certificate(["127.0.0.1"], ["localhost"])
     (workdir / "server.crt").write_bytes(cert_pem)
     (workdir / "server.key").write_bytes(key_pem)
     (workdir / "server.key").chmod(0o600)
     api_key = APIKey.generate()
+    client_pem, client_key_pem = client_certificate(api_key)
+    (workdir / "client.crt").write_bytes(client_pem)
+    (workdir / "client.key").write_bytes(client_key_pem)
+    (workdir / "client.key").chmod(0o600)
+    return api_key
+
+
+def client_ssl_context(workdir: Path) -> ssl.SSLContext:
+    """Trusts ``workdir``'s server certificate and presents its client certificate."""
+    ctx = ssl.create_default_context(cafile=str(workdir / "server.crt"))
+    ctx.load_cert_chain(str(workdir / "client.crt"), str(workdir / "client.key"))
+    return ctx
+
+
+def write_server_files(workdir: Path, port: int, audit: bool) -> tuple[str, str, Path, Path]:
+    """Certificates (``write_tls_files``), API key and config for one server; returns
+    (api_key, admin identity, config path, CA file)."""
+    api_key = write_tls_files(workdir)
     (workdir / "keys").mkdir()
     config = workdir / "config.yml"
     config.write_text(
@@ -887,13 +907,7 @@ def start_server(workdir: Path, opts: ServerOptions) -> BenchServer:
 def _client(server: BenchServer, http2: bool = False) -> Any:
     import httpx
 
-    from pykes.auth import APIKey, client_certificate
-
-    cert_pem, key_pem = client_certificate(APIKey.parse(server.api_key))
-    (server.workdir / "client.crt").write_bytes(cert_pem)
-    (server.workdir / "client.key").write_bytes(key_pem)
-    ctx = ssl.create_default_context(cafile=str(server.ca_file))
-    ctx.load_cert_chain(str(server.workdir / "client.crt"), str(server.workdir / "client.key"))
+    ctx = client_ssl_context(server.workdir)  # written by write_server_files
     return httpx.Client(base_url=server.url, verify=ctx, http2=http2, timeout=10)
 
 
@@ -945,16 +959,7 @@ def start_baseline(
     options, plus ``extra``) with ``workers`` SO_REUSEPORT processes, a fresh server
     certificate and a self-signed client certificate that it trusts (kesload presents
     it with ``--cert``/``--key``)."""
-    from pykes.auth import APIKey, client_certificate, self_signed_server_certificate
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    cert_pem, key_pem = self_signed_server_certificate(["127.0.0.1"], ["localhost"])
-    (workdir / "server.crt").write_bytes(cert_pem)
-    (workdir / "server.key").write_bytes(key_pem)
-    api_key = APIKey.generate()
-    client_pem, client_key_pem = client_certificate(api_key)
-    (workdir / "client.crt").write_bytes(client_pem)
-    (workdir / "client.key").write_bytes(client_key_pem)
+    api_key = write_tls_files(workdir)
     port = free_port()
     cmd = [sys.executable, str(script), "--port", str(port)]
     cmd += ["--cert", str(workdir / "server.crt"), "--key", str(workdir / "server.key")]
@@ -1023,19 +1028,13 @@ def measure_startup(workdir: Path, opts: ServerOptions, runs: int) -> dict[str, 
     ``GET /v1/ready`` (polled over mTLS every 5 ms), ``runs`` times with a fresh server."""
     import httpx
 
-    from pykes.auth import APIKey, client_certificate
-
     times: list[float] = []
     for i in range(runs):
         wd = workdir / f"startup{i}"
         wd.mkdir(parents=True, exist_ok=True)
         port = free_port()
         api_key, _identity, config, ca = write_server_files(wd, port, opts.audit)
-        cert_pem, key_pem = client_certificate(APIKey.parse(api_key))
-        (wd / "client.crt").write_bytes(cert_pem)
-        (wd / "client.key").write_bytes(key_pem)
-        ctx = ssl.create_default_context(cafile=str(ca))
-        ctx.load_cert_chain(str(wd / "client.crt"), str(wd / "client.key"))
+        ctx = client_ssl_context(wd)
         kes = Path(sys.executable).parent / "kes"
         cmd = [str(kes), "server", "--config", str(config), "--addr", f"127.0.0.1:{port}"]
         cmd += ["--workers", str(opts.workers)]

@@ -24,18 +24,11 @@ from pathlib import Path
 
 from OpenSSL import SSL
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as bench  # noqa: E402
+
 Handshake = Callable[[], int]  # runs one handshake, returns the server's CPU ns
-
-
-def write_certs(tmp: Path) -> None:
-    from pykes.auth import APIKey, client_certificate, self_signed_server_certificate
-
-    cert_pem, key_pem = self_signed_server_certificate(["127.0.0.1"], ["localhost"])
-    (tmp / "server.crt").write_bytes(cert_pem)
-    (tmp / "server.key").write_bytes(key_pem)
-    client_pem, client_key_pem = client_certificate(APIKey.generate())
-    (tmp / "client.crt").write_bytes(client_pem)
-    (tmp / "client.key").write_bytes(client_key_pem)
 
 
 def client_context(tmp: Path) -> SSL.Context:
@@ -48,15 +41,61 @@ def client_context(tmp: Path) -> SSL.Context:
     return ctx
 
 
-def _pump_client(client: SSL.Connection) -> bytes:
-    with contextlib.suppress(SSL.WantReadError):
-        client.do_handshake()
+def _drain(conn: SSL.Connection) -> bytes:
+    """Everything a pyOpenSSL connection has to send."""
     out = []
     while True:
         try:
-            out.append(client.bio_read(65536))
+            out.append(conn.bio_read(65536))
         except SSL.WantReadError:
             return b"".join(out)
+
+
+def _pump_client(client: SSL.Connection) -> bytes:
+    with contextlib.suppress(SSL.WantReadError):
+        client.do_handshake()
+    return _drain(client)
+
+
+class _Server:
+    """One server-side TLS connection over memory BIOs, as each library drives it."""
+
+    want_read: type[Exception]
+
+    def feed(self, data: bytes) -> None: ...
+    def handshake(self) -> None: ...  # raises want_read until done
+    def after(self) -> None: ...  # what pykes reads once done: peer cert, ALPN
+    def output(self) -> bytes: ...
+
+
+def timed_handshake(new_server: Callable[[], _Server], cctx: SSL.Context) -> Handshake:
+    """One full handshake against a fresh client; only the server's calls are timed."""
+
+    def one() -> int:
+        client = SSL.Connection(cctx, None)
+        client.set_connect_state()
+        t = time.thread_time_ns()
+        server = new_server()
+        spent = time.thread_time_ns() - t
+        done = False
+        while not done:
+            data = _pump_client(client)
+            t = time.thread_time_ns()
+            server.feed(data)
+            try:
+                server.handshake()
+                done = True
+                server.after()
+            except server.want_read:
+                pass
+            reply = server.output()
+            spent += time.thread_time_ns() - t
+            if reply:
+                client.bio_write(reply)
+        _pump_client(client)
+        return spent
+
+    return one
 
 
 # ------------------------------------------------------------------ stdlib servers
@@ -77,35 +116,29 @@ def stdlib_context(tmp: Path, hook: bool, num_tickets: int) -> ssl.SSLContext:
     return ctx
 
 
-def stdlib_handshake(ctx: ssl.SSLContext, cctx: SSL.Context) -> Handshake:
-    def one() -> int:
-        client = SSL.Connection(cctx, None)
-        client.set_connect_state()
-        spent = 0
-        t = time.thread_time_ns()
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        server = ctx.wrap_bio(incoming, outgoing, server_side=True)
-        spent += time.thread_time_ns() - t
-        done = False
-        while not done:
-            data = _pump_client(client)
-            t = time.thread_time_ns()
-            incoming.write(data)
-            try:
-                server.do_handshake()
-                done = True
-                server.getpeercert(binary_form=True)
-                server.selected_alpn_protocol()
-            except ssl.SSLWantReadError:
-                pass
-            reply = outgoing.read()
-            spent += time.thread_time_ns() - t
-            if reply:
-                client.bio_write(reply)
-        _pump_client(client)
-        return spent
+class _StdlibServer(_Server):
+    want_read = ssl.SSLWantReadError
 
-    return one
+    def __init__(self, ctx: ssl.SSLContext) -> None:
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_side=True)
+
+    def feed(self, data: bytes) -> None:
+        self.incoming.write(data)
+
+    def handshake(self) -> None:
+        self.tls.do_handshake()
+
+    def after(self) -> None:
+        self.tls.getpeercert(binary_form=True)
+        self.tls.selected_alpn_protocol()
+
+    def output(self) -> bytes:
+        return self.outgoing.read()
+
+
+def stdlib_handshake(ctx: ssl.SSLContext, cctx: SSL.Context) -> Handshake:
+    return timed_handshake(lambda: _StdlibServer(ctx), cctx)
 
 
 # ------------------------------------------------------------------ pyOpenSSL servers
@@ -126,40 +159,29 @@ def pyopenssl_context(tmp: Path, groups: str, stateful_tickets: bool = False) ->
     return ctx
 
 
-def pyopenssl_handshake(ctx: SSL.Context, cctx: SSL.Context) -> Handshake:
-    def one() -> int:
-        client = SSL.Connection(cctx, None)
-        client.set_connect_state()
-        spent = 0
-        t = time.thread_time_ns()
-        server = SSL.Connection(ctx, None)
-        server.set_accept_state()
-        spent += time.thread_time_ns() - t
-        done = False
-        while not done:
-            data = _pump_client(client)
-            t = time.thread_time_ns()
-            server.bio_write(data)
-            try:
-                server.do_handshake()
-                done = True
-                server.get_peer_certificate()
-                server.get_alpn_proto_negotiated()
-            except SSL.WantReadError:
-                pass
-            out = []
-            while True:
-                try:
-                    out.append(server.bio_read(65536))
-                except SSL.WantReadError:
-                    break
-            spent += time.thread_time_ns() - t
-            if out:
-                client.bio_write(b"".join(out))
-        _pump_client(client)
-        return spent
+class _PyOpenSSLServer(_Server):
+    want_read = SSL.WantReadError
 
-    return one
+    def __init__(self, ctx: SSL.Context) -> None:
+        self.tls = SSL.Connection(ctx, None)
+        self.tls.set_accept_state()
+
+    def feed(self, data: bytes) -> None:
+        self.tls.bio_write(data)
+
+    def handshake(self) -> None:
+        self.tls.do_handshake()
+
+    def after(self) -> None:
+        self.tls.get_peer_certificate()
+        self.tls.get_alpn_proto_negotiated()
+
+    def output(self) -> bytes:
+        return _drain(self.tls)
+
+
+def pyopenssl_handshake(ctx: SSL.Context, cctx: SSL.Context) -> Handshake:
+    return timed_handshake(lambda: _PyOpenSSLServer(ctx), cctx)
 
 
 def main() -> int:
@@ -169,7 +191,7 @@ def main() -> int:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        write_certs(tmp)
+        bench.write_tls_files(tmp)
         cctx = client_context(tmp)
         variants: dict[str, Handshake] = {
             "stdlib verify-CA tickets=2 (baseline)": stdlib_handshake(

@@ -3,6 +3,7 @@ real mTLS clients (HTTP/1.1 and HTTP/2). Nothing here mocks a transport."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -270,3 +271,47 @@ def until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> 
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(step)
     return time.monotonic() - start
+
+
+SELF_DESCRIBE = b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def describe_self(
+    port: int,
+    ctx: ssl.SSLContext,
+    session: ssl.SSLSession | None = None,
+    *,
+    suppress_ragged_eofs: bool = True,
+) -> tuple[bytes, ssl.SSLSession, bool]:
+    """``GET /v1/identity/self/describe`` on a new TLS connection (resuming ``session``
+    if given), read to the server's close: the raw answer, the session (with TLS 1.3 its
+    ticket arrives with the answer) and whether the handshake resumed."""
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        ctx.wrap_socket(
+            raw,
+            server_hostname="127.0.0.1",
+            session=session,
+            suppress_ragged_eofs=suppress_ragged_eofs,
+        ) as tls,
+    ):
+        tls.sendall(SELF_DESCRIBE)
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+        return data, tls.session, tls.session_reused  # type: ignore[return-value]
+
+
+def provoke_handshake_failures(port: int, no_cert_ctx: ssl.SSLContext) -> None:
+    """Two failed handshakes: a TLS client without a certificate, then plain HTTP."""
+    with (
+        contextlib.suppress(ssl.SSLError, ConnectionError),
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        no_cert_ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+        tls.recv(100)
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\n\r\n")  # plain HTTP on the TLS port
+        with contextlib.suppress(ConnectionError):
+            raw.recv(100)

@@ -3,7 +3,6 @@ against a CA, encrypted server keys, session resumption, TLS 1.2 minimum."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 import re
@@ -20,7 +19,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from conftest import PKI, _pem_key, config_yaml, make_certificate, spki_identity, start_server
+from conftest import (
+    PKI,
+    _pem_key,
+    config_yaml,
+    describe_self,
+    make_certificate,
+    provoke_handshake_failures,
+    spki_identity,
+    start_server,
+)
 from pykes.auth import encrypt_private_key_pem_legacy
 
 
@@ -102,25 +110,6 @@ def test_encrypted_server_key_with_password(tmp_path: Path, pki: PKI) -> None:
         server.stop()
 
 
-_SELF_DESCRIBE = b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-
-
-def _describe_self(
-    port: int, ctx: ssl.SSLContext, session: ssl.SSLSession | None = None
-) -> tuple[bytes, ssl.SSLSession, bool]:
-    """One new connection (resuming ``session`` if given): the self-describe answer, the
-    session (with TLS 1.3, its ticket arrives with the answer) and whether it resumed."""
-    with (
-        socket.create_connection(("127.0.0.1", port)) as raw,
-        ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as tls,
-    ):
-        tls.sendall(_SELF_DESCRIBE)
-        data = b""
-        while chunk := tls.recv(65536):
-            data += chunk
-        return data, tls.session, tls.session_reused
-
-
 def test_session_resumption_keeps_identity(tmp_path: Path, pki: PKI) -> None:
     admin = pki.client("admin")
     server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
@@ -128,9 +117,9 @@ def test_session_resumption_keeps_identity(tmp_path: Path, pki: PKI) -> None:
         ctx = server.ssl_context(admin)
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # sessions are available right away
         ctx.set_alpn_protocols(["http/1.1"])
-        first, session, reused = _describe_self(server.port, ctx)
+        first, session, reused = describe_self(server.port, ctx)
         assert not reused and b" 200 OK" in first
-        second, _, reused = _describe_self(server.port, ctx, session)
+        second, _, reused = describe_self(server.port, ctx, session)
         assert reused
         assert b" 200 OK" in second and admin.identity.encode() in second
     finally:
@@ -154,9 +143,9 @@ def test_tls13_sessions_resume_on_every_worker(tmp_path: Path, pki: PKI) -> None
         ctx = server.ssl_context(admin)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.set_alpn_protocols(["http/1.1"])
-        first, session, reused = _describe_self(server.port, ctx)
+        first, session, reused = describe_self(server.port, ctx)
         assert not reused and b" 200 OK" in first
-        results = [_describe_self(server.port, ctx, session) for _ in range(16)]
+        results = [describe_self(server.port, ctx, session) for _ in range(16)]
         assert [r[2] for r in results] == [True] * 16
         assert all(b" 200 OK" in r[0] and admin.identity.encode() in r[0] for r in results)
     finally:
@@ -191,17 +180,7 @@ def test_handshake_failures_are_logged(tmp_path: Path, pki: PKI) -> None:
     admin = pki.client("admin")
     server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))
     try:
-        ctx = server.ssl_context(None)  # no client certificate
-        with (
-            contextlib.suppress(ssl.SSLError, ConnectionError),
-            socket.create_connection(("127.0.0.1", server.port)) as raw,
-            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
-        ):
-            tls.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
-            tls.recv(100)
-        with socket.create_connection(("127.0.0.1", server.port)) as raw:
-            raw.sendall(b"GET / HTTP/1.1\r\n\r\n")  # plain HTTP on the TLS port
-            raw.recv(100)
+        provoke_handshake_failures(server.port, server.ssl_context(None))  # no cert, plain HTTP
         time.sleep(0.3)
     finally:
         server.stop()

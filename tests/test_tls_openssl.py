@@ -5,7 +5,6 @@ identity-based authorization, and Go-style handshake error logs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import socket
@@ -18,7 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import PKI, RunningServer, config_yaml, start_server
+from conftest import (
+    PKI,
+    RunningServer,
+    config_yaml,
+    describe_self,
+    provoke_handshake_failures,
+    start_server,
+)
 
 SSL = pytest.importorskip("OpenSSL.SSL")
 
@@ -136,22 +142,9 @@ def test_tls12_session_resumption_keeps_identity(kes: RunningServer, pki: PKI) -
     ctx = kes.ssl_context(app)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # sessions are available right away
 
-    def fetch(session: ssl.SSLSession | None = None) -> tuple[bytes, ssl.SSLSession, bool]:
-        with (
-            socket.create_connection(("127.0.0.1", kes.port), timeout=10) as raw,
-            ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as tls,
-        ):
-            tls.sendall(
-                b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            data = b""
-            while chunk := tls.recv(65536):
-                data += chunk
-            return data, tls.session, tls.session_reused  # type: ignore[return-value]
-
-    first, session, reused = fetch()
+    first, session, reused = describe_self(kes.port, ctx)
     assert not reused and app.identity.encode() in first
-    second, _, reused = fetch(session)
+    second, _, reused = describe_self(kes.port, ctx, session)
     assert reused and app.identity.encode() in second
 
 
@@ -162,16 +155,7 @@ def test_connection_close_ends_with_close_notify(kes: RunningServer, pki: PKI) -
     app = pki.client("ossl-app")
     ctx = kes.ssl_context(app)
     for _ in range(3):
-        with (
-            socket.create_connection(("127.0.0.1", kes.port), timeout=10) as raw,
-            ctx.wrap_socket(raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False) as tls,
-        ):
-            tls.sendall(
-                b"GET /v1/identity/self/describe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            data = b""
-            while chunk := tls.recv(65536):
-                data += chunk
+        data, _, _ = describe_self(kes.port, ctx, suppress_ragged_eofs=False)
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in head
         length = re.search(rb"Content-Length: (\d+)", head)
@@ -198,18 +182,7 @@ def test_large_bodies_cross_many_tls_records(kes: RunningServer, pki: PKI) -> No
 
 
 def test_handshake_failures_are_logged_like_go(kes: RunningServer, pki: PKI) -> None:
-    ctx = kes.ssl_context(None)  # no client certificate
-    with (
-        contextlib.suppress(ssl.SSLError, ConnectionError),
-        socket.create_connection(("127.0.0.1", kes.port)) as raw,
-        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
-    ):
-        tls.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
-        tls.recv(100)
-    with socket.create_connection(("127.0.0.1", kes.port)) as raw:
-        raw.sendall(b"GET / HTTP/1.1\r\n\r\n")  # plain HTTP on the TLS port
-        with contextlib.suppress(ConnectionError):
-            raw.recv(100)
+    provoke_handshake_failures(kes.port, kes.ssl_context(None))  # no cert, plain HTTP
     deadline = time.monotonic() + 5
     pattern = r"level=INFO msg=\"http: TLS handshake error from 127\.0\.0\.1:\d+: {}\""
     while time.monotonic() < deadline:
