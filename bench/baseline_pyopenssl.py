@@ -21,12 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 
 import httptools
-import uvloop
-from baseline_server import RESPONSE, main
+from baseline_server import RESPONSE, main, serve_until_sigterm
 from OpenSSL import SSL
 
 _READ = 65536
@@ -119,18 +117,7 @@ def worker(args: argparse.Namespace, ready: int) -> None:
     TrivialTLS.ctx = tls_context(args.cert, args.key, args.groups)
     TrivialTLS.log_groups = 3 if os.environ.get("BASELINE_LOG_GROUPS") else 0
 
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            TrivialTLS, "127.0.0.1", args.port, reuse_port=True, backlog=2048
-        )
-        os.write(ready, b"r")
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        server.close()
-
-    uvloop.run(serve())
+    serve_until_sigterm(TrivialTLS, args.port, ready)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import httptools
 import uvloop
@@ -66,16 +67,16 @@ def tls_context(cert: str, key: str, client_ca: str, num_tickets: int = 2) -> ss
     return ctx
 
 
-def worker(args: argparse.Namespace, ready: int) -> None:
+def serve_until_sigterm(
+    protocol: Callable[[], asyncio.BaseProtocol], port: int, ready: int, **tls: Any
+) -> None:
+    """One worker: listen on ``port`` (SO_REUSEPORT) with ``protocol``, report on the
+    ``ready`` pipe, serve until SIGTERM. ``tls``: ``create_server``'s ``ssl=…``, if any."""
+
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            Trivial,
-            "127.0.0.1",
-            args.port,
-            ssl=tls_context(args.cert, args.key, args.client_ca, args.num_tickets),
-            reuse_port=True,
-            backlog=2048,
+            protocol, "127.0.0.1", port, reuse_port=True, backlog=2048, **tls
         )
         os.write(ready, b"r")
         stop = asyncio.Event()
@@ -84,6 +85,11 @@ def worker(args: argparse.Namespace, ready: int) -> None:
         server.close()
 
     uvloop.run(serve())
+
+
+def worker(args: argparse.Namespace, ready: int) -> None:
+    ctx = tls_context(args.cert, args.key, args.client_ca, args.num_tickets)
+    serve_until_sigterm(Trivial, args.port, ready, ssl=ctx)
 
 
 def main(serve: Callable[[argparse.Namespace, int], None] = worker) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -30,30 +31,47 @@ def test_go_order_of_tls13_suites() -> None:
     assert TLS13_CIPHERSUITES.split(":")[0] == "TLS_AES_128_GCM_SHA256"
 
 
-def test_stdlib_layer_picks_aes128_and_h2(pki: PKI) -> None:
-    server = server_context(TLSSettings(str(pki.server_cert), str(pki.server_key)))
-    got: dict[str, object] = {}
+def _handshake_seen_by(
+    serve: Callable[[socket.socket], tuple[str, str | None, bytes | None]], pki: PKI
+) -> tuple[str, str | None, bytes | None]:
+    """``serve`` handshakes on an accepted socket (and reads one byte) in a thread while
+    an AES-256-first, http/1.1-first client connects; what the server saw: (cipher,
+    ALPN, client certificate DER). The client must see AES-128 and h2 too."""
+    got = []
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
 
-        def serve() -> None:
-            conn, _ = listener.accept()
-            with server.wrap_socket(conn, server_side=True) as tls:
-                got["cipher"] = tls.cipher()[0]
-                got["alpn"] = tls.selected_alpn_protocol()
-                got["cert"] = tls.getpeercert(binary_form=True)
-                tls.recv(1)
+        def accept() -> None:
+            raw, _ = listener.accept()
+            with raw:
+                got.append(serve(raw))
 
-        thread = threading.Thread(target=serve)
+        thread = threading.Thread(target=accept)
         thread.start()
         client = _aes256_first_client(pki)
         with client.wrap_socket(socket.create_connection(listener.getsockname())) as tls:
             assert tls.cipher()[0] == "TLS_AES_128_GCM_SHA256"
+            assert tls.selected_alpn_protocol() == "h2"
             tls.sendall(b"x")
         thread.join(10)
-    assert got["cipher"] == "TLS_AES_128_GCM_SHA256" and got["alpn"] == "h2"
-    assert got["cert"] == ssl.PEM_cert_to_DER_cert(pki.client("suites").cert_file.read_text())
+    return got[0]
+
+
+def _client_der(pki: PKI) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(pki.client("suites").cert_file.read_text())
+
+
+def test_stdlib_layer_picks_aes128_and_h2(pki: PKI) -> None:
+    server = server_context(TLSSettings(str(pki.server_cert), str(pki.server_key)))
+
+    def serve(raw: socket.socket) -> tuple[str, str | None, bytes | None]:
+        with server.wrap_socket(raw, server_side=True) as tls:
+            seen = (tls.cipher()[0], tls.selected_alpn_protocol(), tls.getpeercert(True))
+            tls.recv(1)
+        return seen
+
+    assert _handshake_seen_by(serve, pki) == ("TLS_AES_128_GCM_SHA256", "h2", _client_der(pki))
 
 
 def test_openssl_layer_picks_aes128_h2_and_reads_the_certificate(pki: PKI) -> None:
@@ -68,32 +86,17 @@ def test_openssl_layer_picks_aes128_h2_and_reads_the_certificate(pki: PKI) -> No
 
     ctx = openssl_server_context(TLSSettings(str(pki.server_cert), str(pki.server_key)))
     assert ctx is not None
-    got: dict[str, object] = {}
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
 
-        def serve() -> None:
-            raw, _ = listener.accept()
-            with raw:
-                conn = SSL.Connection(ctx, raw)
-                conn.set_accept_state()
-                conn.do_handshake()
-                got["cipher"] = conn.get_cipher_name()
-                got["alpn"] = _selected_alpn(conn._ssl)  # noqa: SLF001
-                got["cert"] = _peer_certificate_der(conn._ssl)  # noqa: SLF001
-                conn.recv(1)
+    def serve(raw: socket.socket) -> tuple[str, str | None, bytes | None]:
+        conn = SSL.Connection(ctx, raw)
+        conn.set_accept_state()
+        conn.do_handshake()
+        ssl_ptr = conn._ssl  # noqa: SLF001
+        seen = (conn.get_cipher_name(), _selected_alpn(ssl_ptr), _peer_certificate_der(ssl_ptr))
+        conn.recv(1)
+        return seen
 
-        thread = threading.Thread(target=serve)
-        thread.start()
-        client = _aes256_first_client(pki)
-        with client.wrap_socket(socket.create_connection(listener.getsockname())) as tls:
-            assert tls.cipher()[0] == "TLS_AES_128_GCM_SHA256"
-            assert tls.selected_alpn_protocol() == "h2"
-            tls.sendall(b"x")
-        thread.join(10)
-    assert got["cipher"] == "TLS_AES_128_GCM_SHA256" and got["alpn"] == "h2"
-    assert got["cert"] == ssl.PEM_cert_to_DER_cert(pki.client("suites").cert_file.read_text())
+    assert _handshake_seen_by(serve, pki) == ("TLS_AES_128_GCM_SHA256", "h2", _client_der(pki))
 
 
 def test_openssl_alpn_selection() -> None:

@@ -18,22 +18,19 @@ from hypothesis import HealthCheck, settings
 
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
-settings.register_profile(
-    "fuzz-ci",
-    max_examples=int(os.environ.get("PYKES_FUZZ_EXAMPLES", "400")),
-    derandomize=True,
-    database=None,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=_SLOW_OK,
-)
-settings.register_profile(
-    "fuzz-long",
-    max_examples=int(os.environ.get("PYKES_FUZZ_EXAMPLES", "20000")),
-    derandomize=False,
-    database=None,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=_SLOW_OK,
-)
+
+def _register(name: str, examples: str, derandomize: bool) -> None:
+    settings.register_profile(
+        name,
+        max_examples=int(os.environ.get("PYKES_FUZZ_EXAMPLES", examples)),
+        derandomize=derandomize,
+        database=None,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=_SLOW_OK,
+    )
+
+
+_register("fuzz-ci", "400", derandomize=True)  # CI: the same examples every run
+_register("fuzz-long", "20000", derandomize=False)
 settings.load_profile(os.environ.get("PYKES_FUZZ_PROFILE", "fuzz-ci"))

@@ -64,26 +64,19 @@ def test_random_bodies(data: bytes) -> None:
     _check_body(data)
 
 
-json_values = st.recursive(
+_scalars = (
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
+    | st.text()
+)
+json_values = st.recursive(
+    _scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=10,
 )
-
-
-flat_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=4),
-    max_leaves=10,
-)
+flat_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=10)
 
 
 @given(obj=st.dictionaries(st.sampled_from(FIELDS), flat_values), tail=st.binary(max_size=10))
