@@ -17,12 +17,16 @@ import datetime as dt
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: conftest
+
+from conftest import make_certificate  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
@@ -139,26 +143,22 @@ def api_keys() -> None:
     )
 
 
+_CORPUS_TIME = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)  # fixed validity: stable files
+
+
 def _certificate(
     key, cn: str, *, ca: bool = False, issuer=None, issuer_key=None
 ) -> x509.Certificate:
-    now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("fuzz.example")]), False)
+    return make_certificate(
+        key,
+        cn,
+        dns=("fuzz.example",),
+        ca=ca,
+        not_before=_CORPUS_TIME,
+        not_after=_CORPUS_TIME + dt.timedelta(days=365),
+        issuer_key=issuer_key,
+        issuer_name=issuer,
     )
-    signer = issuer_key or key
-    algorithm = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(signer, algorithm)
 
 
 def certificates() -> None:
