@@ -46,6 +46,18 @@ TLS13_CIPHERSUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20
 # kesload). One ticket keeps resumption possible, like Go; 0 would save as much again.
 TLS13_SESSION_TICKETS = 1
 
+# ... and only to a client that can use it. A TLS 1.3 client able to resume offers the
+# psk_key_exchange_modes extension (RFC 8446 §4.2.9: servers SHOULD NOT send tickets
+# incompatible with the advertised modes); Go's crypto/tls client offers it only with a
+# ClientSessionCache, and Go's server sends no ticket otherwise ("Don't send tickets the
+# client wouldn't use"). OpenSSL sends them regardless, so a ClientHello callback sets
+# the ticket count of a connection without psk_dhe_ke to 0: that saves the ticket's
+# ~1.4 M instructions on every new connection of a client without a session cache
+# (the Go SDK's and kesload's default), while MinIO, which resumes, still gets one.
+_TLSEXT_TYPE_PSK_KEX_MODES = 45
+_PSK_DHE_KE = 1
+_SSL_CLIENT_HELLO_SUCCESS = 1
+
 _SSL_VERIFY_PEER = 0x01
 _SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 0x02
 
@@ -58,6 +70,41 @@ def _accept_any_certificate(_store_ctx: int | None, _arg: int | None) -> int:
     # Proof of possession (CertificateVerify) is still checked by TLS itself;
     # only chain building / validity / EKU checks are skipped, as in Go.
     return 1
+
+
+# int (*cb)(SSL *s, int *alert, void *arg), called by libssl with the ClientHello parsed.
+_CLIENT_HELLO_CB_TYPE = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
+)
+
+
+@_CLIENT_HELLO_CB_TYPE
+def _tickets_only_for_resuming_clients(
+    ssl_ptr: int | None, _alert: int | None, _arg: int | None
+) -> int:
+    # Never fails the handshake: on any surprise the connection keeps the default count.
+    try:
+        lib = _lib
+        if lib is None or not ssl_ptr:
+            return _SSL_CLIENT_HELLO_SUCCESS
+        data = ctypes.c_void_p()
+        size = ctypes.c_size_t()
+        if (
+            lib.client_hello_get0_ext(
+                ssl_ptr, _TLSEXT_TYPE_PSK_KEX_MODES, ctypes.byref(data), ctypes.byref(size)
+            )
+            == 1
+            and size.value
+            and data.value
+        ):
+            modes = ctypes.string_at(data.value, size.value)
+            # struct { PskKeyExchangeMode ke_modes<1..255>; }: a length byte, then modes.
+            if modes[0] == len(modes) - 1 and _PSK_DHE_KE in modes[1:]:
+                return _SSL_CLIENT_HELLO_SUCCESS
+        lib.set_num_tickets(ssl_ptr, 0)
+    except Exception:  # noqa: BLE001 - a callback from C must not raise
+        pass
+    return _SSL_CLIENT_HELLO_SUCCESS
 
 
 class TLSSetupError(Exception):
@@ -98,6 +145,24 @@ class _LibSSL:
         self.ctrl = lib.SSL_CTX_ctrl
         self.ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
         self.ctrl.restype = ctypes.c_long
+        self.set_client_hello_cb = lib.SSL_CTX_set_client_hello_cb
+        self.set_client_hello_cb.argtypes = [
+            ctypes.c_void_p,
+            _CLIENT_HELLO_CB_TYPE,
+            ctypes.c_void_p,
+        ]
+        self.set_client_hello_cb.restype = None
+        self.client_hello_get0_ext = lib.SSL_client_hello_get0_ext
+        self.client_hello_get0_ext.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.POINTER(ctypes.c_size_t),
+        ]
+        self.client_hello_get0_ext.restype = ctypes.c_int
+        self.set_num_tickets = lib.SSL_set_num_tickets
+        self.set_num_tickets.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        self.set_num_tickets.restype = ctypes.c_int
 
 
 _lib: _LibSSL | None = None
@@ -174,6 +239,16 @@ def share_ticket_keys(context: ssl.SSLContext, keys: bytes | None = None) -> Non
     ctypes.memset(buf, 0, _TICKET_KEYS_SIZE)
     if not same:
         raise TLSSetupError("session ticket keys: self-check failed")
+
+
+def send_tickets_only_to_resuming_clients(context: ssl.SSLContext) -> None:
+    """Install the ClientHello callback that sends no TLS 1.3 ticket to a client that
+    did not offer psk_dhe_ke (see ``_PSK_DHE_KE``), after the pointer self-check."""
+    lib = _libssl()
+    ptr = _ssl_ctx_pointer(context)
+    if not ptr or lib.get_options(ptr) != int(context.options):
+        raise TLSSetupError("session tickets: SSL_CTX pointer self-check failed")
+    lib.set_client_hello_cb(ptr, _tickets_only_for_resuming_clients, None)
 
 
 def accept_any_client_certificate(context: ssl.SSLContext) -> None:
@@ -262,6 +337,7 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.num_tickets = TLS13_SESSION_TICKETS
     share_ticket_keys(ctx)
+    send_tickets_only_to_resuming_clients(ctx)
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     try:
         ctx.load_cert_chain(

@@ -1,0 +1,3 @@
+module pykes.test/goclient
+
+go 1.22
