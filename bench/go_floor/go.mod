@@ -1,0 +1,3 @@
+module go_floor
+
+go 1.25
