@@ -88,9 +88,13 @@ def _hmac_context(key: bytes) -> HMAC:
     return HMAC(key, _SHA256)
 
 
+_AES256 = KeyType.AES256  # an enum member lookup per request costs more than the check
+
+
 def _aead(key_type: KeyType, prf: HMAC | None, key: bytes, iv: bytes) -> AESGCM | ChaCha20Poly1305:
-    """The AEAD with the one-time key derived from ``key`` (or its HMAC ``prf``) and ``iv``."""
-    if key_type is KeyType.AES256:
+    """The AEAD with the one-time key derived from ``key`` (or its HMAC ``prf``) and ``iv``.
+    ``KeyVersion`` derives an AES key from its ``prf`` itself (one call less per request)."""
+    if key_type is _AES256:
         mac = prf.copy() if prf is not None else _hmac_context(key)
         mac.update(iv)
         return AESGCM(mac.finalize())  # immutable bytes: cannot be wiped
@@ -144,7 +148,13 @@ class KeyVersion:
     def encrypt(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         """Encrypt to the raw format ``ciphertext ‖ tag ‖ IV ‖ nonce`` (+44 bytes)."""
         random = nonce_bytes()
-        aead = _aead(self.key_type, self._prf, self.key, random[:16])
+        prf = self._prf  # set for AES256 keys only
+        if prf is not None:  # = _aead(...), inline
+            mac = prf.copy()
+            mac.update(random[:16])
+            aead: AESGCM | ChaCha20Poly1305 = AESGCM(mac.finalize())
+        else:
+            aead = _aead(self.key_type, None, self.key, random[:16])
         return aead.encrypt(random[16:], plaintext, associated_data) + random
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytearray:
@@ -160,7 +170,13 @@ class KeyVersion:
             raise DecryptError()
         plaintext = bytearray(len(ciphertext) - _RANDOM_SIZE - _TAG_SIZE)
         try:
-            aead = _aead(self.key_type, self._prf, self.key, ciphertext[-28:-12])
+            prf = self._prf  # set for AES256 keys only
+            if prf is not None:  # = _aead(...), inline
+                mac = prf.copy()
+                mac.update(ciphertext[-28:-12])
+                aead: AESGCM | ChaCha20Poly1305 = AESGCM(mac.finalize())
+            else:
+                aead = _aead(self.key_type, None, self.key, ciphertext[-28:-12])
             aead.decrypt_into(ciphertext[-12:], ciphertext[:-28], associated_data, plaintext)
         except Exception:  # InvalidTag, or a malformed input the primitives reject
             wipe(plaintext)  # may hold unauthenticated plaintext

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from pykes.server.http import Request
 
 SUBSCRIBER_BUFFER = 1024  # events buffered per subscriber before new ones are dropped
-AUDIT_REQUESTS_CACHED = 1024  # audit: JSON "request" objects kept, then all dropped
+AUDIT_REQUESTS_CACHED = 1024  # audit: line middles (``Logs._middle``) kept, then all dropped
 
 
 class Hub:
@@ -108,8 +109,8 @@ class Logs:
         self._time_second = -1
         self._time_prefix = ""
         self._time_zone = ""
-        # (path, ip, identity) → the audit event's JSON "request" object
-        self._requests: dict[tuple[str, str, str], str] = {}
+        # (path, ip, identity, status) → the audit line's middle (``_middle``)
+        self._middles: dict[tuple[str, str, str, int], str] = {}
 
     # ---------------------------------------------------------------- error log
     def _record(self, level: int, message: str, req: Request | None) -> None:
@@ -143,33 +144,36 @@ class Logs:
             self._record(LEVEL_DEBUG, message, req)
 
     # ---------------------------------------------------------------- audit log
-    def audit(self, req: Request, status: int) -> None:
+    def audit(self, req: Request, status: int, elapsed: float | None = None) -> None:
         """One audit event per API request (every route, every status).
 
         The event has the stream shape of spec/observability.md §2.3 — the JSON the
         Go SDK's ``AuditStream`` and ``kes log`` decode — on stdout and on
         ``/v1/log/audit``. ``response.time`` is integer nanoseconds (the unit the SDK
-        decodes). Only the path, identity, address and status are recorded: never a
-        request or response body.
+        decodes): ``elapsed`` seconds, or the time since ``req.started``. Only the
+        path, identity, address and status are recorded: never a request or response
+        body.
         """
         if self.audit_level > LEVEL_INFO:
             return
-        elapsed = int((time.perf_counter() - req.started) * 1e9)
-        key = (req.path, req.ip, req.identity)
-        request = self._requests.get(key)
-        if request is None:
-            request = self._request_json(key)
-        # format_rfc3339_nano(now, local=True), with the per-second part cached
-        seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+        now_ns = time.time_ns()
+        if elapsed is None:
+            elapsed = time.perf_counter() - req.started
+        elapsed_ns = math.trunc(elapsed * 1e9)  # = int(), without a type call
+        key = (req.path, req.ip, req.identity, status)
+        middle = self._middles.get(key)
+        if middle is None:
+            middle = self._middle(key)
+        # format_rfc3339_nano(now, local=True), with the per-second part cached; the
+        # fraction is nine digits without trailing zeros (str of 1_xxxxxxxxx: cheaper
+        # than a :09d format)
+        seconds = now_ns // 1_000_000_000
         if seconds != self._time_second:
             self._new_second(seconds)
-        if nanos:
-            now = f"{self._time_prefix}.{nanos:09d}".rstrip("0") + self._time_zone
-        else:
-            now = self._time_prefix + self._time_zone
+        digits = str(1_000_000_000 + now_ns - seconds * 1_000_000_000)[1:].rstrip("0")
         line = (
-            f'{{"time":"{now}","request":{request},'
-            f'"response":{{"code":{status},"time":{elapsed if elapsed > 0 else 0}}}}}\n'
+            f'{{"time":"{self._time_prefix}{"." if digits else ""}{digits}{self._time_zone}'
+            f"{middle}{elapsed_ns if elapsed_ns > 0 else 0}}}}}\n"
         )
         self._pending_stdout.append(line)
         if not self._flush_scheduled:
@@ -179,21 +183,23 @@ class Logs:
         if hub._subscribers or hub.remote_subscribers:  # = bool(hub), without the call
             hub.publish(line.encode())
 
-    def _request_json(self, key: tuple[str, str, str]) -> str:
-        """The audit event's ``request`` object for (path, ip, identity), cached: a
-        client sends the same few paths from the same address with the same identity."""
-        path, ip, identity = key
+    def _middle(self, key: tuple[str, str, str, int]) -> str:
+        """The audit line between the time and ``response.time`` for (path, ip,
+        identity, status), cached: a client sends the same few paths from the same
+        address with the same identity, and gets the same few status codes."""
+        path, ip, identity, status = key
         request = (
             ("{" + f'"ip":"{ip}",' if ip else "{")
             + f'"path":{go_json_string(path)}'
             + (f',"identity":"{identity}"' if identity else "")
             + "}"
         )
+        middle = f'","request":{request},"response":{{"code":{status},"time":'
         if len(path) <= 1024:
-            if len(self._requests) >= AUDIT_REQUESTS_CACHED:
-                self._requests.clear()
-            self._requests[key] = request
-        return request
+            if len(self._middles) >= AUDIT_REQUESTS_CACHED:
+                self._middles.clear()
+            self._middles[key] = middle
+        return middle
 
     def _flush_stdout(self) -> None:
         """Audit lines are written once per event-loop turn, not once per request."""

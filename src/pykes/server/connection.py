@@ -19,15 +19,20 @@ if TYPE_CHECKING:
     from pykes.server.state import ServerState
 
 
-_date_cache: tuple[int, bytes] = (0, b"")
+_date_until = 0.0  # the Date line below is valid until this time.time()
+_date_line = b""
 
 
 def _date_header() -> bytes:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n")
-    return _date_cache[1]
+    """The Date header line, rebuilt when the second changes (float comparisons per
+    call: an ``int(time.time())`` per response cost twice as much)."""
+    global _date_until, _date_line
+    now = time.time()
+    if not _date_until - 1.0 <= now < _date_until:  # another second (or the clock stepped back)
+        second = math.floor(now)
+        _date_until = second + 1.0
+        _date_line = b"Date: " + formatdate(second, usegmt=True).encode() + b"\r\n"
+    return _date_line
 
 
 _identity_cache: dict[bytes, tuple[str, bool]] = {}

@@ -10,6 +10,7 @@ bytes, and a read sets the connection's deadline once, not once per parser step.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections import deque
@@ -147,6 +148,18 @@ def _head(response: Response) -> bytes:
 
 _HEAD_200_JSON = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 """``_head`` of the most common response, without the cache lookup."""
+
+_CONTENT_LENGTHS: dict[int, bytes] = {}
+_CONTENT_LENGTHS_MAX = 4096  # bodies up to this size have their header line cached
+
+
+def _content_length(size: int) -> bytes:
+    """The Content-Length line and the end of the header block (cached for small sizes:
+    most responses of a route have the same few sizes)."""
+    line = b"Content-Length: %d\r\n\r\n" % size
+    if size <= _CONTENT_LENGTHS_MAX:
+        _CONTENT_LENGTHS[size] = line
+    return line
 
 
 # ------------------------------------------------------------------ batched writes
@@ -295,7 +308,7 @@ class HTTP1Handler:
                 self._fail(_HEADERS_TOO_LARGE)
                 return
             scan = self._header_tail + data  # a header line may span two reads
-            if b"100-" in scan and _EXPECT_CONTINUE.search(scan) is not None:
+            if scan.find(b"100-") != -1 and _EXPECT_CONTINUE.search(scan) is not None:
                 self._expect_seen = True
             self._header_tail = data[-_TAIL:]
         self._data = b""  # an idle connection keeps no read (up to 256 KiB)
@@ -356,7 +369,9 @@ class HTTP1Handler:
         if (
             self._max_body
             and early is None
-            and (self._expect_seen or b"100-" in self._data)  # the usual case ends here
+            # the usual case ends here (find: `in` first tries the operand as an integer,
+            # and the TypeError it raises and clears costs more than the search)
+            and (self._expect_seen or self._data.find(b"100-") != -1)
             and self._expects_continue()
         ):
             self._emit(_CONTINUE)  # as Go does on body read
@@ -372,7 +387,7 @@ class HTTP1Handler:
         if self._expect_seen:
             return True
         data = self._data
-        if b"100-" not in data:
+        if data.find(b"100-") == -1:
             return False
         return _EXPECT_CONTINUE.search(self._header_tail + data) is not None
 
@@ -444,13 +459,17 @@ class HTTP1Handler:
     ) -> bool:
         """Start answering one request; False when the next must wait (a Task took
         over, a stream took the connection, or the connection ends)."""
-        outcome = eager.start(respond(state, req, early))
-        if isinstance(outcome, eager.Suspended):
-            if req.route is not None:  # the handler waits: its deadline runs
-                self.conn.set_deadline(req.route.timeout)
-            self.worker = self._loop.create_task(self._finish(req, keep_alive, outcome))
-            return False
-        return self._send(req, keep_alive, outcome)
+        # eager.start(), inline (one call less per request)
+        coro = respond(state, req, early)
+        try:
+            awaited = coro.send(None)
+        except StopIteration as done:
+            return self._send(req, keep_alive, done.value)
+        if req.route is not None:  # the handler waits: its deadline runs
+            self.conn.set_deadline(req.route.timeout)
+        pending = eager.Suspended(coro, awaited)
+        self.worker = self._loop.create_task(self._finish(req, keep_alive, pending))
+        return False
 
     async def _yield_then_pump(self) -> None:
         try:
@@ -495,7 +514,7 @@ class HTTP1Handler:
                 else _head(response),
                 conn.date_header(),
                 b"" if keep_alive else _CLOSE,
-                b"Content-Length: %d\r\n\r\n" % len(body),
+                _CONTENT_LENGTHS.get(len(body)) or _content_length(len(body)),
                 # a HEAD response has the headers of the GET, but no body
                 b"" if req.method == "HEAD" else body,
             )
@@ -504,7 +523,7 @@ class HTTP1Handler:
         if self.write_blocked:  # not written yet: the write deadline still runs (api.md §3.5)
             conn.set_deadline(self._write_timeout)
         else:
-            conn.clear_deadline()
+            conn.deadline = math.inf  # conn.clear_deadline(), without the call
         if not keep_alive:
             self._write_and_close()
             self.closing = True

@@ -323,7 +323,7 @@ class LeanH2Handler:
         req = Request(
             head.method, path, raw_path, conn.identity, conn.has_cert, conn.ip, conn.now()
         )
-        ended = bool(flags & f.END_STREAM)
+        ended = flags & f.END_STREAM != 0
         req.content_length = 0 if ended else head.content_length
         if self.keep_headers:
             req.forwarded = head.headers
@@ -399,11 +399,15 @@ class LeanH2Handler:
             body = stream.body
             req.body = body[0] if len(body) == 1 else b"".join(body)
         stream.body = []
-        outcome = eager.start(respond(self.conn.state(), req, stream.early))
-        if isinstance(outcome, eager.Suspended):
-            stream.task = self._loop.create_task(self._finish(stream, outcome))
-        else:
-            self._answer(stream, outcome)
+        # eager.start(), inline (one call less per request)
+        coro = respond(self.conn.state(), req, stream.early)
+        try:
+            awaited = coro.send(None)
+        except StopIteration as done:
+            self._answer(stream, done.value)
+            return
+        pending = eager.Suspended(coro, awaited)
+        stream.task = self._loop.create_task(self._finish(stream, pending))
 
     async def _finish(
         self, stream: _Stream, pending: eager.Suspended[Response | StreamResponse]

@@ -137,9 +137,10 @@ def parse_request(headers: list[tuple[bytes, bytes]]) -> RequestHead:
         if name in _CONNECTION_HEADERS or (name == b"te" and value != b"trailers"):
             return _bad("connection-specific header", headers)
         if name == b"content-length":
-            if not value.isdigit() or (content_length is not None and int(value) != content_length):
+            length = int(value) if value.isdigit() else -1  # one int() per request
+            if length < 0 or (content_length is not None and length != content_length):
                 return _bad("invalid content-length", headers)
-            content_length = int(value)
+            content_length = length
     if not method or scheme is None or not path:
         return _bad("missing pseudo-header", headers)
     return RequestHead(

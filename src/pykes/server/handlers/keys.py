@@ -19,7 +19,7 @@ from pykes.crypto import (
     wipe,
 )
 from pykes.errors import APIError
-from pykes.gojson import BodyError, bytes_field, go_json, string_field
+from pykes.gojson import BodyError, bytes_field, go_json, simple_bytes_fields, string_field
 from pykes.server.handlers.common import INVALID_BODY, listing_prefix, read_body, require_name
 from pykes.server.http import EMPTY_OK, JSON, Request, Response
 from pykes.timefmt import format_rfc3339_nano
@@ -154,10 +154,15 @@ async def delete(state: ServerState, req: Request) -> Response:
 
 
 def _crypto_body(req: Request, fields: tuple[str, ...]) -> dict[str, bytes]:
-    body = read_body(req, fields)
+    """The ``[]byte`` ``fields`` of a crypto request body (absent: ``b""``); a
+    ``version`` field is accepted and ignored (api.md §6) but must be a string."""
+    decoded = simple_bytes_fields(req.body, fields)  # the usual body, decoded directly
+    if decoded is not None:
+        return decoded
+    body = read_body(req, (*fields, "version"))
     try:
-        string_field(body, "version")  # accepted and ignored (api.md §6), must be a string
-        return {f: bytes_field(body, f) for f in fields if f != "version"}
+        string_field(body, "version")
+        return {field: bytes_field(body, field) for field in fields}
     except BodyError:
         raise APIError(400, INVALID_BODY) from None
 
@@ -165,8 +170,9 @@ def _crypto_body(req: Request, fields: tuple[str, ...]) -> dict[str, bytes]:
 async def generate(state: ServerState, req: Request) -> Response:
     name = _key_name(req)
     context = b""
-    if req.content_length != 0:  # an empty body with Content-Length: 0 means "no context"
-        context = _crypto_body(req, ("context", "version"))["context"]
+    # No body (Content-Length: 0) or {} (what the SDK sends): no context.
+    if req.content_length != 0 and req.body != b"{}":
+        context = _crypto_body(req, ("context",))["context"]
     try:
         key = await state.keys.get(name)
     except Exception as err:
@@ -187,7 +193,7 @@ async def generate(state: ServerState, req: Request) -> Response:
 
 async def encrypt(state: ServerState, req: Request) -> Response:
     name = _key_name(req)
-    body = _crypto_body(req, ("plaintext", "context", "version"))
+    body = _crypto_body(req, ("plaintext", "context"))
     try:
         key = await state.keys.get(name)
     except Exception as err:
@@ -201,7 +207,7 @@ async def encrypt(state: ServerState, req: Request) -> Response:
 
 async def decrypt(state: ServerState, req: Request) -> Response:
     name = _key_name(req)
-    body = _crypto_body(req, ("ciphertext", "context", "version"))
+    body = _crypto_body(req, ("ciphertext", "context"))
     try:
         key = await state.keys.get(name)
     except Exception as err:
@@ -216,7 +222,7 @@ async def decrypt(state: ServerState, req: Request) -> Response:
 
 async def hmac(state: ServerState, req: Request) -> Response:
     name = _key_name(req)
-    body = _crypto_body(req, ("message", "version"))
+    body = _crypto_body(req, ("message",))
     key = await _load(state, req, name)
     mac = key.hmac(body["message"])  # 409 for legacy keys without an HMAC key
     return Response(200, b'{"hmac":"' + b2a_base64(mac, newline=False) + b'"}\n', JSON)
