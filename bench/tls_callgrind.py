@@ -8,6 +8,11 @@ instructions (callgrind: Ir) or syscalls per request. ``PYKES_TLS`` and
 ``PYTHONPATH`` (``--src``) pass through, so layers and revisions can be compared.
 
     .venv/bin/python bench/tls_callgrind.py --tool callgrind --requests 300 [--new-conn]
+
+Each run is a new kesload process: its connections' handshakes (and Go's dial races
+open a few more than ``--concurrency``) fall inside the measured window. For keep-alive
+rows use enough ``--requests`` to dilute them (20,000 at 8 connections: ~5 % of the
+figure); at 64 connections and 3,000 requests they were a third of it.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ def kesload(server: bench.BenchServer, args: argparse.Namespace, requests: int) 
         "--key-name",
         bench.KEY_NAME,
         "--op",
-        "generate",
+        args.op,
         "--concurrency",
         str(args.concurrency),
         "--duration",
@@ -71,6 +76,7 @@ def kesload(server: bench.BenchServer, args: argparse.Namespace, requests: int) 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tool", choices=("callgrind", "strace"), default="callgrind")
+    p.add_argument("--op", default="generate", help="kesload --op (generate, decrypt, …)")
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--warmup-requests", type=int, default=60)
     p.add_argument("--concurrency", type=int, default=8)
