@@ -23,6 +23,8 @@ the Go reference (:func:`machine_factor`, :func:`apply_factor`).
 and writes the collapsed stacks plus a top-N summary next to the results.
 ``--go-floor`` also runs every row against ``bench/go_floor`` (Go's net/http and
 crypto/tls with fixed answers, built like kesload): an upper bound for Go KES here.
+``--trivial`` also runs every HTTP/1.1 row against the baseline's trivial Python server:
+what any Python server on this stack can reach.
 
 Nothing here asserts timings: the numbers are the output.
 """
@@ -271,6 +273,16 @@ class RowResult:
     go_floor_rps_runs: list[float] | None = None
     vs_go_floor: float | None = None  # rps / go_floor_rps (pykes's share of the floor)
     go_floor_error: str = ""
+    # --trivial: the same HTTP/1.1 row against bench/baseline_server.py (uvloop + stdlib
+    # ssl + httptools, one fixed answer, no work) — what Python on this stack can reach.
+    trivial_rps: float | None = None
+    trivial_p99_ms: float | None = None
+    trivial_server_cpu_us_per_req: float | None = None
+    trivial_cpu_other_pct: float | None = None
+    trivial_rss_mb: float | None = None
+    trivial_rps_runs: list[float] | None = None
+    vs_trivial: float | None = None
+    trivial_error: str = ""
 
     @classmethod
     def from_kesload(cls, spec: RowSpec, output: str) -> RowResult:
@@ -298,17 +310,22 @@ class RowResult:
 
     def add_go_floor(self, floor: RowResult) -> None:
         """Record the Go floor server's result for the same row (best of its repeats)."""
-        if floor.status != "ok":
-            self.go_floor_error = floor.error_text[-500:]
+        self.add_yardstick("go_floor", floor)
+
+    def add_yardstick(self, prefix: str, other: RowResult) -> None:
+        """Record another server's result for the same row (best of its repeats) in the
+        ``<prefix>_…`` fields and ``vs_<prefix>`` (= our req/s / its req/s)."""
+        if other.status != "ok":
+            setattr(self, f"{prefix}_error", other.error_text[-500:])
             return
-        self.go_floor_rps = floor.rps
-        self.go_floor_p99_ms = floor.p99_ms
-        self.go_floor_server_cpu_us_per_req = floor.server_cpu_us_per_req
-        self.go_floor_cpu_other_pct = floor.cpu_other_pct
-        self.go_floor_rss_mb = floor.rss_mb
-        self.go_floor_rps_runs = list(floor.rps_runs)
-        ok = self.status == "ok" and floor.rps > 0
-        self.vs_go_floor = round(self.rps / floor.rps, 4) if ok else None
+        setattr(self, f"{prefix}_rps", other.rps)
+        setattr(self, f"{prefix}_p99_ms", other.p99_ms)
+        setattr(self, f"{prefix}_server_cpu_us_per_req", other.server_cpu_us_per_req)
+        setattr(self, f"{prefix}_cpu_other_pct", other.cpu_other_pct)
+        setattr(self, f"{prefix}_rss_mb", other.rss_mb)
+        setattr(self, f"{prefix}_rps_runs", list(other.rps_runs))
+        ok = self.status == "ok" and other.rps > 0
+        setattr(self, f"vs_{prefix}", round(self.rps / other.rps, 4) if ok else None)
 
     @classmethod
     def failed(cls, spec: RowSpec, why: str) -> RowResult:
@@ -1064,11 +1081,14 @@ def start_go_floor(binary: Path, like: BenchServer) -> BenchServer:
 
 
 @dataclass
-class GoFloor:
-    """The Go floor server next to a pykes server (``--go-floor``): started on first
-    use with that server's certificate, restarted (and the death recorded) if it died."""
+class Yardstick:
+    """Another server run on the same rows right after pykes (``--go-floor``,
+    ``--trivial``): started on first use next to the pykes server ``like`` (``start``),
+    restarted (and the death recorded) if it died; ``applies`` picks its rows."""
 
-    binary: Path
+    name: str
+    start: Callable[[BenchServer], BenchServer]
+    applies: Callable[[RowSpec], bool] = lambda _spec: True
     server: BenchServer | None = None
     starts: int = 0
     deaths: list[str] = field(default_factory=list)
@@ -1076,33 +1096,55 @@ class GoFloor:
     def run_row(
         self, spec: RowSpec, like: BenchServer, kesload: Path, duration: float, warmup: float
     ) -> RowResult:
-        """``run_row`` against the Go floor with the kesload parameters of ``spec``."""
+        """``run_row`` against this server with the kesload parameters of ``spec``."""
         if self.server is not None and not self.server.alive():
             self.deaths.append(self.server.stderr_tail(500))
             self.server = None
         if self.server is None:
             try:
-                self.server = start_go_floor(self.binary, like)
+                self.server = self.start(like)
             except SystemExit as err:  # the pykes rows still run
                 return RowResult.failed(spec, str(err))
             self.starts += 1
         return run_row(spec, self.server, kesload, duration, warmup, None, 0)
 
-    def stop(self) -> dict[str, Any]:
-        """Stop it (SIGTERM: it prints its TLS handshake counts first) and describe it
-        for the results file."""
-        info: dict[str, Any] = {
-            "what": "bench/go_floor: Go net/http (HTTP/1.1 and built-in HTTP/2) + crypto/tls "
-            "defaults (TLS 1.2 minimum, RequireAnyClientCert, session tickets on), fixed "
-            "JSON answers; an upper bound for Go KES on this machine",
-            "binary": str(self.binary),
-            "starts": self.starts,
-            "deaths": self.deaths,
-        }
-        if self.server is not None:
-            self.server.stop()
-            info.update(go_floor_info(self.server.stderr_tail(100_000)))
-        return info
+    def stop(self) -> str:
+        """Stop it; its stderr (the Go floor prints its TLS handshake counts on SIGTERM)."""
+        if self.server is None:
+            return ""
+        self.server.stop()
+        return self.server.stderr_tail(100_000)
+
+
+def go_floor_yardstick(binary: Path) -> Yardstick:
+    return Yardstick("Go floor", lambda like: start_go_floor(binary, like))
+
+
+def go_floor_summary(floor: Yardstick, binary: Path) -> dict[str, Any]:
+    """The Go floor for the results file: what it is, its starts and deaths, and what it
+    said about itself."""
+    info: dict[str, Any] = {
+        "what": "bench/go_floor: Go net/http (HTTP/1.1 and built-in HTTP/2) + crypto/tls "
+        "defaults (TLS 1.2 minimum, RequireAnyClientCert, session tickets on), fixed "
+        "JSON answers; an upper bound for Go KES on this machine",
+        "binary": str(binary),
+        "starts": floor.starts,
+        "deaths": floor.deaths,
+    }
+    info.update(go_floor_info(floor.stop()))
+    return info
+
+
+def trivial_yardstick(workers: int) -> Yardstick:
+    """bench/baseline_server.py with ``workers`` processes, on HTTP/1.1 rows only (it
+    has no HTTP/2), with its own certificates next to the pykes server's."""
+
+    def start(like: BenchServer) -> BenchServer:
+        workdir = like.workdir / f"trivial-{free_port()}"
+        workdir.mkdir()
+        return start_baseline(workdir, workers)
+
+    return Yardstick("trivial", start, applies=lambda spec: not spec.http2)
 
 
 _GO_FLOOR_VERSION = re.compile(r"^go_floor: (go\S+), GOMAXPROCS=(\d+)", re.MULTILINE)
@@ -1381,10 +1423,15 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
     with_floor = any(r.go_floor_rps is not None or r.go_floor_error for r in rows)
     if with_floor:
         columns += ("Go floor", "vs floor", "floor p99", "floor µs/req", "floor other")
+    with_trivial = any(r.trivial_rps is not None or r.trivial_error for r in rows)
+    if with_trivial:
+        columns += ("trivial", "vs trivial", "trivial µs/req")
     for name in columns:
         table.add_column(name, justify="left" if name == "row" else "right", no_wrap=True)
     for r in rows:
         floor_cells = go_floor_cells(r) if with_floor else []
+        if with_trivial:
+            floor_cells += trivial_cells(r)
         if r.status != "ok":
             blank = [""] * (len(columns) - 3 - len(floor_cells))
             table.add_row(r.id, "[red]failed[/red]", _fmt(r.target_rps), *blank, *floor_cells)
@@ -1407,13 +1454,19 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
             "—" if r.cpu_other_pct is None else f"{r.cpu_other_pct:.0f}%",
             *floor_cells,
         )
-    console = _console(230 if with_floor else 170)
+    console = _console(170 + (60 if with_floor else 0) + (40 if with_trivial else 0))
     console.print(table)
     if with_floor:
         console.print(
             "Go floor: the same kesload row against bench/go_floor (Go net/http + crypto/tls, "
             "fixed answers, same certificates) in this run — an upper bound for Go KES on "
             "this machine; vs floor = req/s / Go floor."
+        )
+    if with_trivial:
+        console.print(
+            "trivial: the same HTTP/1.1 row against bench/baseline_server.py (uvloop + stdlib "
+            "ssl + httptools, one fixed answer, no work) in this run; vs trivial = req/s / "
+            "trivial."
         )
     if factor is not None:
         console.print(
@@ -1429,6 +1482,15 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
     for r in rows:
         if r.status != "ok":
             console.print(f"[red]{r.id} failed:[/red] {failure_reason(r.error_text)}")
+
+
+def trivial_cells(r: RowResult) -> list[str]:
+    """The trivial-server columns of one table row (blank where it did not run)."""
+    if r.trivial_error:
+        return ["[red]failed[/red]", "", ""]
+    if r.trivial_rps is None:
+        return ["", "", ""]
+    return [_fmt(r.trivial_rps), _ratio(r.vs_trivial), _fmt(r.trivial_server_cpu_us_per_req)]
 
 
 def go_floor_cells(r: RowResult) -> list[str]:
@@ -1566,6 +1628,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="also run every row against bench/go_floor (Go's net/http + crypto/tls with "
         "fixed answers: an upper bound for Go KES on this machine)",
     )
+    p.add_argument(
+        "--trivial",
+        action="store_true",
+        help="also run every HTTP/1.1 row against the trivial Python server (the baseline: "
+        "no work at all): what Python on this stack can reach",
+    )
     args = p.parse_args(list(argv))
     if args.duration is None:
         args.duration = 2.0 if args.quick else 5.0
@@ -1607,10 +1675,14 @@ def run_matrix(
 ) -> list[RowResult]:
     """One server for all rows (restarted, and recorded, if it dies). With ``go_floor``
     (the built bench/go_floor binary) every repeat of a row is followed by the same
-    kesload run against that Go server, which uses the pykes server's certificate."""
+    kesload run against that Go server, which uses the pykes server's certificate; with
+    ``--trivial`` likewise against the trivial Python server (HTTP/1.1 rows)."""
     results: list[RowResult] = []
     server = start_server(workdir / "s0", opts)
-    floor = GoFloor(go_floor) if go_floor is not None else None
+    floor = go_floor_yardstick(go_floor) if go_floor is not None else None
+    yardsticks = {"go_floor": floor} if floor is not None else {}
+    if args.trivial:
+        yardsticks["trivial"] = trivial_yardstick(opts.workers)
     idle_rss, idle_pss = tree_memory_kb(server.pid)
     run["server_idle_rss_mb"] = round(idle_rss / 1024, 1)
     run["server_idle_pss_mb"] = round(idle_pss / 1024, 1) if idle_pss is not None else None
@@ -1626,7 +1698,7 @@ def run_matrix(
                 server = start_server(workdir / f"s{restarts}", opts)
             print(f"[{i + 1}/{len(rows)}] {spec.label} …", flush=True)
             tries: list[RowResult] = []
-            floor_tries: list[RowResult] = []
+            other_tries: dict[str, list[RowResult]] = {prefix: [] for prefix in yardsticks}
             for _ in range(args.repeat):
                 result = run_row(
                     spec,
@@ -1640,14 +1712,17 @@ def run_matrix(
                 )
                 print_try(result)
                 tries.append(result)
-                if floor is not None:
+                for prefix, other in yardsticks.items():
+                    if not other.applies(spec):
+                        continue
                     time.sleep(args.pause)
-                    floor_try = floor.run_row(spec, server, kesload, args.duration, args.warmup)
-                    print_try(floor_try, "Go floor: ")
-                    floor_tries.append(floor_try)
+                    other_try = other.run_row(spec, server, kesload, args.duration, args.warmup)
+                    print_try(other_try, f"{other.name}: ")
+                    other_tries[prefix].append(other_try)
             best = best_of(tries)
-            if floor_tries:
-                best.add_go_floor(best_of(floor_tries))
+            for prefix, found in other_tries.items():
+                if found:
+                    best.add_yardstick(prefix, best_of(found))
             results.append(best)
             if args.pause and i + 1 < len(rows):
                 time.sleep(args.pause)  # let TIME_WAIT and the server settle
@@ -1660,8 +1735,16 @@ def run_matrix(
     finally:
         server.stop()
         run["server_restarts"] = restarts
-        if floor is not None:
-            run["go_floor"] = floor.stop()
+        if floor is not None and go_floor is not None:
+            run["go_floor"] = go_floor_summary(floor, go_floor)
+        if "trivial" in yardsticks:
+            yardsticks["trivial"].stop()
+            run["trivial"] = {
+                "what": "bench/baseline_server.py: uvloop + stdlib ssl + httptools, one fixed "
+                "answer, no work; HTTP/1.1 rows",
+                "starts": yardsticks["trivial"].starts,
+                "deaths": yardsticks["trivial"].deaths,
+            }
     return results
 
 
@@ -1750,6 +1833,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "profile_native": args.profile_native,
                 "repeat": args.repeat,
                 "go_floor": args.go_floor,
+                "trivial": args.trivial,
             },
             "kesload": str(kesload.relative_to(REPO)),
             "rows": [],
