@@ -30,6 +30,7 @@ from pykes.server.h2lean.headers import (
 from pykes.server.h2lean.limits import FloodGuard
 from pykes.server.http import IDLE_TIMEOUT, Request, Response, StreamResponse
 from pykes.server.pipeline import respond, route_request
+from pykes.server.spin import spinner_of
 
 if TYPE_CHECKING:
     from pykes.server.connection import Connection
@@ -92,6 +93,7 @@ class LeanH2Handler:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._loop = asyncio.get_running_loop()
+        self._spinner = spinner_of(self._loop)
         self.streams: dict[int, _Stream] = {}
         self.decoder = RequestDecoder()
         self._buf = b""
@@ -146,6 +148,8 @@ class LeanH2Handler:
         if transport.is_closing():
             return
         transport.write(data)
+        # wait for the next request awake (server/spin.py)
+        self._spinner.kick(len(self.conn.server.connections))
         if not self._reading_paused and self.conn.writing_paused:
             # The client does not read its answers: stop reading its requests until it does.
             self._reading_paused = True

@@ -1,0 +1,80 @@
+"""Spin-polling after an answer: keep the event loop awake for a moment instead of
+sleeping in ``epoll_wait``, so a client's next request is read the instant it lands.
+
+A client that waits for each answer before it sends the next request pays the
+server's wake-up on every request: the worker blocks in ``epoll_wait``, its CPU goes
+idle, and the kernel (on a virtual machine, the hypervisor too) has to wake it when
+the request arrives. Go's scheduler avoids this by spinning for a while, yielding the
+CPU, before it parks a thread. We do the same, bounded:
+
+* After answers are written, ``kick()`` keeps the loop polling with a zero timeout
+  (one ``call_soon`` per loop turn) for up to ``SPIN_SECONDS``; every answer written
+  meanwhile extends the window. With no requests, nothing spins.
+* Each idle turn calls ``sched_yield()``: a process that wants this CPU (another
+  worker, a client on the same machine) gets it first.
+* Only a worker with at most ``MAX_CONNECTIONS`` connections spins. With many, the
+  next request is usually waiting already, and a worker that sleeps until several
+  are ready answers them in one loop turn, with one write batch (http1.py), which
+  spinning would break up.
+
+Measured (docs/performance.md, "Fifth round"): one keep-alive connection over HTTP/1.1
+went from ~5,300 to ~7,300 requests/s on the 2-core bench machine, over HTTP/2 from
+~4,900 to ~6,000. ``PYKES_SPIN_US`` (microseconds; 0 turns it off) sets the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+SPIN_SECONDS = int(os.environ.get("PYKES_SPIN_US", "100")) / 1e6
+MAX_CONNECTIONS = 4
+
+_perf_counter = time.perf_counter
+_sched_yield = os.sched_yield
+
+
+class Spinner:
+    """One per event loop (``spinner_of``); ``kick()`` after writing answers."""
+
+    __slots__ = ("loop", "window", "spinning", "until", "turns")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, window: float = SPIN_SECONDS) -> None:
+        self.loop = loop
+        self.window = window
+        self.spinning = False
+        self.until = 0.0  # spin until then (perf_counter seconds)
+        self.turns = 0  # loop turns spent polling, in all (for tests and curious readers)
+
+    def kick(self, connections: int) -> None:
+        """Answers were just written on a worker with ``connections`` connections:
+        poll for the next request for a while."""
+        if connections > MAX_CONNECTIONS or self.window <= 0.0:
+            return
+        self.until = _perf_counter() + self.window
+        if not self.spinning:
+            self.spinning = True
+            self.loop.call_soon(self._poll)
+
+    def _poll(self) -> None:
+        if _perf_counter() < self.until:
+            self.turns += 1
+            _sched_yield()
+            self.loop.call_soon(self._poll)  # the loop polls (timeout 0) and comes back
+        else:
+            self.spinning = False
+
+
+_spinners: dict[asyncio.AbstractEventLoop, Spinner] = {}
+
+
+def spinner_of(loop: asyncio.AbstractEventLoop) -> Spinner:
+    """The loop's spinner (one per loop: a worker has one loop; tests make many)."""
+    spinner = _spinners.get(loop)
+    if spinner is None:
+        if len(_spinners) >= 64:  # forget the loops of finished tests
+            for old in [old for old in _spinners if old.is_closed()]:
+                del _spinners[old]
+        spinner = _spinners[loop] = Spinner(loop)
+    return spinner
