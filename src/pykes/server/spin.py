@@ -3,8 +3,8 @@ sleeping in ``epoll_wait``, so a client's next request is read the instant it la
 
 A client that waits for each answer before it sends the next request pays the
 server's wake-up on every request: the worker blocks in ``epoll_wait``, its CPU goes
-idle, and the kernel (on a virtual machine, the hypervisor too) has to wake it when
-the request arrives. Go's scheduler avoids this by spinning for a while, yielding the
+idle, and the kernel (on a virtual machine, probably the hypervisor too) has to wake it
+when the request arrives. Go's scheduler avoids this by spinning for a while, yielding the
 CPU, before it parks a thread. We do the same, bounded:
 
 * After answers are written, ``kick()`` keeps the loop polling with a zero timeout
@@ -19,7 +19,7 @@ CPU, before it parks a thread. We do the same, bounded:
 
 Measured (docs/performance.md, "Fifth round"): one keep-alive connection over HTTP/1.1
 went from ~5,300 to ~7,300 requests/s on the 2-core bench machine, over HTTP/2 from
-~4,900 to ~6,000. ``PYKES_SPIN_US`` (microseconds; 0 turns it off) sets the window.
+~4,700 to ~5,900. ``PYKES_SPIN_US`` (microseconds; 0 turns it off) sets the window.
 """
 
 from __future__ import annotations
