@@ -32,7 +32,7 @@ SPIN_SECONDS = int(os.environ.get("PYKES_SPIN_US", "100")) / 1e6
 MAX_CONNECTIONS = 4
 
 _perf_counter = time.perf_counter
-_sched_yield = os.sched_yield
+_sched_yield = getattr(os, "sched_yield", lambda: None)  # not on every platform (macOS)
 
 
 class Spinner:
