@@ -20,7 +20,7 @@ run: install
 # The API, TLS and HTTP tests once more on the opt-in PYKES_TLS=openssl layer (~20 s).
 OPENSSL_LANE := tests/test_api_keys.py tests/test_api_auth.py tests/test_api_system.py \
 	tests/test_tls_modes.py tests/test_tls_proxy.py tests/test_http2_conformance.py \
-	tests/test_http1_headers.py tests/test_go_interop.py
+	tests/test_http1_headers.py tests/test_go_interop.py tests/test_spin.py
 
 test: install
 	$(BIN)/python -m pytest -q
