@@ -80,6 +80,53 @@ def test_many_connections_or_a_zero_window_never_spin() -> None:
     _run(body)
 
 
+def test_spins_that_catch_nothing_rest_longer_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spin, "REVIEW_SPINS", 16)
+    monkeypatch.setattr(spin, "MIN_REST_SECONDS", 0.05)
+
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        spinner = spin.Spinner(loop, window=0.002)
+
+        async def spins_in_vain() -> None:
+            for _ in range(spin.REVIEW_SPINS):  # a client whose requests come 5 ms apart
+                spinner.kick(1)
+                assert spinner.spinning
+                await asyncio.sleep(0.005)
+
+        await spins_in_vain()
+        spinner.kick(1)
+        assert not spinner.spinning, "it kept spinning after 16 spins that caught nothing"
+        assert spinner.rest == 0.1  # the next rest is twice as long
+        await asyncio.sleep(0.06)
+        await spins_in_vain()  # it tried again after 50 ms, in vain again
+        assert spinner.rest == 0.2
+        await asyncio.sleep(0.06)
+        spinner.kick(1)
+        assert not spinner.spinning, "the second rest was not longer than the first"
+        await asyncio.sleep(0.05)
+        spinner.kick(1)
+        assert spinner.spinning, "it did not try again after its rest"
+
+    _run(body)
+
+
+def test_spins_that_catch_requests_keep_spinning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spin, "REVIEW_SPINS", 16)
+
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        spinner = spin.Spinner(loop, window=0.01)
+        for _ in range(3 * spin.REVIEW_SPINS):
+            spinner.kick(1)
+            await asyncio.sleep(0)  # the next request lands during the spin
+            spinner.kick(1)
+            await asyncio.sleep(0.015)  # then a pause: the spin ends
+        spinner.kick(1)
+        assert spinner.spinning
+        assert spinner.rest == spin.MIN_REST_SECONDS
+
+    _run(body)
+
+
 def test_one_spinner_per_loop() -> None:
     async def body(loop: asyncio.AbstractEventLoop) -> None:
         assert spin.spinner_of(loop) is spin.spinner_of(loop)
