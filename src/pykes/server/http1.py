@@ -15,7 +15,6 @@ import re
 import time
 from collections import deque
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 from weakref import WeakKeyDictionary
 
 import httptools
@@ -29,12 +28,12 @@ from pykes.server.http import (
     Response,
     StreamResponse,
 )
-from pykes.server.pipeline import respond, route_request
+from pykes.server.pipeline import respond
 from pykes.server.spin import spinner_of
+from pykes.server.targets import TargetCache
 
 if TYPE_CHECKING:
     from pykes.server.connection import Connection
-    from pykes.server.routes import Route, RouteTable
     from pykes.server.state import ServerState
 
 MAX_HEADER_BYTES = 1 << 20  # Go's http.DefaultMaxHeaderBytes
@@ -80,49 +79,14 @@ class _Pending:
 
 
 # ------------------------------------------------------------------ routing cache
-_Target = tuple[str, str, str, str, "Route | None", str, "Response | None"]
-"""method, path, raw path, query, route, resource, early response"""
-
-
-class _Targets:
-    """``route_request``'s outcome per (method, request target) for one route table:
-    a client sends the same few targets again and again. Bounded: at most ``SIZE``
-    targets of at most ``MAX_TARGET`` bytes, all dropped when full."""
-
-    SIZE = 1024
-    MAX_TARGET = 1024
-
-    def __init__(self) -> None:
-        self.routes: RouteTable | None = None
-        self.entries: dict[tuple[bytes, bytes], _Target] = {}
-
-    def get(self, routes: RouteTable, method: bytes, url: bytes) -> _Target:
-        if routes is self.routes:
-            hit = self.entries.get((method, url))
-            if hit is not None:
-                return hit
-        else:  # a SIGHUP reload brought a new route table
-            self.routes = routes
-            self.entries = {}
-        target = _route(routes, method, url)
-        if len(url) <= self.MAX_TARGET:
-            if len(self.entries) >= self.SIZE:
-                self.entries = {}
-            self.entries[(method, url)] = target
-        return target
-
-
-def _route(routes: RouteTable, method: bytes, url: bytes) -> _Target:
+def _split_target(method: bytes, url: bytes) -> tuple[str, str, str]:
+    """(method, raw path, query) of a request line's method and target."""
     parsed = httptools.parse_url(url)
-    raw_path = parsed.path.decode("latin-1")
-    path = unquote(raw_path, errors="replace") if "%" in raw_path else raw_path
     query = parsed.query.decode("latin-1") if parsed.query else ""
-    probe = Request(method.decode("ascii", "replace"), path, raw_path, "", False, "", 0.0)
-    early = route_request(routes, probe, query)
-    return (probe.method, path, raw_path, probe.query, probe.route, probe.resource, early)
+    return method.decode("ascii", "replace"), parsed.path.decode("latin-1"), query
 
 
-_targets = _Targets()
+_targets: TargetCache[bytes, bytes] = TargetCache(_split_target)
 
 
 # ------------------------------------------------------------------ response heads

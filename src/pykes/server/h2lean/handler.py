@@ -15,7 +15,6 @@ import contextlib
 import math
 import time
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from pykes.server import eager
 from pykes.server.h2lean import frames as f
@@ -29,8 +28,9 @@ from pykes.server.h2lean.headers import (
 )
 from pykes.server.h2lean.limits import FloodGuard
 from pykes.server.http import IDLE_TIMEOUT, Request, Response, StreamResponse
-from pykes.server.pipeline import respond, route_request
+from pykes.server.pipeline import respond
 from pykes.server.spin import spinner_of
+from pykes.server.targets import TargetCache
 
 if TYPE_CHECKING:
     from pykes.server.connection import Connection
@@ -40,6 +40,15 @@ STREAM_WINDOW = 1 << 20  # every request body fits (MAX_BODY is 1 MB)
 CONNECTION_WINDOW = 4 << 20  # bytes of request bodies buffered per connection, at most
 MAX_HEADER_BLOCK = MAX_HEADER_LIST_SIZE + (64 << 10)  # compressed, across CONTINUATIONs
 DEFAULT_TIMEOUT = 15.0
+
+
+def _split_target(method: str, target: str) -> tuple[str, str, str]:
+    """(method, raw path, query) of the :method and :path pseudo-headers."""
+    raw_path, _, query = target.partition("?")
+    return method, raw_path, query
+
+
+_targets: TargetCache[str, str] = TargetCache(_split_target)
 
 
 class _Stream:
@@ -321,21 +330,20 @@ class LeanH2Handler:
         stream = _Stream(sid, self._peer_initial_window)
         self.streams[sid] = stream
         conn = self.conn
-        raw = head.target
-        raw_path, _, query = raw.partition("?")
-        path = unquote(raw_path, errors="replace") if "%" in raw_path else raw_path
-        req = Request(
-            head.method, path, raw_path, conn.identity, conn.has_cert, conn.ip, conn.now()
+        method, path, raw_path, query, route, resource, early = _targets.get(
+            conn.state().routes, head.method, head.target
         )
+        req = Request(method, path, raw_path, conn.identity, conn.has_cert, conn.ip, conn.now())
+        if route is not None:  # routed: no early response
+            req.route, req.resource, req.query = route, resource, query
         ended = flags & f.END_STREAM != 0
         req.content_length = 0 if ended else head.content_length
         if self.keep_headers:
             req.forwarded = head.headers
         stream.content_length = head.content_length
-        stream.early = route_request(conn.state().routes, req, query)
+        stream.early = early
         stream.req = req
-        route = req.route
-        if stream.early is None and route is not None:
+        if early is None and route is not None:
             stream.max_body = route.max_body
             stream.deadline = route.timeout
         else:
