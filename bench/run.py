@@ -273,6 +273,16 @@ class RowResult:
     go_floor_rps_runs: list[float] | None = None
     vs_go_floor: float | None = None  # rps / go_floor_rps (pykes's share of the floor)
     go_floor_error: str = ""
+    # --go-model: the same kesload row against bench/go_floor --work kes (Go KES's
+    # per-request work on the same Go stack, kes_model.go) — an estimate of Go KES.
+    go_model_rps: float | None = None
+    go_model_p99_ms: float | None = None
+    go_model_server_cpu_us_per_req: float | None = None
+    go_model_cpu_other_pct: float | None = None
+    go_model_rss_mb: float | None = None
+    go_model_rps_runs: list[float] | None = None
+    vs_go_model: float | None = None
+    go_model_error: str = ""
     # --trivial: the same HTTP/1.1 row against bench/baseline_server.py (uvloop + stdlib
     # ssl + httptools, one fixed answer, no work) — what Python on this stack can reach.
     trivial_rps: float | None = None
@@ -1065,13 +1075,18 @@ def start_until_ready(
     return started
 
 
-def start_go_floor(binary: Path, like: BenchServer) -> BenchServer:
+def start_go_floor(binary: Path, like: BenchServer, work: str = "none") -> BenchServer:
     """The Go floor server (bench/go_floor) on a free port with ``like``'s server
     certificate and key (``write_tls_files``): kesload then runs against it with the very
-    same ``--api-key`` and ``--ca`` as against ``like`` (a pykes server)."""
+    same ``--api-key`` and ``--ca`` as against ``like`` (a pykes server). ``work="kes"``
+    starts the Go KES model instead, with ``like``'s API key as its admin."""
     port = free_port()
     cmd = [str(binary), "--addr", f"127.0.0.1:{port}"]
     cmd += ["--cert", str(like.workdir / "server.crt"), "--key", str(like.workdir / "server.key")]
+    if work != "none":
+        from pykes.auth import APIKey
+
+        cmd += ["--work", work, "--admin", APIKey.parse(like.api_key).identity]
     stderr_file = like.workdir / f"go_floor-{port}.stderr"
 
     def server(proc: subprocess.Popen[bytes]) -> BenchServer:
@@ -1120,6 +1135,10 @@ def go_floor_yardstick(binary: Path) -> Yardstick:
     return Yardstick("Go floor", lambda like: start_go_floor(binary, like))
 
 
+def go_model_yardstick(binary: Path) -> Yardstick:
+    return Yardstick("Go model", lambda like: start_go_floor(binary, like, work="kes"))
+
+
 def go_floor_summary(floor: Yardstick, binary: Path) -> dict[str, Any]:
     """The Go floor for the results file: what it is, its starts and deaths, and what it
     said about itself."""
@@ -1132,6 +1151,21 @@ def go_floor_summary(floor: Yardstick, binary: Path) -> dict[str, Any]:
         "deaths": floor.deaths,
     }
     info.update(go_floor_info(floor.stop()))
+    return info
+
+
+def go_model_summary(model: Yardstick, binary: Path) -> dict[str, Any]:
+    """The Go KES model for the results file, like ``go_floor_summary``."""
+    info: dict[str, Any] = {
+        "what": "bench/go_floor --work kes: Go KES's per-request work (identity hash, "
+        "admin check, metrics middleware, key cache, JSON, crypto/rand, HMAC-SHA-256 → "
+        "AES-256-GCM) on the floor's net/http + crypto/tls stack; an estimate of Go KES "
+        "on this machine (bench/go_floor/kes_model.go)",
+        "binary": str(binary),
+        "starts": model.starts,
+        "deaths": model.deaths,
+    }
+    info.update(go_floor_info(model.stop()))
     return info
 
 
@@ -1423,6 +1457,9 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
     with_floor = any(r.go_floor_rps is not None or r.go_floor_error for r in rows)
     if with_floor:
         columns += ("Go floor", "vs floor", "floor p99", "floor µs/req", "floor other")
+    with_model = any(r.go_model_rps is not None or r.go_model_error for r in rows)
+    if with_model:
+        columns += ("Go model", "vs model", "model p99", "model µs/req")
     with_trivial = any(r.trivial_rps is not None or r.trivial_error for r in rows)
     if with_trivial:
         columns += ("trivial", "vs trivial", "trivial µs/req")
@@ -1430,6 +1467,8 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
         table.add_column(name, justify="left" if name == "row" else "right", no_wrap=True)
     for r in rows:
         floor_cells = go_floor_cells(r) if with_floor else []
+        if with_model:
+            floor_cells += go_model_cells(r)
         if with_trivial:
             floor_cells += trivial_cells(r)
         if r.status != "ok":
@@ -1454,13 +1493,20 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
             "—" if r.cpu_other_pct is None else f"{r.cpu_other_pct:.0f}%",
             *floor_cells,
         )
-    console = _console(170 + (60 if with_floor else 0) + (40 if with_trivial else 0))
+    width = 170 + (60 if with_floor else 0) + (50 if with_model else 0)
+    console = _console(width + (40 if with_trivial else 0))
     console.print(table)
     if with_floor:
         console.print(
             "Go floor: the same kesload row against bench/go_floor (Go net/http + crypto/tls, "
             "fixed answers, same certificates) in this run — an upper bound for Go KES on "
             "this machine; vs floor = req/s / Go floor."
+        )
+    if with_model:
+        console.print(
+            "Go model: the same row against bench/go_floor --work kes (Go KES's per-request "
+            "work on the same Go stack, kes_model.go) — an estimate of Go KES on this "
+            "machine; vs model = req/s / Go model."
         )
     if with_trivial:
         console.print(
@@ -1491,6 +1537,20 @@ def trivial_cells(r: RowResult) -> list[str]:
     if r.trivial_rps is None:
         return ["", "", ""]
     return [_fmt(r.trivial_rps), _ratio(r.vs_trivial), _fmt(r.trivial_server_cpu_us_per_req)]
+
+
+def go_model_cells(r: RowResult) -> list[str]:
+    """The Go model columns of one table row (blank for rows without a model run)."""
+    if r.go_model_error:
+        return ["[red]failed[/red]", "", "", ""]
+    if r.go_model_rps is None:
+        return ["", "", "", ""]
+    return [
+        _fmt(r.go_model_rps),
+        _ratio(r.vs_go_model),
+        _fmt(r.go_model_p99_ms, 2),
+        _fmt(r.go_model_server_cpu_us_per_req),
+    ]
 
 
 def go_floor_cells(r: RowResult) -> list[str]:
@@ -1629,6 +1689,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "fixed answers: an upper bound for Go KES on this machine)",
     )
     p.add_argument(
+        "--go-model",
+        action="store_true",
+        help="also run every row against bench/go_floor --work kes (Go KES's per-request "
+        "work on the same Go stack: an estimate of Go KES on this machine)",
+    )
+    p.add_argument(
         "--trivial",
         action="store_true",
         help="also run every HTTP/1.1 row against the trivial Python server (the baseline: "
@@ -1679,8 +1745,11 @@ def run_matrix(
     ``--trivial`` likewise against the trivial Python server (HTTP/1.1 rows)."""
     results: list[RowResult] = []
     server = start_server(workdir / "s0", opts)
-    floor = go_floor_yardstick(go_floor) if go_floor is not None else None
+    floor = go_floor_yardstick(go_floor) if go_floor is not None and args.go_floor else None
+    model = go_model_yardstick(go_floor) if go_floor is not None and args.go_model else None
     yardsticks = {"go_floor": floor} if floor is not None else {}
+    if model is not None:
+        yardsticks["go_model"] = model
     if args.trivial:
         yardsticks["trivial"] = trivial_yardstick(opts.workers)
     idle_rss, idle_pss = tree_memory_kb(server.pid)
@@ -1737,6 +1806,8 @@ def run_matrix(
         run["server_restarts"] = restarts
         if floor is not None and go_floor is not None:
             run["go_floor"] = go_floor_summary(floor, go_floor)
+        if model is not None and go_floor is not None:
+            run["go_model"] = go_model_summary(model, go_floor)
         if "trivial" in yardsticks:
             yardsticks["trivial"].stop()
             run["trivial"] = {
@@ -1785,7 +1856,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{r.id:26} {r.label}")
         return 0
     kesload = build_kesload()
-    go_floor = build_go_floor() if args.go_floor else None
+    go_floor = build_go_floor() if args.go_floor or args.go_model else None
     if args.build_only:
         print(kesload)
         if go_floor is not None:
@@ -1833,6 +1904,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "profile_native": args.profile_native,
                 "repeat": args.repeat,
                 "go_floor": args.go_floor,
+                "go_model": args.go_model,
                 "trivial": args.trivial,
             },
             "kesload": str(kesload.relative_to(REPO)),

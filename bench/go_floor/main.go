@@ -4,8 +4,11 @@
 // lookup, no cryptography per request and no audit logging, so Go KES (same stack,
 // strictly more work per request) cannot be faster than this on the same machine.
 //
-// Standard library only. bench/run.py --go-floor builds and drives it; see
-// bench/README.md.
+// With --work kes it is the Go KES model instead (kes_model.go): Go KES's per-request
+// work on the same stack, an estimate of Go KES rather than a bound.
+//
+// Standard library only. bench/run.py --go-floor and --go-model build and drive it;
+// see bench/README.md.
 package main
 
 import (
@@ -114,9 +117,15 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:7373", "listen address")
 	certFile := flag.String("cert", "", "server certificate (PEM)")
 	keyFile := flag.String("key", "", "server private key (PEM)")
+	work := flag.String("work", "none", "none: fixed answers (the floor); kes: Go KES's per-request work (kes_model.go)")
+	admin := flag.String("admin", "", "with --work kes: the admin identity (hex SHA-256 of the public key)")
 	flag.Parse()
 	if *certFile == "" || *keyFile == "" {
 		fmt.Fprintln(os.Stderr, "go_floor: --cert and --key are required")
+		os.Exit(2)
+	}
+	if *work != "none" && (*work != "kes" || *admin == "") {
+		fmt.Fprintln(os.Stderr, "go_floor: --work is none or kes; kes needs --admin")
 		os.Exit(2)
 	}
 	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
@@ -141,13 +150,19 @@ func main() {
 			return nil
 		},
 	}
-	mux := http.NewServeMux()
-	mux.Handle("POST /v1/key/create/{name}", answer(nil))
-	mux.Handle("POST /v1/key/generate/{name}", answer(generateBody))
-	mux.Handle("POST /v1/key/decrypt/{name}", answer(decryptBody))
-	mux.Handle("POST /v1/key/encrypt/{name}", answer(encryptBody))
+	var handler http.Handler
+	if *work == "kes" {
+		handler = kesModelHandler(*admin)
+	} else {
+		mux := http.NewServeMux()
+		mux.Handle("POST /v1/key/create/{name}", answer(nil))
+		mux.Handle("POST /v1/key/generate/{name}", answer(generateBody))
+		mux.Handle("POST /v1/key/decrypt/{name}", answer(decryptBody))
+		mux.Handle("POST /v1/key/encrypt/{name}", answer(encryptBody))
+		handler = mux
+	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 5 * time.Second, // as KES
 		IdleTimeout:       90 * time.Second,
@@ -165,8 +180,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "STATS %s\n", b)
 		os.Exit(0)
 	}()
-	fmt.Fprintf(os.Stderr, "go_floor: %s, GOMAXPROCS=%d, listening on %s\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), ln.Addr())
+	fmt.Fprintf(os.Stderr, "go_floor: %s, GOMAXPROCS=%d, work=%s, listening on %s\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), *work, ln.Addr())
 	fmt.Println("ready")
 	if err := srv.ServeTLS(ln, "", ""); err != nil {
 		fmt.Fprintf(os.Stderr, "go_floor: %v\n", err)
