@@ -937,6 +937,29 @@ def server_package_path(src: Path | None) -> str:
     return done.stdout.strip() or done.stderr.strip()[-200:]
 
 
+#: ``--pin``: the CPUs of the servers (pykes and the yardsticks) and of kesload; empty
+#: without ``--pin``. Set once by ``main``.
+PIN: dict[str, frozenset[int]] = {}
+
+
+def pin_cpus(available: Sequence[int]) -> dict[str, frozenset[int]]:
+    """``--pin``'s split of ``available`` CPUs: the first half (at least one) for the
+    servers, the rest for kesload — so the client does not take the server's CPU."""
+    cpus = sorted(available)
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least 2 CPUs")
+    half = max(1, len(cpus) // 2)
+    return {"server": frozenset(cpus[:half]), "client": frozenset(cpus[half:])}
+
+
+def pinned(role: str) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that binds the child to ``PIN[role]`` (None when not pinning)."""
+    cpus = PIN.get(role)
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def start_server(workdir: Path, opts: ServerOptions) -> BenchServer:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -954,6 +977,7 @@ def start_server(workdir: Path, opts: ServerOptions) -> BenchServer:
             stdout=subprocess.DEVNULL,  # audit events (if on) go to stdout: discard them
             stderr=stderr,
             start_new_session=True,
+            preexec_fn=pinned("server"),
         )
     server = BenchServer(proc, port, workdir, api_key, ca, stderr_file)
     try:
@@ -1065,6 +1089,7 @@ def start_until_ready(
             stdout=subprocess.PIPE,
             stderr=stderr,
             start_new_session=True,
+            preexec_fn=pinned("server"),
         )
     started = server(proc)
     assert proc.stdout is not None
@@ -1358,7 +1383,13 @@ def run_row(
     spy: subprocess.Popen[bytes] | None = None
     with MemorySampler(server.pid) as mem:
         before = cpu_snapshot(server.pid)
-        kes = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        kes = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=pinned("client"),
+        )
         measured_from: float | None = None
         try:
             time.sleep(warmup + 0.05)  # kesload's set-up and warm-up: not per-request CPU
@@ -1695,6 +1726,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "work on the same Go stack: an estimate of Go KES on this machine)",
     )
     p.add_argument(
+        "--pin",
+        action="store_true",
+        help="servers (pykes and the yardsticks) on the first half of the CPUs, kesload on "
+        "the rest (2 cores: CPU 0 / CPU 1): the client no longer takes the server's CPU; "
+        "--workers defaults to the servers' CPUs",
+    )
+    p.add_argument(
         "--trivial",
         action="store_true",
         help="also run every HTTP/1.1 row against the trivial Python server (the baseline: "
@@ -1865,7 +1903,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not rows:
         print("no rows match --rows", file=sys.stderr)
         return 2
-    workers = args.workers or len(os.sched_getaffinity(0))
+    if args.pin:
+        PIN.update(pin_cpus(sorted(os.sched_getaffinity(0))))
+    workers = args.workers or len(PIN.get("server") or os.sched_getaffinity(0))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out_path = args.output or RESULTS_DIR / f"{stamp}.json"
     profile_dir = RESULTS_DIR / f"{stamp}-profile" if args.profile else None
@@ -1906,6 +1946,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "go_floor": args.go_floor,
                 "go_model": args.go_model,
                 "trivial": args.trivial,
+                "pin": {role: sorted(cpus) for role, cpus in PIN.items()} or None,
             },
             "kesload": str(kesload.relative_to(REPO)),
             "rows": [],

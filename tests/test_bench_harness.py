@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -237,3 +239,36 @@ def test_machine_factor_and_normalised_go_reference() -> None:
 
     bench.apply_factor([row], None)  # no baseline: raw ratio only
     assert (row.target_rps_norm, row.vs_go, row.vs_go_norm) == (None, 1.0, None)
+
+
+def test_pin_splits_the_cpus_between_servers_and_client() -> None:
+    two = bench.pin_cpus([1, 0])
+    assert two == {"server": frozenset({0}), "client": frozenset({1})}
+    four = bench.pin_cpus([3, 2, 1, 0])
+    assert four == {"server": frozenset({0, 1}), "client": frozenset({2, 3})}
+    odd = bench.pin_cpus([4, 6, 8])
+    assert odd["server"] == frozenset({4}) and odd["client"] == frozenset({6, 8})
+    with pytest.raises(SystemExit):
+        bench.pin_cpus([0])
+
+
+def test_pinned_binds_a_child_process_to_its_cpus() -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 CPUs")
+    split = bench.pin_cpus(sorted(os.sched_getaffinity(0)))
+    bench.PIN.update(split)
+    try:
+        assert bench.pinned("nobody") is None
+        code = "import os; print(sorted(os.sched_getaffinity(0)))"
+        for role in ("server", "client"):
+            out = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+                preexec_fn=bench.pinned(role),
+            ).stdout
+            assert out.strip() == str(sorted(split[role]))
+    finally:
+        bench.PIN.clear()
+    assert bench.pinned("server") is None
