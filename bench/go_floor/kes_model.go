@@ -427,19 +427,30 @@ func modelCreate(s *modelState, w *apiResponse, req *apiRequest) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func modelGenerate(s *modelState, w *apiResponse, req *apiRequest) {
+// keyRequest is what the key handlers share: the key, then the JSON body decoded into
+// body (a pointer). Go KES's generate decodes only a non-empty body (optional).
+func (s *modelState) keyRequest(w *apiResponse, req *apiRequest, body any, optional bool) (*keyVersion, bool) {
 	key, ok := s.lookup(w, req)
 	if !ok {
-		return
+		return nil, false
 	}
+	if optional && req.ContentLength <= 0 {
+		return key, true
+	}
+	if err := json.NewDecoder(req.Body).Decode(body); err != nil {
+		modelError(w, http.StatusBadRequest, "invalid request body")
+		return nil, false
+	}
+	return key, true
+}
+
+func modelGenerate(s *modelState, w *apiResponse, req *apiRequest) {
 	var body struct {
 		Context []byte `json:"context"`
 	}
-	if req.ContentLength > 0 {
-		if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
-			modelError(w, http.StatusBadRequest, "invalid request body")
-			return
-		}
+	key, ok := s.keyRequest(w, req, &body, true)
+	if !ok {
+		return
 	}
 	dataKey := make([]byte, 32)
 	if _, err := rand.Read(dataKey); err != nil {
@@ -458,16 +469,12 @@ func modelGenerate(s *modelState, w *apiResponse, req *apiRequest) {
 }
 
 func modelEncrypt(s *modelState, w *apiResponse, req *apiRequest) {
-	key, ok := s.lookup(w, req)
-	if !ok {
-		return
-	}
 	var body struct {
 		Plaintext []byte `json:"plaintext"`
 		Context   []byte `json:"context"`
 	}
-	if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
-		modelError(w, http.StatusBadRequest, "invalid request body")
+	key, ok := s.keyRequest(w, req, &body, false)
+	if !ok {
 		return
 	}
 	ciphertext, err := key.Key.encrypt(body.Plaintext, body.Context)
@@ -481,16 +488,12 @@ func modelEncrypt(s *modelState, w *apiResponse, req *apiRequest) {
 }
 
 func modelDecrypt(s *modelState, w *apiResponse, req *apiRequest) {
-	key, ok := s.lookup(w, req)
-	if !ok {
-		return
-	}
 	var body struct {
 		Ciphertext []byte `json:"ciphertext"`
 		Context    []byte `json:"context"`
 	}
-	if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
-		modelError(w, http.StatusBadRequest, "invalid request body")
+	key, ok := s.keyRequest(w, req, &body, false)
+	if !ok {
 		return
 	}
 	plaintext, err := key.Key.decrypt(body.Ciphertext, body.Context)
