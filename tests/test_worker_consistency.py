@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import ssl
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +132,8 @@ class Staleness:
     answers: int = 0  # any stale answer (describe, generate, decrypt)
     data_keys: int = 0  # data keys made under a deleted key (or old key bytes)
     requests: int = 0
-    created_at: dict[str, set[str]] = field(default_factory=dict)  # per name: older ones
+    current: dict[str, str] = field(default_factory=dict)  # per name: its created_at
+    retired: dict[str, set[str]] = field(default_factory=dict)  # per name: deleted ones
     imported: dict[str, bytes] = field(default_factory=dict)  # per name: the bytes imported last
 
     def check_current(self, conns: list[Conn], name: str, key: bytes | None) -> None:
@@ -143,7 +143,7 @@ class Staleness:
         for conn in conns:
             status, info = conn.call("GET", f"/v1/key/describe/{name}")
             assert status == 200 or status == 404, (status, info)
-            if status != 200 or info["created_at"] in self.created_at.get(name, ()):
+            if status != 200 or info["created_at"] in self.retired.get(name, ()):
                 self.answers += 1
             else:
                 seen.add(info["created_at"])
@@ -158,7 +158,11 @@ class Staleness:
             self.requests += 1
         if len(seen) > 1:  # two incarnations answered after the same write
             self.answers += 1
-        self.created_at.setdefault(name, set()).update(seen)
+        self.current[name] = seen.pop() if seen else ""
+
+    def retire(self, name: str) -> None:
+        """``name`` is about to be deleted: its current incarnation becomes stale."""
+        self.retired.setdefault(name, set()).add(self.current.pop(name, ""))
 
     def check_deleted(self, conns: list[Conn], name: str) -> None:
         for conn in conns:
@@ -202,6 +206,7 @@ def churn(
     for r in range(rounds):
         for i, name in enumerate(names):
             author = conns[(r * len(names) + i) % len(conns)]  # a different worker each time
+            seen.retire(name)
             assert author.call("DELETE", f"/v1/key/delete/{name}")[0] == 200
             seen.check_deleted(conns, name)
             key = seen.imported[name] = os.urandom(32)
@@ -246,7 +251,9 @@ def _replace_worker(server: RunningServer, victim: int) -> None:
 @pytest.mark.timeout(240)
 def test_reload_and_a_replaced_worker_bring_back_no_deleted_key(server_factory, admin_ctx) -> None:
     """After SIGHUP (a new cache in every worker) and after a worker was killed and
-    replaced, the workers still see each other's writes at once."""
+    replaced, the workers still see each other's writes at once; and a worker killed
+    after its backend write but before it published the write (simulated: the key's
+    file is removed behind the server's back) leaves no copy on the others."""
     server = server_factory(HOURS, workers=2)
     ctx = admin_ctx(server)
     names = ["r0", "r1"]
@@ -258,6 +265,10 @@ def test_reload_and_a_replaced_worker_bring_back_no_deleted_key(server_factory, 
     after_reload = churn(conns[0], conns, [f"{n}-hup" for n in names], rounds=2)
 
     victim = conns[0].worker
+    orphan = "r-orphan"
+    assert conns[0].call("POST", f"/v1/key/create/{orphan}")[0] == 200
+    after_reload.check_current(conns, orphan, None)  # cached by every worker
+    (server.config.parent / "keys" / orphan).unlink()  # the victim's unpublished delete
     for conn in conns:
         conn.http.close()
     _replace_worker(server, victim)
@@ -265,6 +276,7 @@ def test_reload_and_a_replaced_worker_bring_back_no_deleted_key(server_factory, 
     assert victim not in {c.worker for c in conns}
     for name in names:  # the new worker serves what the others do
         first.check_current(conns, name, first.imported[name])
+    first.check_deleted(conns, orphan)
     after_kill = churn(conns[0], conns, names, rounds=2, seen=first, create=False)
     for label, seen in (("reload", after_reload), ("reload+kill", after_kill)):
         _report(label, seen, conns)
