@@ -95,7 +95,7 @@ class Conn:
 
 def _connect(server: RunningServer, ctx: ssl.SSLContext) -> Conn:
     conn = Conn(http.client.HTTPSConnection("127.0.0.1", server.port, context=ctx, timeout=20))
-    assert conn.call("GET", "/v1/status")[0] == 200  # accepted by some worker
+    assert conn.call("GET", "/version")[0] == 200  # accepted by some worker
     return conn
 
 
@@ -122,6 +122,10 @@ def spread_connections(server: RunningServer, ctx: ssl.SSLContext) -> list[Conn]
 @pytest.fixture
 def admin_ctx(pki: PKI) -> Callable[[RunningServer], ssl.SSLContext]:
     return lambda server: server.ssl_context(pki.client("admin"))
+
+
+def _workers_of(conns: list[Conn]) -> int:
+    return len({c.worker for c in conns})
 
 
 # ------------------------------------------------------------------ the checks
@@ -320,3 +324,59 @@ def test_delete_and_the_first_404_after_it_are_audited(server_factory, admin_ctx
     assert len(after) == 1  # exactly the one 404 answered, with the admin's identity
     assert re.fullmatch(r"[0-9a-f]{64}", after[0]["request"]["identity"])
     assert delete["time"] <= after[0]["time"]  # same zone: RFC 3339 text sorts by time
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("workers", [None, 4], ids=["default-workers", "4-workers"])
+def test_run_time_policies_and_identities_are_current_on_every_worker(
+    server_factory, pki: PKI, admin_ctx, workers: int | None
+) -> None:
+    """The legacy API's run-time policies and assignments (auth/ephemeral.py): after
+    each acknowledged write, kept-alive connections on every worker answer by it."""
+    server = server_factory(workers=workers)
+    app = pki.client("run-time-app")
+    admins = spread_connections(server, admin_ctx(server))
+    apps = spread_connections(server, server.ssl_context(app))
+    assert _workers_of(admins) == _workers_of(apps) == len(_children(server.proc.pid)) >= 2
+    assert admins[0].call("POST", "/v1/key/create/rt-key")[0] == 200
+    allow = {"allow": ["/v1/key/generate/rt-*"]}
+    deny = {"allow": ["/v1/key/generate/rt-*"], "deny": ["/v1/key/generate/rt-key"]}
+    assign = f"/v1/identity/assign/rt-policy/{app.identity}"
+
+    def generate(expected: int) -> tuple[list[Conn], str, str, int]:
+        return apps, "POST", "/v1/key/generate/rt-key", expected
+
+    steps = [  # a write, then what every connection must answer right after it
+        ("POST", "/v1/policy/write/rt-policy", allow, [generate(403)]),
+        ("POST", assign, None, [generate(200)]),
+        ("POST", "/v1/policy/write/rt-policy", deny, [generate(403)]),
+        ("POST", "/v1/policy/write/rt-policy", allow, [generate(200)]),
+        (
+            "DELETE",
+            f"/v1/identity/forget/{app.identity}",
+            None,
+            [generate(403), (admins, "GET", f"/v1/identity/describe/{app.identity}", 404)],
+        ),
+        ("POST", assign, None, [generate(200)]),
+        (
+            "DELETE",
+            "/v1/policy/delete/rt-policy",
+            None,
+            [generate(403), (admins, "GET", "/v1/policy/read/rt-policy", 404)],
+        ),
+    ]
+    stale = checked = 0
+    for r in range(3):
+        for i, (method, path, body, checks) in enumerate(steps):
+            writer = admins[(r * len(steps) + i) % len(admins)]  # a different worker each time
+            assert writer.call(method, path, body)[0] == 200, path
+            for readers, check, target, expected in checks:
+                for conn in readers:
+                    status = conn.call(check, target, {} if check == "POST" else None)[0]
+                    stale += status != expected
+                    checked += 1
+    print(
+        f"\nrun-time policies, workers={workers or 'default'}: {checked} checks on "
+        f"{_workers_of(apps)} workers: {stale} stale answers"
+    )
+    assert stale == 0
