@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PKI, RunningServer, until
+from conftest import PKI, RunningServer, start_server, until
 from pykes.crypto import KeyType, import_key_version
 from pykes.errors import DecryptError
+from vault_harness import find_binary, kes_config, keystore_yaml, start_dev_server
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 
@@ -243,6 +244,30 @@ def test_deleted_key_is_gone_on_every_worker(
     assert len({c.worker for c in conns}) == len(_children(server.proc.pid)) >= 2
     seen = churn(conns[0], conns, [f"k{i}" for i in range(3)], rounds=4)
     _report(f"workers={workers or 'default'} expiry={expiry}", seen, conns)
+    assert (seen.answers, seen.data_keys) == (0, 0)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(find_binary() is None, reason="no bao binary")
+def test_deleted_key_is_gone_on_every_worker_with_vault(tmp_path: Path, pki: PKI) -> None:
+    """The same loop on OpenBao (K/V v2), where every cache miss takes a Vault round
+    trip: 4 workers, hour-long expiry."""
+    bao = start_dev_server(tmp_path / "bao")
+    admin = pki.client("admin")
+    config = (
+        f"version: v1\nadmin:\n  identity: {admin.identity}\n"
+        f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n"
+        f"{HOURS}{keystore_yaml(kes_config(bao, 2))}"
+    )
+    server = start_server(tmp_path, pki, config, workers=4)
+    try:
+        conns = spread_connections(server, server.ssl_context(admin))
+        assert _workers_of(conns) == 4
+        seen = churn(conns[0], conns, [f"v{i}" for i in range(3)], rounds=3)
+    finally:
+        server.stop()
+        bao.stop()
+    _report("vault, workers=4 expiry=hours", seen, conns)
     assert (seen.answers, seen.data_keys) == (0, 0)
 
 

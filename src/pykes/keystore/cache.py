@@ -157,7 +157,9 @@ class KeyCache(Generic[T]):
         Backend errors and a :class:`ValueError` from ``decode`` propagate; nothing is
         cached then.
         """
-        if self._generation[0] != self._seen:  # the one shared-memory load per request
+        # The one shared-memory load per request: +45 ns on a ~450 ns hit measured
+        # (KeyCache.get alone, alternated), ~0.2 % of a generate's 20-50 µs of CPU.
+        if self._generation[0] != self._seen:
             self._catch_up()
         entry = self._entries.get(name)
         if entry is not None:
