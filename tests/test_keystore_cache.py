@@ -28,6 +28,7 @@ class ProbeStore:
         self.down = False
         self.gate: asyncio.Event | None = None
         self.late_gate: asyncio.Event | None = None  # holds a read after it read the value
+        self.delete_gate: asyncio.Event | None = None  # holds a delete after it deleted
         self.gets = 0
         self.statuses = 0
         self.closed = False
@@ -58,6 +59,8 @@ class ProbeStore:
     async def delete(self, name: str) -> None:
         self._check()
         await self.inner.delete(name)
+        if self.delete_gate is not None:
+            await self.delete_gate.wait()
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         self._check()
@@ -537,3 +540,21 @@ def test_a_cache_built_later_starts_current() -> None:
         assert late._seen == changes.generation[0]
 
     run_workers(test, workers=1)
+
+
+def test_a_cancelled_delete_still_publishes_what_reached_the_backend() -> None:
+    async def test(store: ProbeStore, changes: KeyChanges, a: KeyCache, b: KeyCache) -> None:
+        assert await b.get("k") == "value-k"
+        generation = changes.generation[0]
+        store.delete_gate = asyncio.Event()
+        deleting = asyncio.create_task(a.delete("k"))
+        await asyncio.sleep(0.01)  # deleted in the backend, its answer not read yet
+        deleting.cancel()  # the client went away: its request is cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await deleting
+        store.delete_gate.set()
+        await wait_until(lambda: changes.generation[0] > generation)
+        with pytest.raises(KeyNotFoundError):
+            await b.get("k")
+
+    run_workers(test)

@@ -210,22 +210,34 @@ class KeyCache(Generic[T]):
         self._entries.pop(name, None)
         self._changes.publish(name)
 
+    async def _write(self, name: str, write: Coroutine[Any, Any, None]) -> None:
+        """Run a backend write of ``name`` and then evict it on every worker, if it
+        succeeded or the backend has no such key — as one unit: a request cancelled
+        meanwhile (its client went away) must not leave a write that reached the
+        backend unpublished, so the unit runs on in its own Task."""
+
+        async def write_then_publish() -> None:
+            try:
+                await write
+            except KeyNotFoundError:
+                self._evict_everywhere(name)  # gone already: no copy may outlive it
+                raise
+            self._evict_everywhere(name)
+
+        unit = asyncio.get_running_loop().create_task(write_then_publish())
+        unit.add_done_callback(_retrieve)  # its error is the caller's, if still there
+        await asyncio.shield(unit)
+
     async def create(self, name: str, value: bytes) -> None:
         """Create in the backend; the cache is not populated. A created name is
         published like a deleted one, so a write that replaces a key in place (rotation)
         cannot leave old copies behind."""
-        await in_task(self._store.create(name, value))
-        self._evict_everywhere(name)
+        await self._write(name, self._store.create(name, value))
 
     async def delete(self, name: str) -> None:
         """Delete in the backend and, only if that succeeded or the backend has no such
         key, evict ``name`` on every worker."""
-        try:
-            await in_task(self._store.delete(name))
-        except KeyNotFoundError:
-            self._evict_everywhere(name)  # gone already: no copy may outlive it
-            raise
-        self._evict_everywhere(name)
+        await self._write(name, self._store.delete(name))
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         """Always answered by the backend."""
@@ -276,6 +288,12 @@ class KeyCache(Generic[T]):
             self._offline = True
         else:
             self._offline = False
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a shielded write's outcome as seen (no "exception never retrieved")."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _every(
