@@ -13,12 +13,15 @@ whose ciphertext does not open under the key bytes imported last are *stale*.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
 import re
 import signal
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,28 +250,115 @@ def test_deleted_key_is_gone_on_every_worker(
     assert (seen.answers, seen.data_keys) == (0, 0)
 
 
-@pytest.mark.timeout(240)
-@pytest.mark.skipif(find_binary() is None, reason="no bao binary")
-def test_deleted_key_is_gone_on_every_worker_with_vault(tmp_path: Path, pki: PKI) -> None:
-    """The same loop on OpenBao (K/V v2), where every cache miss takes a Vault round
-    trip: 4 workers, hour-long expiry."""
+@contextlib.contextmanager
+def vault_backed_server(tmp_path: Path, pki: PKI, workers: int) -> Iterator[RunningServer]:
+    """``kes server`` on a fresh OpenBao dev server (K/V v2), hour-long cache expiry."""
     bao = start_dev_server(tmp_path / "bao")
-    admin = pki.client("admin")
     config = (
-        f"version: v1\nadmin:\n  identity: {admin.identity}\n"
+        f"version: v1\nadmin:\n  identity: {pki.client('admin').identity}\n"
         f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n"
-        f"{HOURS}{keystore_yaml(kes_config(bao, 2))}"
+        f"{HOURS}log:\n  audit: off\n{keystore_yaml(kes_config(bao, 2))}"
     )
-    server = start_server(tmp_path, pki, config, workers=4)
+    server = start_server(tmp_path, pki, config, workers=workers)
     try:
-        conns = spread_connections(server, server.ssl_context(admin))
-        assert _workers_of(conns) == 4
-        seen = churn(conns[0], conns, [f"v{i}" for i in range(3)], rounds=3)
+        yield server
     finally:
         server.stop()
         bao.stop()
+
+
+needs_bao = pytest.mark.skipif(find_binary() is None, reason="no bao binary")
+
+
+@pytest.mark.timeout(240)
+@needs_bao
+def test_deleted_key_is_gone_on_every_worker_with_vault(
+    tmp_path: Path, pki: PKI, admin_ctx
+) -> None:
+    """The same loop on OpenBao, where every cache miss takes a Vault round trip."""
+    with vault_backed_server(tmp_path, pki, workers=4) as server:
+        conns = spread_connections(server, admin_ctx(server))
+        assert _workers_of(conns) == 4
+        seen = churn(conns[0], conns, [f"v{i}" for i in range(3)], rounds=3)
     _report("vault, workers=4 expiry=hours", seen, conns)
     assert (seen.answers, seen.data_keys) == (0, 0)
+
+
+@dataclass
+class Answer:
+    started: float
+    ended: float
+    status: int
+    dek: dict
+
+
+def _use_until(stop: threading.Event, conn: Conn, name: str, answers: list[Answer]) -> None:
+    while not stop.is_set():
+        started = time.monotonic()
+        status, dek = conn.call("POST", f"/v1/key/generate/{name}", {"context": CONTEXT})
+        answers.append(Answer(started, time.monotonic(), status, dek))
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("backend", ["fs", pytest.param("vault", marks=needs_bao)])
+def test_no_stale_answer_while_the_key_is_in_use(
+    tmp_path: Path, pki: PKI, server_factory, admin_ctx, backend: str
+) -> None:
+    """Threads generate under one key without pause on connections spread over 4
+    workers while it is deleted and re-imported: every answer to a request made
+    between a write's 200 and the start of the next write shows that write's state
+    (answers overlapping a write may show either state and are not judged)."""
+    with contextlib.ExitStack() as stack:
+        if backend == "fs":
+            server = server_factory(HOURS + "log:\n  audit: off\n", workers=4)
+        else:
+            server = stack.enter_context(vault_backed_server(tmp_path, pki, workers=4))
+        conns = spread_connections(server, admin_ctx(server))
+        writer = _connect(server, admin_ctx(server))
+        states: list[tuple[float, float, bytes | None]] = []  # (write sent, its 200, key)
+
+        def write(method: str, path: str, key: bytes | None) -> None:
+            sent = time.monotonic()
+            body = {"key": base64.b64encode(key).decode(), "cipher": "AES256"} if key else None
+            assert writer.call(method, path, body)[0] == 200
+            states.append((sent, time.monotonic(), key))
+
+        write("POST", "/v1/key/import/busy", os.urandom(32))
+        stop = threading.Event()
+        answers: list[list[Answer]] = [[] for _ in conns]
+        threads = [
+            threading.Thread(target=_use_until, args=(stop, conn, "busy", out))
+            for conn, out in zip(conns, answers, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(8):
+                time.sleep(0.15)
+                write("DELETE", "/v1/key/delete/busy", None)
+                time.sleep(0.15)
+                write("POST", "/v1/key/import/busy", os.urandom(32))
+            time.sleep(0.15)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+    judged = stale = 0
+    ends = [sent for sent, _, _ in states[1:]] + [float("inf")]
+    for answer in (a for per_conn in answers for a in per_conn):
+        for (_, acked, key), next_sent in zip(states, ends, strict=True):
+            if acked <= answer.started and answer.ended <= next_sent:
+                judged += 1
+                if key is None:
+                    stale += answer.status != 404
+                else:
+                    stale += answer.status != 200 or not _opens_under(key, answer.dek)
+                break
+    print(
+        f"\n{backend}, 4 workers under load: {sum(map(len, answers))} answers, "
+        f"{judged} made between writes: {stale} stale"
+    )
+    assert judged >= 200 and stale == 0
 
 
 def _replace_worker(server: RunningServer, victim: int) -> None:
