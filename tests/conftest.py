@@ -232,7 +232,7 @@ def start_server(
     pki: PKI,
     config_text: str,
     *,
-    workers: int = 1,
+    workers: int | None = 1,
     extra_args: tuple[str, ...] = (),
     wait: bool = True,
 ) -> RunningServer:
@@ -247,8 +247,7 @@ def start_server(
             str(config),
             "--addr",
             f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
+            *(("--workers", str(workers)) if workers is not None else ()),  # None: the default
             *extra_args,
         ),
         stdout=out.open("wb"),

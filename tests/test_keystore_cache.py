@@ -15,6 +15,7 @@ import pytest
 
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
 from pykes.keystore import KeyCache, KeyStore, MemoryKeyStore
+from pykes.keystore.changes import KeyChanges
 
 
 class ProbeStore:
@@ -26,6 +27,8 @@ class ProbeStore:
         self.inner = MemoryKeyStore()
         self.down = False
         self.gate: asyncio.Event | None = None
+        self.late_gate: asyncio.Event | None = None  # holds a read after it read the value
+        self.delete_gate: asyncio.Event | None = None  # holds a delete after it deleted
         self.gets = 0
         self.statuses = 0
         self.closed = False
@@ -48,11 +51,16 @@ class ProbeStore:
         if self.gate is not None:
             await self.gate.wait()
         self._check()
-        return await self.inner.get(name)
+        value = await self.inner.get(name)
+        if self.late_gate is not None:
+            await self.late_gate.wait()
+        return value
 
     async def delete(self, name: str) -> None:
         self._check()
         await self.inner.delete(name)
+        if self.delete_gate is not None:
+            await self.delete_gate.wait()
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         self._check()
@@ -220,15 +228,22 @@ def test_delete_evicts_only_on_success() -> None:
 def test_delete_during_miss_does_not_cache_stale_value() -> None:
     async def test(cache: KeyCache[str], store: ProbeStore) -> None:
         await store.inner.create("j", b"value-j")
-        store.gate = asyncio.Event()
+        store.late_gate = asyncio.Event()
         load = asyncio.create_task(cache.get("k"))
+        await asyncio.sleep(0.01)  # the read is "in flight" past the backend
+        await cache.delete("k")
+        await store.inner.create("k", b"value-k2")
+        store.late_gate.set()
+        assert await load == "value-k"  # overlapped the delete: the old value may go out
+        assert "k" not in cache  # but it is not kept
+
+        store.late_gate = asyncio.Event()
+        load = asyncio.create_task(cache.get("j"))
         await asyncio.sleep(0.01)
-        await store.inner.delete("k")  # the read is "in flight" past the backend
-        await store.inner.create("k", b"value-k")
-        await cache.delete("j")
-        store.gate.set()
-        assert await load == "value-k"
-        assert "k" not in cache
+        await cache.delete("k")  # another name's write does not stop caching j
+        store.late_gate.set()
+        assert await load == "value-j"
+        assert "j" in cache
 
     run(test)
 
@@ -403,3 +418,143 @@ def test_hit_path_does_not_yield_to_the_loop() -> None:
         assert done.value.value == "value-k"
 
     run(test)
+
+
+# -- workers sharing one record of key changes (issue 19) ----------------------------------
+def run_workers(test: Callable[..., Awaitable[None]], workers: int = 2, slots: int = 8) -> None:
+    """Run ``test(store, changes, *caches)``: ``workers`` caches over one store sharing
+    one KeyChanges, as the worker processes of a node do (in one process here; the
+    processes themselves: tests/test_worker_consistency.py)."""
+    store = ProbeStore()
+    changes = KeyChanges(slots)
+
+    async def main() -> None:
+        await store.inner.create("k", b"value-k")
+        caches: list[KeyCache[str]] = [
+            KeyCache(store, decode=decode, any=0, unused=0, offline=0, changes=changes)
+            for _ in range(workers)
+        ]
+        await test(store, changes, *caches)
+
+    asyncio.run(main())
+
+
+def test_a_write_on_one_worker_evicts_on_the_others() -> None:
+    async def test(store: ProbeStore, changes: KeyChanges, a: KeyCache, b: KeyCache) -> None:
+        await store.inner.create("other", b"value-other")
+        assert await a.get("k") == await b.get("k") == "value-k"
+        assert await b.get("other") == "value-other"
+        await a.delete("k")
+        assert "k" in b  # evicted lazily: by b's next lookup, before it answers
+        with pytest.raises(KeyNotFoundError):
+            await b.get("k")
+        assert "other" in b  # only the changed name is evicted
+        await a.create("k", b"value-k2")
+        assert await b.get("k") == "value-k2"
+        gets = store.gets
+        assert await b.get("other") == "value-other" and store.gets == gets
+
+    run_workers(test)
+
+
+def test_a_key_already_gone_in_the_backend_is_evicted_everywhere() -> None:
+    async def test(store: ProbeStore, changes: KeyChanges, a: KeyCache, b: KeyCache) -> None:
+        assert await b.get("k") == "value-k"
+        await store.inner.delete("k")  # e.g. a delete whose answer was lost
+        with pytest.raises(KeyNotFoundError):
+            await a.delete("k")  # the retry: 404, and no worker keeps a copy
+        with pytest.raises(KeyNotFoundError):
+            await b.get("k")
+
+    run_workers(test)
+
+
+def test_a_failed_delete_evicts_nowhere() -> None:
+    async def test(store: ProbeStore, changes: KeyChanges, a: KeyCache, b: KeyCache) -> None:
+        assert await b.get("k") == "value-k"
+        generation = changes.generation[0]
+        store.down = True
+        with pytest.raises(KeyStoreUnreachable):
+            await a.delete("k")
+        assert changes.generation[0] == generation
+        assert await b.get("k") == "value-k"
+
+    run_workers(test)
+
+
+def test_a_load_racing_a_write_on_another_worker_is_not_cached() -> None:
+    async def test(store: ProbeStore, changes: KeyChanges, a: KeyCache, b: KeyCache) -> None:
+        store.late_gate = asyncio.Event()
+        load = asyncio.create_task(b.get("k"))
+        await asyncio.sleep(0.01)  # b read the key and stalls: a deletes and re-creates it
+        await a.delete("k")
+        await store.inner.create("k", b"value-k2")
+        store.late_gate.set()
+        assert await load == "value-k"
+        assert "k" not in b
+        assert await b.get("k") == "value-k2"
+
+    run_workers(test)
+
+
+def test_an_overrun_ring_drops_the_whole_cache() -> None:
+    async def test(store: ProbeStore, changes: KeyChanges, a: KeyCache, b: KeyCache) -> None:
+        await store.inner.create("idle", b"value-idle")
+        assert await b.get("idle") == "value-idle"
+        for i in range(changes.slots):
+            await a.create(f"n{i}", b"v")
+        assert await b.get("k") == "value-k"  # as many writes as records: b knows which
+        assert "idle" in b
+        for i in range(changes.slots):
+            await a.delete(f"n{i}")
+        await a.create("n0", b"v")  # one write more than records: b cannot tell which
+        await b.get("k")
+        assert "idle" not in b and len(b) == 1
+
+    run_workers(test)
+
+
+def test_publishing_every_key_drops_every_cache() -> None:
+    async def test(store: ProbeStore, changes: KeyChanges, a: KeyCache, b: KeyCache) -> None:
+        assert await a.get("k") == await b.get("k") == "value-k"
+        changes.publish(None)  # what the master does when a worker dies
+        await store.inner.delete("k")
+        await store.inner.create("k", b"value-k2")
+        assert await a.get("k") == await b.get("k") == "value-k2"
+        long_name = "x" * 200  # longer than a record: published as "any key"
+        changes.publish(long_name)
+        assert changes.since(changes.generation[0] - 1)[1] is None
+
+    run_workers(test)
+
+
+def test_a_cache_built_later_starts_current() -> None:
+    async def test(store: ProbeStore, changes: KeyChanges, a: KeyCache) -> None:
+        for i in range(3 * changes.slots):  # history the new cache must not replay
+            changes.publish(f"n{i}")
+        late: KeyCache[str] = KeyCache(
+            store, decode=decode, any=0, unused=0, offline=0, changes=changes
+        )
+        assert await late.get("k") == "value-k"
+        assert await late.get("k") == "value-k" and "k" in late
+        assert late._seen == changes.generation[0]
+
+    run_workers(test, workers=1)
+
+
+def test_a_cancelled_delete_still_publishes_what_reached_the_backend() -> None:
+    async def test(store: ProbeStore, changes: KeyChanges, a: KeyCache, b: KeyCache) -> None:
+        assert await b.get("k") == "value-k"
+        generation = changes.generation[0]
+        store.delete_gate = asyncio.Event()
+        deleting = asyncio.create_task(a.delete("k"))
+        await asyncio.sleep(0.01)  # deleted in the backend, its answer not read yet
+        deleting.cancel()  # the client went away: its request is cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await deleting
+        store.delete_gate.set()
+        await wait_until(lambda: changes.generation[0] > generation)
+        with pytest.raises(KeyNotFoundError):
+            await b.get("k")
+
+    run_workers(test)

@@ -40,7 +40,7 @@ from conftest import wait_until_serving as _wait_tcp
 from pykes.client import Client
 from pykes.config import VaultKeyStoreConfig, parse_config
 from pykes.errors import ConfigError
-from vault_harness import find_binary, kes_config
+from vault_harness import find_binary, kes_config, keystore_yaml
 
 pytestmark = pytest.mark.skipif(find_binary() is None, reason="no bao binary")
 
@@ -72,26 +72,13 @@ def vault_config(
     cache: str,
 ) -> str:
     """A complete pykes config with ``keystore: vault:`` (as in docs/deploy.md)."""
-    assert store.approle is not None
     return (
         "version: v1\n"
         f"admin:\n  identity: {admin.identity}\n"
         f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n"
         f"cache:\n  expiry:\n{cache}"
         "log:\n  audit: off\n"
-        "keystore:\n"
-        "  vault:\n"
-        f"    endpoint: {endpoint}\n"
-        f"    engine: {store.engine}\n"
-        f"    version: {store.version}\n"
-        f"    prefix: {prefix}\n"
-        "    approle:\n"
-        f"      engine: {store.approle.engine}\n"
-        f"      id: {store.approle.id}\n"
-        f"      secret: {store.approle.secret}\n"
-        "    status:\n"
-        "      ping: 1s\n"
-    )
+    ) + keystore_yaml(store, prefix, endpoint)
 
 
 def start_node(workdir: Path, pki: PKI, config_text: str, port: int | None = None) -> RunningServer:

@@ -296,6 +296,26 @@ def kv_policy(engine: str, version: int, sub: str = "*") -> str:
     )
 
 
+def keystore_yaml(config: VaultKeyStoreConfig, prefix: str = "", endpoint: str = "") -> str:
+    """The ``keystore:`` section of a pykes config file for ``config`` (AppRole login,
+    a 1 s sealed-check; ``endpoint`` replaces the config's), as docs/deploy.md writes it."""
+    assert config.approle is not None
+    return (
+        "keystore:\n"
+        "  vault:\n"
+        f"    endpoint: {endpoint or config.endpoint}\n"
+        f"    engine: {config.engine}\n"
+        f"    version: {config.version}\n"
+        f"    prefix: {prefix}\n"
+        "    approle:\n"
+        f"      engine: {config.approle.engine}\n"
+        f"      id: {config.approle.id}\n"
+        f"      secret: {config.approle.secret}\n"
+        "    status:\n"
+        "      ping: 1s\n"
+    )
+
+
 def kes_config(
     server: VaultServer, version: int = 1, *, ttl: str = "1h", max_ttl: str = "24h", **kw: Any
 ) -> VaultKeyStoreConfig:

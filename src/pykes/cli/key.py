@@ -48,11 +48,18 @@ _OUTPUT = """        --json               Print output in JSON format.
 _HELP = """
     -h, --help               Print command line options.
 """
+_RM_NOTES = """
+Every worker of the server that answers the delete stops using the key at once.
+Other servers on the same keystore (several nodes on one Vault, OpenBao or cloud KMS)
+keep using a copy they cached until their cache drops it: at most cache.expiry.any
+(default 5m), or cache.expiry.offline while they cannot reach the keystore. Data keys
+they make in that time are sealed under the deleted key (docs/vault.md).
+"""
 
 
-def _parser(name: str, synopsis: str, *, output: bool = False) -> ArgumentParser:
+def _parser(name: str, synopsis: str, *, output: bool = False, notes: str = "") -> ArgumentParser:
     text = f"Usage:\n    kes key {name} {synopsis}\n\nOptions:\n{_CONNECTION}"
-    text += (_OUTPUT if output else "") + _HELP
+    text += (_OUTPUT if output else "") + _HELP + notes
     p = ArgumentParser(prog=f"kes key {name}", usage_text=text)
     flag_insecure(p)
     flag_enclave(p)
@@ -71,11 +78,15 @@ def _b64(value: str, what: str, command: str) -> bytes:
 
 
 def _for_each_name(
-    argv: Sequence[str], command: str, failure: str, op: Callable[[Client, str], None]
+    argv: Sequence[str],
+    command: str,
+    failure: str,
+    op: Callable[[Client, str], None],
+    notes: str = "",
 ) -> int:
     """``kes key create|rm <name>...``: one request per name, in order; the first
     failure aborts with ``<failure> "<name>": <error>``."""
-    args = _parser(command, "[options] <name>...").parse(argv)
+    args = _parser(command, "[options] <name>...", notes=notes).parse(argv)
     if not args.args:
         raise CLIError(f"no key name specified. See 'kes key {command} --help'")
     with new_client(args.insecure) as client:
@@ -165,7 +176,7 @@ def ls(argv: Sequence[str]) -> int:
 
 
 def rm(argv: Sequence[str]) -> int:
-    return _for_each_name(argv, "rm", "failed to remove key", Client.delete_key)
+    return _for_each_name(argv, "rm", "failed to remove key", Client.delete_key, _RM_NOTES)
 
 
 def encrypt(argv: Sequence[str]) -> int:

@@ -5,6 +5,12 @@ dict lookup plus setting the used flag. Eviction is coarse: background tickers d
 the whole cache (``any``), entries not used since the previous tick (``unused/2``) or,
 while the backend is offline with offline caching enabled, everything (``offline``).
 A fourth ticker probes the backend's ``status`` and flips the cache online/offline.
+
+The workers of a node share one :class:`~pykes.keystore.changes.KeyChanges`: every
+create, import and delete publishes the key's name after the backend write and before
+the 200, and every lookup first compares the shared generation with the one this cache
+saw last (one 8-byte load), evicting the names changed since when it is behind. So once
+a write was answered, no worker serves the key's old state (issue 19).
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
-from pykes.errors import KeyStoreUnreachable
+from pykes.errors import KeyNotFoundError, KeyStoreUnreachable
 from pykes.keystore.base import KeyStore
+from pykes.keystore.changes import KeyChanges
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,7 +66,9 @@ class KeyCache(Generic[T]):
     ``any``, ``unused`` and ``offline`` are the ``cache.expiry`` durations and
     ``status_interval`` the backend probe period, all in seconds; a value ``<= 0``
     disables the respective ticker (``offline <= 0`` also disables offline caching).
-    Tickers run as asyncio tasks between :meth:`start` and :meth:`close`.
+    Tickers run as asyncio tasks between :meth:`start` and :meth:`close`. ``changes``
+    is the record of key writes shared with the other workers (default: this cache's
+    own); a cache built on it later (SIGHUP, a new worker) starts empty and current.
     """
 
     def __init__(
@@ -71,6 +80,7 @@ class KeyCache(Generic[T]):
         unused: float,
         offline: float,
         status_interval: float = 10.0,
+        changes: KeyChanges | None = None,
     ) -> None:
         self._store = store
         self._decode = decode
@@ -81,7 +91,9 @@ class KeyCache(Generic[T]):
         self._entries: dict[str, _Entry[T]] = {}
         self._locks: dict[str, _NameLock] = {}
         self._offline = False
-        self._deletes = 0  # bumped on every successful delete; guards in-flight loads
+        self._changes = changes if changes is not None else KeyChanges()
+        self._generation = self._changes.generation  # shared: another worker's writes
+        self._seen = self._generation[0]  # the generation self._entries reflects
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
 
@@ -145,6 +157,10 @@ class KeyCache(Generic[T]):
         Backend errors and a :class:`ValueError` from ``decode`` propagate; nothing is
         cached then.
         """
+        # The one shared-memory load per request: +45 ns on a ~450 ns hit measured
+        # (KeyCache.get alone, alternated), ~0.2 % of a generate's 20-50 µs of CPU.
+        if self._generation[0] != self._seen:
+            self._catch_up()
         entry = self._entries.get(name)
         if entry is not None:
             entry.used = True
@@ -158,15 +174,18 @@ class KeyCache(Generic[T]):
         slot.users += 1
         try:
             async with slot.lock:
+                if self._generation[0] != self._seen:  # a write while we waited
+                    self._catch_up()
                 entry = self._entries.get(name)
                 if entry is not None:
                     entry.used = True
                     return entry.value
-                deletes = self._deletes
+                before = self._seen
                 value = self._decode(await in_task(self._store.get(name)))
-                # A delete that completed during the read may have removed this key:
-                # return what was read but do not cache a possibly stale value.
-                if deletes == self._deletes:
+                # A write of this name answered during the read, by any worker, may
+                # have changed or removed the key: return what was read (the request
+                # overlapped the write) but do not cache a possibly stale value.
+                if self._generation[0] == before or self._unchanged_since(before, name):
                     self._entries[name] = _Entry(value)
                 return value
         finally:
@@ -174,15 +193,51 @@ class KeyCache(Generic[T]):
             if slot.users == 0:
                 del self._locks[name]
 
+    def _catch_up(self) -> None:
+        """Evict what other workers (or this one) changed since ``self._seen``."""
+        self._seen, changed = self._changes.since(self._seen)
+        if changed is None:
+            self._entries = {}
+        else:
+            for name in changed:
+                self._entries.pop(name, None)
+
+    def _unchanged_since(self, generation: int, name: str) -> bool:
+        changed = self._changes.since(generation)[1]
+        return changed is not None and name not in changed
+
+    def _evict_everywhere(self, name: str) -> None:
+        self._entries.pop(name, None)
+        self._changes.publish(name)
+
+    async def _write(self, name: str, write: Coroutine[Any, Any, None]) -> None:
+        """Run a backend write of ``name`` and then evict it on every worker, if it
+        succeeded or the backend has no such key — as one unit: a request cancelled
+        meanwhile (its client went away) must not leave a write that reached the
+        backend unpublished, so the unit runs on in its own Task."""
+
+        async def write_then_publish() -> None:
+            try:
+                await write
+            except KeyNotFoundError:
+                self._evict_everywhere(name)  # gone already: no copy may outlive it
+                raise
+            self._evict_everywhere(name)
+
+        unit = asyncio.get_running_loop().create_task(write_then_publish())
+        unit.add_done_callback(_retrieve)  # its error is the caller's, if still there
+        await asyncio.shield(unit)
+
     async def create(self, name: str, value: bytes) -> None:
-        """Create in the backend; the cache is not populated."""
-        await in_task(self._store.create(name, value))
+        """Create in the backend; the cache is not populated. A created name is
+        published like a deleted one, so a write that replaces a key in place (rotation)
+        cannot leave old copies behind."""
+        await self._write(name, self._store.create(name, value))
 
     async def delete(self, name: str) -> None:
-        """Delete in the backend and, only if that succeeded, evict ``name``."""
-        await in_task(self._store.delete(name))
-        self._deletes += 1
-        self._entries.pop(name, None)
+        """Delete in the backend and, only if that succeeded or the backend has no such
+        key, evict ``name`` on every worker."""
+        await self._write(name, self._store.delete(name))
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         """Always answered by the backend."""
@@ -233,6 +288,12 @@ class KeyCache(Generic[T]):
             self._offline = True
         else:
             self._offline = False
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a shielded write's outcome as seen (no "exception never retrieved")."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _every(

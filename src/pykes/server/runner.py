@@ -3,8 +3,9 @@
 The master process validates everything (config, TLS, keystore), prints the banner,
 creates predefined keys and then serves — in-process for one worker, or by forking
 ``--workers`` processes that each bind the port with SO_REUSEPORT. Workers share
-nothing but the metrics counters and the legacy API's ephemeral policies
-(auth/ephemeral.py), both in shared memory created before the fork.
+nothing but the metrics counters, the legacy API's ephemeral policies
+(auth/ephemeral.py) and the record of key writes (keystore/changes.py), all in shared
+memory created before the fork.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pykes.auth.proxy import TLSProxy
 from pykes.crypto import KeyVersion, decode_key_version, encode_key_version, generate_key_version
 from pykes.errors import KeyExistsError
 from pykes.keystore import KeyCache, KeyStore
+from pykes.keystore.changes import KeyChanges
 from pykes.observe.bus import LogBroker, LogBus, socket_pair
 from pykes.observe.logs import Logs, route_python_logging
 from pykes.observe.metrics import Metrics, SharedCounters
@@ -71,15 +73,18 @@ def build_state(
     metrics: Metrics,
     logs: Logs,
     ephemeral: EphemeralStore | None = None,
+    key_changes: KeyChanges | None = None,
 ) -> ServerState:
-    """The request state; ``ephemeral`` (the legacy API's run-time policies, shared by
-    all workers) outlives every state built from it, so SIGHUP keeps its contents."""
+    """The request state; ``ephemeral`` (the legacy API's run-time policies) and
+    ``key_changes`` (which keys were written), both shared by all workers, outlive
+    every state built from them, so SIGHUP keeps their contents."""
     cache: KeyCache[KeyVersion] = KeyCache(
         store,
         decode=decode_key_version,
         any=setup.cache_any,
         unused=setup.cache_unused,
         offline=setup.cache_offline,
+        changes=key_changes,
     )
     return ServerState(
         routes=RouteTable(setup.overrides, legacy=setup.legacy_api),
@@ -122,9 +127,11 @@ class Worker:
         slot: int = 0,
         bus_socket: socket.socket | None = None,
         ephemeral: EphemeralStore | None = None,
+        key_changes: KeyChanges | None = None,
     ) -> None:
         self.setup = setup
         self.ephemeral = ephemeral
+        self.key_changes = key_changes
         self.store = store
         self.counters = counters
         self.slot = slot
@@ -164,7 +171,7 @@ class Worker:
             bus.attach(loop)
         route_python_logging(self._logs)
         store = self.store if self.store is not None else await setup.open_keystore()
-        self.state = build_state(setup, store, metrics, logs, self.ephemeral)
+        self.state = build_state(setup, store, metrics, logs, self.ephemeral, self.key_changes)
         await self.state.keys.start()
         loop.set_exception_handler(lambda _loop, ctx: _log_loop_error(logs, ctx))
         self.ssl_context = server_context(setup.tls)
@@ -237,7 +244,7 @@ class Worker:
             print(f"Failed to reload server config: {err}", file=sys.stderr, flush=True)
             return
         old.log.error_level, old.log.audit_level = setup.log_error, setup.log_audit
-        state = build_state(setup, store, old.metrics, old.log, self.ephemeral)
+        state = build_state(setup, store, old.metrics, old.log, self.ephemeral, self.key_changes)
         state.start_ns, state.start_monotonic = old.start_ns, old.start_monotonic
         await state.keys.start()
         self.setup, self.state, self.ssl_context = setup, state, ssl_context
@@ -292,11 +299,12 @@ def run_worker(
     slot: int = 0,
     bus_socket: socket.socket | None = None,
     ephemeral: EphemeralStore | None = None,
+    key_changes: KeyChanges | None = None,
 ) -> None:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
-        worker = Worker(setup, store, counters, slot, bus_socket, ephemeral)
+        worker = Worker(setup, store, counters, slot, bus_socket, ephemeral, key_changes)
         loop.run_until_complete(worker.serve(reuse_port))
     finally:
         loop.close()
@@ -307,10 +315,11 @@ def serve_forever(setup: ServerSetup, store: KeyStore | None) -> int:
     counters = SharedCounters(max(setup.workers, 1))
     # Created before the fork: every worker shares the legacy API's run-time policies.
     ephemeral = EphemeralStore(int(os.environ.get("PYKES_EPHEMERAL_BYTES", DEFAULT_CAPACITY)))
+    key_changes = KeyChanges()  # and every key write (issue 19)
     if setup.workers <= 1:
-        run_worker(setup, store, reuse_port=False, counters=counters, ephemeral=ephemeral)
+        run_worker(setup, store, False, counters, ephemeral=ephemeral, key_changes=key_changes)
         return 0
-    return _Supervisor(setup, counters, ephemeral).run()
+    return _Supervisor(setup, counters, ephemeral, key_changes).run()
 
 
 def _terminate_with_parent() -> None:
@@ -332,11 +341,16 @@ class _Supervisor:
     (``LogBroker``), forwards signals and replaces a worker that dies unexpectedly."""
 
     def __init__(
-        self, setup: ServerSetup, counters: SharedCounters, ephemeral: EphemeralStore
+        self,
+        setup: ServerSetup,
+        counters: SharedCounters,
+        ephemeral: EphemeralStore,
+        key_changes: KeyChanges,
     ) -> None:
         self.setup = setup
         self.counters = counters
         self.ephemeral = ephemeral
+        self.key_changes = key_changes
         self.broker = LogBroker()
         self.children: dict[int, int] = {}  # pid -> worker slot
         self.stopping = False
@@ -354,7 +368,16 @@ class _Supervisor:
                     signal.signal(sig, signal.SIG_DFL)
                 _terminate_with_parent()
                 memlock.relock_after_fork()  # memory locks are not inherited by fork()
-                run_worker(self.setup, None, True, self.counters, slot, worker_end, self.ephemeral)
+                run_worker(
+                    self.setup,
+                    None,
+                    True,
+                    self.counters,
+                    slot,
+                    worker_end,
+                    self.ephemeral,
+                    self.key_changes,
+                )
             except BaseException as err:  # noqa: BLE001 - report and exit the worker
                 print(f"Error: worker failed: {err}", file=sys.stderr, flush=True)
                 code = 1
@@ -402,6 +425,9 @@ class _Supervisor:
                 continue
             self.broker.remove(slot)
             exit_code = os.waitstatus_to_exitcode(code)
+            # It may have died between a key write and publishing it: no worker may keep
+            # a copy of any key that write changed (issue 19).
+            self.key_changes.publish(None)
             if self.stopping:
                 if exit_code not in (0, -signal.SIGTERM):
                     self.status = 1
