@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PIP    := $(BIN)/python -m pip install --progress-bar on
+# pip shows what it fetches; modules are byte-compiled when first imported, not all at
+# install time (most of rich's pygments never is: ~1 s of `make run`).
+PIP    := $(BIN)/python -m pip install --progress-bar on --no-compile
 # One stamp per set of dependencies: `make run` installs what the server needs, `make
 # test` adds the test toolchain, `make bench` the bench's. A newer pyproject.toml
 # makes every stamp stale.
