@@ -3,29 +3,17 @@ matrix, run comparison and profile summaries. No server, no timings."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-RUN_PY = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+from conftest import load_bench_driver
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pykes_bench_run", RUN_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_bench_driver()
 
 # What bench/kesload prints (a generate row), less its first line.
 KESLOAD_OUTPUT = """\

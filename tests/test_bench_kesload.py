@@ -4,31 +4,19 @@ failures say why. Short windows (0.3 s): nothing here asserts a speed."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from conftest import PKI, RunningServer, go_build
+from conftest import PKI, RunningServer, go_build, load_bench_driver
 from pykes.auth.apikey import APIKey
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-def _load_driver() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pykes_bench_run_kesload", BENCH / "run.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-driver = _load_driver()
+driver = load_bench_driver()
 
 
 @pytest.fixture(scope="module")

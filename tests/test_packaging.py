@@ -14,7 +14,6 @@ import os
 import queue
 import re
 import signal
-import ssl
 import subprocess
 import sys
 import tarfile
@@ -29,8 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import PKI, REPO, free_port
-from pykes.auth import APIKey, client_certificate
+from conftest import PKI, REPO, api_key_tls_context, free_port
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -169,17 +167,6 @@ def _read_api_key(proc: subprocess.Popen[str], timeout: float) -> str:
         pytest.fail(f"no API key from kes server --dev within {timeout} s: {''.join(seen)}")
 
 
-def _mtls_client(url: str, key: APIKey, tmp_path: Path) -> httpx.Client:
-    cert, private = client_certificate(key)
-    (tmp_path / "client.crt").write_bytes(cert)
-    (tmp_path / "client.key").write_bytes(private)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # --dev serves a throw-away self-signed certificate
-    ctx.load_cert_chain(tmp_path / "client.crt", tmp_path / "client.key")
-    return httpx.Client(base_url=url, verify=ctx, timeout=10)
-
-
 @pytest.fixture
 def dev_server(installed: Installed, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """``kes server --dev`` of the installed wheel: (URL, API key)."""
@@ -208,7 +195,8 @@ def test_dev_server_from_the_wheel_serves_over_mtls(
     installed: Installed, dev_server: tuple[str, str], tmp_path: Path
 ) -> None:
     url, api_key = dev_server
-    with _mtls_client(url, APIKey.parse(api_key), tmp_path) as client:
+    tls = api_key_tls_context(api_key, tmp_path)  # --dev: a throw-away server certificate
+    with httpx.Client(base_url=url, verify=tls, timeout=10) as client:
         for _ in range(200):  # the banner comes just before the listener
             try:
                 created = client.post("/v1/key/create/wheel-key")
