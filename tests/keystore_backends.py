@@ -296,7 +296,7 @@ class Backend:
     * ``shared``: separate ``open`` calls see each other's keys (all real backends;
       not the in-memory store).
     * ``silent_delete``: deleting a missing name succeeds instead of raising
-      KeyNotFoundError (allowed by spec/keystore.md §1; AWS and Vault do this).
+      KeyNotFoundError (allowed by docs/compat/keystore.md §1; AWS and Vault do this).
     """
 
     open: Callable[[BackendEnv], Awaitable[KeyStore]]

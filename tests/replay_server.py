@@ -13,7 +13,7 @@ documentation. Nothing in the client is patched; the keystore talks real TLS + H
   :class:`EntrustEmulator`) keep a small key set so create/get/delete/list behave like
   the documented API, issue and expire auth tokens, and can be reset between tests.
 
-The exchanges follow the documented shapes and spec/keystore.md §4.7–§4.9; they were
+The exchanges follow the documented shapes and docs/compat/keystore.md §4.7–§4.9; they were
 not captured from live systems.
 """
 

@@ -1,6 +1,6 @@
 """Load and abuse (issue 9): 1,000 keep-alive connections for 60 s with 0 errors while
 slow-loris clients, half-open TLS handshakes, slow readers and oversized requests hit
-the same server (spec/api.md §1, §3.4, §3.5).
+the same server (docs/compat/api.md §1, §3.4, §3.5).
 
 One asyncio client process (this one) speaks raw HTTP/1.1 over stdlib ``ssl`` to a real
 two-worker ``kes server``. The attackers must be cut by the server's own timeouts:

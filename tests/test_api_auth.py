@@ -1,4 +1,4 @@
-"""Authentication and authorization over real mTLS (spec/auth.md, api.md §3)."""
+"""Authentication and authorization over real mTLS (docs/compat/auth.md, api.md §3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Bad input on every endpoint: exact 4xx status and message, never a 5xx, and no
-key material in any log line (spec/api.md §3–§5)."""
+key material in any log line (docs/compat/api.md §3–§5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Key APIs against a real pykes server over mTLS (HTTP/1.1 and HTTP/2).
 
-Expected values come from spec/api.md and spec/vectors.json (recorded from the Go
+Expected values come from docs/compat/api.md and tests/vectors/vectors.json (recorded from the Go
 server), never from pykes itself.
 """
 

@@ -1,4 +1,4 @@
-"""API keys and their client certificates (spec/auth.md §7, §7.1)."""
+"""API keys and their client certificates (docs/compat/auth.md §7, §7.1)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pykes.auth import ED25519_SPKI_PREFIX, APIKey, client_certificate, identity_of_certificate
 
-# Upstream test vectors (spec/auth.md §7).
+# Upstream test vectors (docs/compat/auth.md §7).
 VECTORS = [
     (
         "kes:v1:ACQpoGqx3rHHjT938Hfu5hVVQJHZWSqVI2Xp1KlYxFVw",

@@ -1,7 +1,7 @@
 """Self-signed certificates and (legacy-encrypted) private keys.
 
-spec/cli.md §3 (``--dev`` certificate), spec/auth.md §8 (``kes identity new``),
-spec/config.md (``tls.key`` / ``tls.password``).
+docs/compat/cli.md §3 (``--dev`` certificate), docs/compat/auth.md §8 (``kes identity new``),
+docs/compat/config.md (``tls.key`` / ``tls.password``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Certificate identities: SHA-256 of the raw SPKI DER (spec/auth.md §1)."""
+"""Certificate identities: SHA-256 of the raw SPKI DER (docs/compat/auth.md §1)."""
 
 from __future__ import annotations
 

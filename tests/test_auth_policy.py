@@ -1,4 +1,4 @@
-"""Policy pattern matching and authorization (spec/auth.md §2–§4)."""
+"""Policy pattern matching and authorization (docs/compat/auth.md §2–§4)."""
 
 from __future__ import annotations
 

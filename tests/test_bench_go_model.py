@@ -64,7 +64,8 @@ def test_model_generates_keys_it_can_decrypt_and_refuses_forgeries(
         plaintext = base64.b64decode(dek["plaintext"])
         ciphertext = base64.b64decode(dek["ciphertext"])
         assert len(plaintext) == 32
-        assert len(ciphertext) == 32 + 16 + 28  # spec/crypto.md §3: ciphertext ‖ tag ‖ IV ‖ nonce
+        # docs/compat/crypto.md §3: ciphertext ‖ tag ‖ IV ‖ nonce
+        assert len(ciphertext) == 32 + 16 + 28
         other = c.post("/v1/key/generate/model-key", json={}).json()
         assert other["plaintext"] != dek["plaintext"]  # fresh randomness per request
         other_ciphertext = base64.b64decode(other["ciphertext"])

@@ -3,41 +3,27 @@ matrix, run comparison and profile summaries. No server, no timings."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-RUN_PY = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+from conftest import load_bench_driver
 
+bench = load_bench_driver()
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pykes_bench_run", RUN_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
-
-# What kesload prints (shared/tools/kesload/main.go), trimmed of the first line.
+# What bench/kesload prints (a generate row), less its first line.
 KESLOAD_OUTPUT = """\
-using existing key "bench-key"
-protocol:        HTTP/1.1 (new connection per request: false)
-elapsed:         5.00s
-total requests:  62130
-errors:          3
-       2 x HTTP 503: {"message":"busy"}
-       1 x context deadline exceeded
-throughput:      12426.0 req/s
-latency (ms):    mean 5.100  p50 4.200  p90 8.000  p99 19.000  max 40.500
+key "bench-key" exists
+protocol:  HTTP/1.1 (keep-alive)
+window:    5.00 s, 62130 requests, 12426.0 req/s
+latency:   mean 5.100 ms, p50 4.200, p90 8.000, p99 19.000, max 40.500
+errors:    3
+        2 x HTTP 503: busy
+        1 x Post "https://127.0.0.1:7373/v1/key/generate/bench-key": context deadline exceeded
 RESULT op=generate conc=64 rps=12426.0 p50_ms=4.200 p99_ms=19.000 errors=3 p90_ms=8.000 \
 max_ms=40.500 total=62130 http2=off new_conn=false duration_s=5.00
 """
@@ -71,11 +57,11 @@ def test_parse_result_line_rejects_missing_line_or_fields() -> None:
 
 def test_parse_protocol_and_errors() -> None:
     assert bench.parse_protocol(KESLOAD_OUTPUT) == "HTTP/1.1"
-    assert bench.parse_protocol("protocol:        HTTP/2.0 (new …)") == "HTTP/2.0"
+    assert bench.parse_protocol("protocol:  HTTP/2.0 (a new connection per request)") == "HTTP/2.0"
     assert bench.parse_protocol("nothing") is None
     assert bench.parse_error_lines(KESLOAD_OUTPUT) == [
-        '2 x HTTP 503: {"message":"busy"}',
-        "1 x context deadline exceeded",
+        "2 x HTTP 503: busy",
+        '1 x Post "https://127.0.0.1:7373/v1/key/generate/bench-key": context deadline exceeded',
     ]
 
 

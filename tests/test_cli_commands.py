@@ -1,4 +1,4 @@
-"""``kes ls``, ``kes policy …`` and the top level of ``kes`` (spec/cli.md §1, §5, §7)."""
+"""``kes ls``, ``kes policy …`` and the top level of ``kes`` (docs/compat/cli.md §1, §5, §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Connection settings of the client commands (spec/cli.md §2): env var lookup order,
+"""Connection settings of the client commands (docs/compat/cli.md §2): env var lookup order,
 credential rules and their exact errors, certificate/key files, TLS verification."""
 
 from __future__ import annotations

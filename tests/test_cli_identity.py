@@ -1,4 +1,4 @@
-"""``kes identity …`` and ``kes tool identity …`` (spec/cli.md §6, auth.md §7–§8)."""
+"""``kes identity …`` and ``kes tool identity …`` (docs/compat/cli.md §6, auth.md §7–§8)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from conftest import PKI, config_yaml, start_server
 from pykes.auth import APIKey
 from test_cli_support import READER_ALLOW, KesServer, clean_env, error_line, run_kes, start_kes
 
-VECTORS = {  # spec/auth.md §7
+VECTORS = {  # docs/compat/auth.md §7
     "kes:v1:ACQpoGqx3rHHjT938Hfu5hVVQJHZWSqVI2Xp1KlYxFVw": (
         "0426fa9a04bc2756b92fbe8a97e1a1e07b53ecf04ed33da22c33e5c9faeb8cbb"
     ),

@@ -1,4 +1,4 @@
-"""``kes migrate --from CFG --to CFG`` between two fs keystores (spec/cli.md §11): raw
+"""``kes migrate --from CFG --to CFG`` between two fs keystores (docs/compat/cli.md §11): raw
 values copied unchanged, interrupted once with SIGKILL and completed with --merge."""
 
 from __future__ import annotations

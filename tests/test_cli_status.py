@@ -1,4 +1,4 @@
-"""``kes status``, ``kes log`` and ``kes metric`` (spec/cli.md §8–§10) against a live
+"""``kes status``, ``kes log`` and ``kes metric`` (docs/compat/cli.md §8–§10) against a live
 server; non-terminal output (JSON)."""
 
 from __future__ import annotations

@@ -276,7 +276,7 @@ def test_async_client(kes: KesServer) -> None:
 
 def test_api_key_certificate_is_the_go_sdk_one(kes: KesServer) -> None:
     """The server computes the same identity from the derived certificate as the
-    API key's own identity (spec/auth.md §7)."""
+    API key's own identity (docs/compat/auth.md §7)."""
     with kes.client() as c:
         me, _ = c.describe_self()
     assert me.identity == kes.admin.identity

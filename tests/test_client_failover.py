@@ -1,4 +1,4 @@
-"""Multi-endpoint behaviour of the SDK (spec/minio.md §5) against live servers: a
+"""Multi-endpoint behaviour of the SDK (docs/compat/minio.md §5) against live servers: a
 closed port or a stopped server as first endpoint, requests succeed via the next."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Response parsing of the SDK as the Go SDK does it (pure functions; the inputs are
-the exact texts of spec/api.md §3.6 and observability.md §3)."""
+the exact texts of docs/compat/api.md §3.6 and observability.md §3)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_response_size_limits() -> None:
 
 
 def test_request_shapes() -> None:
-    """What the SDK sends (spec/api.md §8)."""
+    """What the SDK sends (docs/compat/api.md §8)."""
     assert ops.list_keys("").path == "/v1/key/list"
     assert ops.list_keys("*").path == "/v1/key/list/%2A"
     assert ops.create_key("a b/c").path == "/v1/key/create/a%20b%2Fc"

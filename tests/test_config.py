@@ -1,5 +1,5 @@
 """The server config file: schema, validation errors, env substitution, defaults
-(spec/config.md §1–§4, auth.md §5/§10, crypto.md §8)."""
+(docs/compat/config.md §1–§4, auth.md §5/§10, crypto.md §8)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The ``keystore`` section: every backend with all fields, defaults, required-field
-errors and banner descriptions (spec/config.md §3, §5)."""
+errors and banner descriptions (docs/compat/config.md §3, §5)."""
 
 from __future__ import annotations
 

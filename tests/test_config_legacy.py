@@ -1,4 +1,4 @@
-"""Configuration files of older KES releases (spec/config.md §7) load as their v1
+"""Configuration files of older KES releases (docs/compat/config.md §7) load as their v1
 equivalent, with one deprecation line; a v1 file is untouched."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Scalar value parsers of the config: Go durations, slog levels, listen addresses
-(spec/config.md §1 "Durations", §2 log levels and address)."""
+(docs/compat/config.md §1 "Durations", §2 log levels and address)."""
 
 from __future__ import annotations
 

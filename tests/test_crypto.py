@@ -1,4 +1,4 @@
-"""Encryption, decryption, legacy ciphertexts, HMAC and HChaCha20 (spec/crypto.md §1–§7).
+"""Encryption, decryption, legacy ciphertexts, HMAC and HChaCha20 (docs/compat/crypto.md §1–§7).
 
 Every expected value below is copied from the spec; none is produced by pykes.
 """

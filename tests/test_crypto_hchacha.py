@@ -1,6 +1,6 @@
 """HChaCha20 via ``cryptography``'s ChaCha20 keystream, cross-checked against an
 independent pure-Python ChaCha core (the RFC 8439 quarter round written out), on random
-inputs. The fixed vectors of spec/crypto.md are in test_crypto.py."""
+inputs. The fixed vectors of docs/compat/crypto.md are in test_crypto.py."""
 
 from __future__ import annotations
 

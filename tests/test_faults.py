@@ -5,7 +5,7 @@ is replaced by a file, single-node OpenBao Raft clusters that are stopped (SIGTE
 data kept) or sealed, and a small tmpfs filled up. The outage test prints the matrix
 that ``docs/reliability.md`` records.
 
-Expected behaviour (spec/keystore.md §3, api.md §5): the cache's 10 s status probe
+Expected behaviour (docs/compat/keystore.md §3, api.md §5): the cache's 10 s status probe
 notices the outage and switches the cache offline (``/v1/ready`` → 504). Cached keys
 keep working; at the next ``cache.expiry.any`` tick a server without
 ``cache.expiry.offline`` drops them (→ ``502 failed to read key``), one with it keeps

@@ -1,4 +1,4 @@
-"""Keystore encoding of key versions: base64 protobuf and legacy JSON (spec/crypto.md §2).
+"""Keystore encoding of key versions: base64 protobuf and legacy JSON (docs/compat/crypto.md §2).
 
 Expected values are the spec's upstream vector and hand-written layouts from §2.1.
 """

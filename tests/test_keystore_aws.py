@@ -1,4 +1,4 @@
-"""AWS Secrets Manager keystore (spec/keystore.md §4.4, config.md §3.5) against a real
+"""AWS Secrets Manager keystore (docs/compat/keystore.md §4.4, config.md §3.5) against a real
 moto server process over HTTP, plus real local TCP servers for the failure modes
 (a closed port, a server that never answers, a throttling proxy in front of moto).
 

@@ -1,4 +1,4 @@
-"""Azure Key Vault keystore (spec/keystore.md §4.6, config.md §3.7).
+"""Azure Key Vault keystore (docs/compat/keystore.md §4.6, config.md §3.7).
 
 Azure cannot run here, so the real ``azure-keyvault-secrets`` async client and the real
 ``azure-identity`` ``ClientSecretCredential`` talk to a local HTTPS replay server

@@ -1,4 +1,4 @@
-"""The key cache (spec/keystore.md §3).
+"""The key cache (docs/compat/keystore.md §3).
 
 ``ProbeStore`` is a real in-memory keystore that counts calls, can be switched "down"
 (every operation raises KeyStoreUnreachable) and can hold ``get`` at a gate.

@@ -1,4 +1,4 @@
-"""The keystore contract (spec/keystore.md §1, §1.1, §2) that every backend passes.
+"""The keystore contract (docs/compat/keystore.md §1, §1.1, §2) that every backend passes.
 
 Each test runs once per entry of ``keystore_backends.BACKENDS`` against the real
 thing (a temp directory, a moto server process, ...); nothing is mocked.

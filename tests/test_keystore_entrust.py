@@ -1,10 +1,10 @@
-"""Entrust KeyControl keystore (spec/keystore.md §4.9) against replayed exchanges.
+"""Entrust KeyControl keystore (docs/compat/keystore.md §4.9) against replayed exchanges.
 
 The exchanges follow the Entrust KeyControl Vault REST API documentation (all calls
 ``POST /vault/1.0/<Operation>/``: ``Login/{vault_id}/`` → ``{access_token,
 expires_at}``, ``Renew/``, ``GetBox/``, ``CreateSecret/``, ``CheckoutSecret/``,
 ``DeleteSecret/``, ``ListSecretIds/`` with ``max_items``/``next_token``; token header
-``X-Vault-Auth``; errors ``{"error": ...}``) and the mapping of spec/keystore.md §4.9.
+``X-Vault-Auth``; errors ``{"error": ...}``) and the mapping of docs/compat/keystore.md §4.9.
 They were built from those documented shapes (the error texts are the ones the Go
 reference server matches), not captured from a live KeyControl, and are served over
 real HTTPS by tests/replay_server.py; the client is not patched.

@@ -1,9 +1,9 @@
-"""Fortanix SDKMS / DSM keystore (spec/keystore.md §4.7) against replayed exchanges.
+"""Fortanix SDKMS / DSM keystore (docs/compat/keystore.md §4.7) against replayed exchanges.
 
 The exchanges follow the Fortanix DSM REST API reference (support.fortanix.com/apidocs:
 ``GET /sys/v1/health``, ``POST /sys/v1/session/auth`` / ``terminate``,
 ``PUT /crypto/v1/keys``, ``POST /crypto/v1/keys/export``, ``GET /crypto/v1/keys``,
-``DELETE /crypto/v1/keys/{kid}``) and the mapping of spec/keystore.md §4.7. They were
+``DELETE /crypto/v1/keys/{kid}``) and the mapping of docs/compat/keystore.md §4.7. They were
 built from those documented request/response shapes, not captured from a live DSM; the
 error texts (``sobject does not exist`` / ``already exists``) are the ones the Go
 reference server matches. They are served over real HTTPS by tests/replay_server.py;

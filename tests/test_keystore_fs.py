@@ -1,4 +1,4 @@
-"""Filesystem keystore (spec/keystore.md §4.1, design.md §4) against real temp dirs."""
+"""Filesystem keystore (docs/compat/keystore.md §4.1) against real temp dirs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Google Cloud Secret Manager keystore (spec/keystore.md §4.5, config.md §3.6).
+"""Google Cloud Secret Manager keystore (docs/compat/keystore.md §4.5, config.md §3.6).
 
 GCP cannot run here, so the real ``google-cloud-secret-manager`` client (REST
 transport) talks to a local HTTPS replay server (tests/cloud_replay.py) that emulates

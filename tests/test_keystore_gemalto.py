@@ -1,11 +1,11 @@
-"""Thales CipherTrust Manager / Gemalto KeySecure keystore (spec/keystore.md §4.8)
+"""Thales CipherTrust Manager / Gemalto KeySecure keystore (docs/compat/keystore.md §4.8)
 against replayed exchanges.
 
 The exchanges follow the Thales CipherTrust Manager REST API documentation
 (``POST /api/v1/auth/tokens`` with ``grant_type=refresh_token`` → ``{jwt, duration,
 token_type}``; ``/api/v1/vault/secrets`` create, ``/{id}/export?type=name``,
 ``DELETE /{id}?type=name`` and the ``limit``/``skip``/``total``/``resources`` list
-envelope) and the mapping of spec/keystore.md §4.8. They were built from those
+envelope) and the mapping of docs/compat/keystore.md §4.8. They were built from those
 documented shapes, not captured from a live CipherTrust Manager, and are served over
 real HTTPS by tests/replay_server.py; the client is not patched.
 """

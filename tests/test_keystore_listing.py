@@ -1,4 +1,4 @@
-"""The shared list helper (spec/keystore.md §1.1)."""
+"""The shared list helper (docs/compat/keystore.md §1.1)."""
 
 from __future__ import annotations
 

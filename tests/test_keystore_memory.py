@@ -1,4 +1,4 @@
-"""In-memory keystore (spec/keystore.md §4.2)."""
+"""In-memory keystore (docs/compat/keystore.md §4.2)."""
 
 from __future__ import annotations
 

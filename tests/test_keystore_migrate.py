@@ -1,4 +1,4 @@
-"""``kes migrate`` (spec/cli.md §11) round trip through every persistent keystore backend:
+"""``kes migrate`` (docs/compat/cli.md §11) round trip through every persistent keystore backend:
 fs → backend → a second, empty fs keystore, raw values byte-identical, names identical;
 re-running with ``--merge`` copies nothing twice and overwrites nothing.
 

@@ -1,5 +1,5 @@
 """A network keystore whose server accepts connections and never answers must fail
-within its configured timeouts and never block the event loop (spec/keystore.md §4).
+within its configured timeouts and never block the event loop (docs/compat/keystore.md §4).
 
 Each backend is pointed at :class:`HangingServer` (a real TCP listener on 127.0.0.1
 that accepts and holds every connection without sending a byte): plain HTTP for

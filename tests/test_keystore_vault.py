@@ -1,4 +1,4 @@
-"""Vault keystore (spec/keystore.md §4.3) against a real OpenBao dev server.
+"""Vault keystore (docs/compat/keystore.md §4.3) against a real OpenBao dev server.
 
 Set VAULT_ADDR + VAULT_TOKEN (root-capable) to run the shared tests against a real
 HashiCorp Vault instead (see docs/vault.md); seal/stop/TLS tests always use private

@@ -1,4 +1,4 @@
-"""MinIO end to end (spec/minio.md): a client that behaves exactly like the MinIO
+"""MinIO end to end (docs/compat/minio.md): a client that behaves exactly like the MinIO
 server's KES integration — its environment variables, its start-up sequence, its
 per-object calls with its context bytes, `mc admin kms key status`, root-credential
 HMAC — against two pykes nodes sharing one keystore, including failover when a node

@@ -2,7 +2,7 @@
 
 Every served route is documented with its method(s), body limit, timeout and auth mode,
 and the document names no path or method that is not served. Legacy compatibility
-aliases (spec/api.md §7) are the only routes allowed to be undocumented; they are
+aliases (docs/compat/api.md §7) are the only routes allowed to be undocumented; they are
 listed explicitly below. The document itself must be valid OpenAPI 3.1.
 """
 

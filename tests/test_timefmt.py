@@ -1,4 +1,4 @@
-"""Go ``time.RFC3339Nano`` formatting and RFC 3339 parsing (spec/api.md §2)."""
+"""Go ``time.RFC3339Nano`` formatting and RFC 3339 parsing (docs/compat/api.md §2)."""
 
 from __future__ import annotations
 

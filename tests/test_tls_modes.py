@@ -1,4 +1,4 @@
-"""TLS client-authentication modes (spec/auth.md §6) and TLS details: verified mode
+"""TLS client-authentication modes (docs/compat/auth.md §6) and TLS details: verified mode
 against a CA, encrypted server keys, session resumption, TLS 1.2 minimum."""
 
 from __future__ import annotations

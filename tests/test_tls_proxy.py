@@ -1,4 +1,4 @@
-"""TLS proxies (spec/auth.md §10): a configured proxy identity forwards the real
+"""TLS proxies (docs/compat/auth.md §10): a configured proxy identity forwards the real
 client's certificate in a header; nobody else can. Real server, real mTLS, HTTP/1.1 and
 HTTP/2; the proxy is played by a client holding the proxy's certificate."""
 

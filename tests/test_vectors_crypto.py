@@ -1,15 +1,14 @@
-"""Crypto against the vectors recorded from the real Go KES (shared/spec/vectors.json)."""
+"""Crypto against the vectors recorded from the real Go KES (tests/vectors/vectors.json)."""
 
 from __future__ import annotations
 
 import base64
 import functools
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import spec_vectors
 from pykes.crypto import (
     KeyVersion,
     decode_key_version,
@@ -21,14 +20,9 @@ from pykes.errors import DecryptError
 from pykes.timefmt import format_rfc3339_nano
 
 
-def vectors_path() -> Path:
-    """The spec's vectors.json; the repository is cloned next to ``shared/``."""
-    return Path(__file__).resolve().parents[2] / "shared" / "spec" / "vectors.json"
-
-
 @functools.cache
 def vectors() -> dict[str, Any]:
-    return json.loads(vectors_path().read_text(encoding="utf-8"))
+    return spec_vectors()
 
 
 def b64(text: str | None) -> bytes:

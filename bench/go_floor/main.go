@@ -28,7 +28,7 @@ import (
 )
 
 // Fixed answers with the shapes and sizes of KES's: a 32-byte DEK and its 76-byte
-// ciphertext (spec/api.md), and an encrypt ciphertext of 32 + 44 bytes.
+// ciphertext (docs/compat/api.md), and an encrypt ciphertext of 32 + 44 bytes.
 var (
 	dekPlaintext  = fixedBytes(32, 0x11)
 	dekCiphertext = fixedBytes(76, 0x22)

@@ -3,11 +3,12 @@
     .venv/bin/python tests/fuzz/make_corpus.py
 
 Seeds come from outside the code under test: the ciphertexts recorded from the real Go
-KES server (spec/vectors.json), the sample configs of spec/config.md, the API keys of
-spec/auth.md plus keys made from random seeds, and certificates / private keys made by
-``cryptography``. Files named ``regress-*`` are inputs that once crashed a parser; this
-script never touches them. Seeds are written once; re-running only adds missing files
-(certificates and keys are random, so existing ones are kept for stable examples).
+KES server (tests/vectors/vectors.json), the sample configs of docs/compat/config.md,
+the API keys of docs/compat/auth.md plus keys made from random seeds, and certificates /
+private keys made by ``cryptography``. Files named ``regress-*`` are inputs that once
+crashed a parser; this script never touches them. Seeds are written once; re-running
+only adds missing files (certificates and keys are random, so existing ones are kept
+for stable examples).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: conftest
 
-from conftest import make_certificate  # noqa: E402
+from conftest import make_certificate, spec_vectors  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
-SPEC = HERE.parents[2] / "shared" / "spec"
+COMPAT_DOCS = HERE.parents[1] / "docs" / "compat"
 
 
 def _write(target: str, name: str, data: bytes) -> None:
@@ -83,7 +84,7 @@ def ciphertexts(vectors: dict) -> None:
         _write(target, f"legacy-{i:02d}.json", body)
 
 
-# A KES v0.4–v0.7 TOML config as spec/config.md §7 describes it.
+# A KES v0.4–v0.7 TOML config as docs/compat/config.md §7 describes it.
 TOML_CONFIG = b"""root = "disabled"
 address = "0.0.0.0:7373"
 [tls]
@@ -103,12 +104,12 @@ path = "/tmp/keys"
 
 
 def configs() -> None:
-    text = (SPEC / "config.md").read_text()
+    text = (COMPAT_DOCS / "config.md").read_text()
     for i, block in enumerate(re.findall(r"```yaml\n(.*?)```", text, re.S)):
         _write("config", f"config-md-{i:02d}.yaml", block.encode())
     _write("config", "v0.7-sample.toml", TOML_CONFIG)
     # Complete configs: the reference layout with its placeholders filled in, once per
-    # keystore snippet of the spec, so that mutations reach the semantic checks.
+    # keystore snippet of the document, so that mutations reach the semantic checks.
     blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
     head = blocks[0].split("keystore:")[0]
     proxy = "a3f8b9c2d1e0f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9"
@@ -130,7 +131,7 @@ def configs() -> None:
 
 
 def api_keys() -> None:
-    text = (SPEC / "auth.md").read_text()
+    text = (COMPAT_DOCS / "auth.md").read_text()
     for i, key in enumerate(sorted(set(re.findall(r"kes:v1:[A-Za-z0-9+/=]{44}", text)))):
         _write("apikey", f"auth-md-{i:02d}.txt", key.encode())
     for i in range(3):
@@ -194,8 +195,7 @@ def certificates() -> None:
     _write("private_key", "p384-pkcs8.der", keys["p384"].private_bytes(der, pkcs8, none))
 
 
-def request_bodies() -> None:
-    vectors = json.loads((SPEC / "vectors.json").read_text())
+def request_bodies(vectors: dict) -> None:
     bodies: list[object] = []
 
     def walk(node: object) -> None:
@@ -221,12 +221,12 @@ def request_bodies() -> None:
 
 
 def main() -> None:
-    vectors = json.loads((SPEC / "vectors.json").read_text())
+    vectors = spec_vectors()
     ciphertexts(vectors)
     configs()
     api_keys()
     certificates()
-    request_bodies()
+    request_bodies(vectors)
     for target in sorted(p.name for p in CORPUS.iterdir()):
         print(target, len(list((CORPUS / target).iterdir())))
 

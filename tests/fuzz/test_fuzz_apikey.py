@@ -3,7 +3,7 @@
 Property: any text either parses to a key — whose canonical text parses back to the
 same key and whose identity is the SHA-256 of its Ed25519 SPKI, computed here with
 ``cryptography`` — or raises ``ValueError("invalid API key: …")`` whose message never
-echoes the input. Seeds: the API keys of spec/auth.md and keys from random seeds.
+echoes the input. Seeds: the API keys of docs/compat/auth.md and keys from random seeds.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_every_33_byte_value(seed: bytes, prefix: str) -> None:
 
 
 def test_spec_examples_have_the_documented_identities() -> None:
-    """spec/auth.md §7: the three example keys and their identities."""
+    """docs/compat/auth.md §7: the three example keys and their identities."""
     expected = {
         "kes:v1:ACQpoGqx3rHHjT938Hfu5hVVQJHZWSqVI2Xp1KlYxFVw": (
             "0426fa9a04bc2756b92fbe8a97e1a1e07b53ecf04ed33da22c33e5c9faeb8cbb"

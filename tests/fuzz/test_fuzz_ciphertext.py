@@ -5,7 +5,7 @@ Property: decrypting any input with the right key and context either raises the 
 original plaintext — and the latter only when the input still normalises to the very
 same authenticated raw bytes (legacy framing may legitimately vary: JSON whitespace,
 key order, the ignored key id, the msgpack str/bin width). Nothing else may escape.
-Seeds: the ciphertexts recorded from the Go KES server (spec/vectors.json).
+Seeds: the ciphertexts recorded from the Go KES server (tests/vectors/vectors.json).
 """
 
 from __future__ import annotations

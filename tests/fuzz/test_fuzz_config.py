@@ -1,6 +1,6 @@
 """Fuzzing the config loader (``pykes.config.load_config``).
 
-Property: any file content — mutated sample configs of spec/config.md, random YAML
+Property: any file content — mutated sample configs of docs/compat/config.md, random YAML
 documents built from the config's own vocabulary, random bytes, legacy TOML — either
 loads to a ``ServerConfig`` or raises ``ConfigError`` with a non-empty one-line
 message. Any other exception (or a multi-line message) is a bug.

@@ -1,4 +1,4 @@
-"""Fuzzing the request-level JSON decoding of ``pykes.gojson`` (spec/api.md §2).
+"""Fuzzing the request-level JSON decoding of ``pykes.gojson`` (docs/compat/api.md §2).
 
 Properties:
 
@@ -8,7 +8,7 @@ Properties:
   described by an independent regular expression, and decodes like ``base64``.
 * ``go_json`` / ``error_body`` output is valid JSON that decodes to the input, with
   ``<``, ``>``, ``&`` escaped and the Go framing (trailing newline).
-Seeds: the request bodies recorded from the Go server (spec/vectors.json).
+Seeds: the request bodies recorded from the Go server (tests/vectors/vectors.json).
 """
 
 from __future__ import annotations

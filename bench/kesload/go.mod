@@ -1,0 +1,3 @@
+module pykes/bench/kesload
+
+go 1.22

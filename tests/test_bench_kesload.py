@@ -1,0 +1,115 @@
+"""bench/kesload, the bench's load generator, against a real pykes server over mTLS:
+what it prints is what bench/run.py parses, its counts are real requests, and its
+failures say why. Short windows (0.3 s): nothing here asserts a speed."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import PKI, RunningServer, go_build, load_bench_driver
+from pykes.auth.apikey import APIKey
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+driver = load_bench_driver()
+
+
+@pytest.fixture(scope="module")
+def kesload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return go_build(BENCH / "kesload", "kesload", tmp_path_factory)
+
+
+def _run(
+    kesload: Path, server: RunningServer, credentials: list[str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    cmd = [str(kesload), "--server", f"https://127.0.0.1:{server.port}"]
+    cmd += ["--ca", str(server.pki.server_cert), *credentials, "--key-name", "load-key"]
+    cmd += ["--duration", "300ms", "--warmup", "100ms", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def _client_files(pki: PKI, name: str) -> list[str]:
+    ident = pki.client(name)
+    return ["--cert", str(ident.cert_file), "--key", str(ident.key_file)]
+
+
+@pytest.mark.parametrize(
+    ("op", "args", "protocol"),
+    [
+        ("generate", ("--http2", "off"), "HTTP/1.1"),
+        ("decrypt", ("--http2", "on", "--verify"), "HTTP/2.0"),
+        ("encrypt", ("--http2", "off", "--new-conn", "--verify"), "HTTP/1.1"),
+    ],
+)
+def test_rows_parse_as_the_driver_expects(
+    kesload: Path,
+    server_factory: Callable[..., RunningServer],
+    pki: PKI,
+    op: str,
+    args: tuple[str, ...],
+    protocol: str,
+) -> None:
+    server = server_factory()
+    done = _run(
+        kesload, server, _client_files(pki, "admin"), "--op", op, "--concurrency", "4", *args
+    )
+    assert done.returncode == 0, done.stderr
+    fields = driver.parse_result_line(done.stdout)
+    assert (fields["op"], fields["conc"], fields["errors"]) == (op, 4, 0)
+    assert fields["total"] > 0 and fields["rps"] > 0
+    assert 0 < fields["p50_ms"] <= fields["p90_ms"] <= fields["p99_ms"] <= fields["max_ms"]
+    assert fields["http2"] == ("on" if protocol == "HTTP/2.0" else "off")
+    assert fields["new_conn"] is ("--new-conn" in args)
+    assert driver.parse_protocol(done.stdout) == protocol  # what the server answered over
+    assert 0.3 <= fields["duration_s"] < 5
+    assert 'created key "load-key"' in done.stdout
+
+
+def test_api_key_becomes_the_sdks_client_certificate(
+    kesload: Path, server_factory: Callable[..., RunningServer]
+) -> None:
+    key = APIKey.generate()
+    server = server_factory(admin=key.identity)  # served only if kesload derives this identity
+    done = _run(kesload, server, ["--api-key", str(key)], "--op", "generate", "--concurrency", "2")
+    assert done.returncode == 0, done.stderr
+    assert f"identity={key.identity}" in done.stdout.splitlines()[0]
+    assert driver.parse_result_line(done.stdout)["errors"] == 0
+
+
+def test_refused_requests_are_counted_and_named(
+    kesload: Path, server_factory: Callable[..., RunningServer], pki: PKI
+) -> None:
+    app = pki.client("generate-only")
+    policy = (
+        "policy:\n  app:\n    allow: [/v1/key/create/*, /v1/key/generate/*]\n"
+        f"    identities: [{app.identity}]\n"
+    )
+    server = server_factory(policy)
+    credentials = ["--cert", str(app.cert_file), "--key", str(app.key_file)]
+    done = _run(kesload, server, credentials, "--op", "decrypt", "--concurrency", "2")
+    assert done.returncode == 0, done.stderr
+    fields = driver.parse_result_line(done.stdout)
+    assert fields["errors"] == fields["total"] > 0  # every decrypt is refused
+    total = fields["total"]
+    assert driver.parse_error_lines(done.stdout) == [
+        f"{total} x HTTP 403: not authorized: insufficient permissions"  # one line
+    ]
+
+
+def test_a_failed_setup_exits_with_its_reason(
+    kesload: Path, server_factory: Callable[..., RunningServer], pki: PKI
+) -> None:
+    server = server_factory()
+    done = _run(kesload, server, _client_files(pki, "stranger"), "--op", "generate")
+    assert done.returncode == 2
+    reason = driver.failure_reason(done.stdout + done.stderr)
+    assert reason.startswith("kesload: setup: generate a data key: HTTP 403")
+    bad = _run(kesload, server, ["--api-key", "kes:v1:nonsense"], "--op", "generate")
+    assert bad.returncode == 2 and bad.stderr.startswith(
+        "kesload: client certificate: invalid API key"
+    )
