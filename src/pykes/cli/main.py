@@ -7,6 +7,7 @@ command does not pay for the server's imports and vice versa.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -80,10 +81,19 @@ def _run(name: str, argv: Sequence[str]) -> int:
     return status
 
 
+def interruptible() -> None:
+    """Let Ctrl-C (SIGINT) cancel the command even if it was started with SIGINT
+    ignored — every background job of a script is (``make test > log &``) — as Go's
+    ``signal.NotifyContext`` does; otherwise ``kes log`` and ``kes metric`` never stop."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from pykes.cli.output import print_error
 
     args = list(sys.argv[1:] if argv is None else argv)
+    interruptible()
     try:
         if not args or args[0] in ("-h", "--help"):
             sys.stderr.write(USAGE)
