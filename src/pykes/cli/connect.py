@@ -115,6 +115,14 @@ def new_client(
         raise CLIError(str(err)) from None
 
 
+# Appended when the server certificate did not verify (a self-signed or private-CA
+# one, e.g. of `kes server --dev`): the two ways out, both honoured by Go's CLI too.
+VERIFY_HINT = (
+    " (-k skips verifying the server certificate; "
+    "SSL_CERT_FILE=<file> trusts the CA certificate in <file>)"
+)
+
+
 @contextmanager
 def reported(prefix: str = "") -> Iterator[None]:
     """Turn SDK errors into one ``Error: <prefix><message>`` line."""
@@ -123,4 +131,7 @@ def reported(prefix: str = "") -> Iterator[None]:
     try:
         yield
     except KESError as err:
-        raise CLIError(f"{prefix}{err}") from None
+        message = f"{prefix}{err}"
+        if "CERTIFICATE_VERIFY_FAILED" in message:
+            message += VERIFY_HINT
+        raise CLIError(message) from None
