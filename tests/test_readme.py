@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, free_port, kes_command
+from conftest import REPO, free_port
+from dev_server import dev_server as start_dev_server
 
 MARK = re.compile(
     r"^<!-- run: tests/test_readme\.py(?P<how>[^>]*?) -->\n```(?P<lang>\w*)\n(?P<body>.*?)^```",
@@ -90,26 +91,10 @@ class DevServer:
 @pytest.fixture
 def dev_server() -> Iterator[DevServer]:
     """`make run` = `.venv/bin/kes server --dev`; the README's other port, a free one."""
-    proc = subprocess.Popen(
-        kes_command("server", "--dev", "--addr", f"127.0.0.1:{free_port()}"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=shell_env(),
-    )
-    try:
-        assert proc.stdout is not None
-        banner = ""
-        while "=> Server is up and running..." not in banner:
-            line = proc.stdout.readline()
-            assert line, banner
-            banner += line
+    with start_dev_server(shell_env()) as (banner, _port):
         export = re.search(r"^ *(export KES_SERVER=.*)$", banner, re.M).group(1)
         cert = re.search(r"^Client Cert +(\S+)/client\.crt$", banner, re.M).group(1)
         yield DevServer(banner, export, cert)
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 # ------------------------------------------------------------------ README.md

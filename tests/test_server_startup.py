@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from conftest import PKI, _pem_key, config_yaml, free_port, kes_command, make_certificate
+from dev_server import dev_server as start_dev_server
 from test_cli_support import clean_env
 
 
@@ -42,27 +43,17 @@ def _error(r: subprocess.CompletedProcess[str]) -> str:
 
 
 # ------------------------------------------------------------------ errors name the file
-def test_missing_private_key_file_is_named(tmp_path: Path, pki: PKI) -> None:
-    missing = tmp_path / "missing.key"
-    cfg = _config(
-        tmp_path,
-        pki,
-        config_yaml(pki, "disabled", tmp_path / "keys").replace(str(pki.server_key), str(missing)),
-    )
+@pytest.mark.parametrize(
+    ("setting", "thing"),
+    [("server_key", "TLS private key"), ("server_cert", "TLS certificate")],
+)
+def test_missing_tls_file_is_named(tmp_path: Path, pki: PKI, setting: str, thing: str) -> None:
+    missing = tmp_path / "missing.pem"
+    text = config_yaml(pki, "disabled", tmp_path / "keys")
+    cfg = _config(tmp_path, pki, text.replace(str(getattr(pki, setting)), str(missing)))
     r = _run("server", "--config", str(cfg), "--addr", f"127.0.0.1:{free_port()}")
-    assert _error(r) == f"failed to read TLS private key: open {missing}: no such file or directory"
+    assert _error(r) == f"failed to read {thing}: open {missing}: no such file or directory"
     assert r.stdout == ""
-
-
-def test_missing_certificate_file_is_named(tmp_path: Path, pki: PKI) -> None:
-    missing = tmp_path / "missing.crt"
-    cfg = _config(
-        tmp_path,
-        pki,
-        config_yaml(pki, "disabled", tmp_path / "keys").replace(str(pki.server_cert), str(missing)),
-    )
-    r = _run("server", "--config", str(cfg), "--addr", f"127.0.0.1:{free_port()}")
-    assert _error(r) == f"failed to read TLS certificate: open {missing}: no such file or directory"
 
 
 def test_private_key_of_another_certificate_is_named(tmp_path: Path, pki: PKI) -> None:
@@ -236,26 +227,9 @@ def test_known_keys_get_no_warning(tmp_path: Path, pki: PKI) -> None:
 
 # ------------------------------------------------------------------ --dev hints
 @pytest.fixture
-def dev_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        kes_command("server", "--dev", "--addr", f"127.0.0.1:{port}"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
-    try:
-        assert proc.stdout is not None
-        banner = ""
-        while "=> Server is up and running..." not in banner:
-            line = proc.stdout.readline()
-            assert line, banner
-            banner += line
-        yield banner, port
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def dev_server() -> Iterator[tuple[str, int]]:
+    with start_dev_server(clean_env()) as started:
+        yield started
 
 
 def test_dev_banner_export_line_and_hints_work_as_printed(
