@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, until
 from dev_server import dev_server as start_dev_server
 
 MARK = re.compile(
@@ -164,8 +164,8 @@ def test_deploy_single_node_quickstart_runs(tmp_path: Path) -> None:
         if block.how.startswith("save as "):
             Path(local(block.how.removeprefix("save as "))).write_text(body)
         elif block.how == "in the background until listening":
-            script += (
-                f"{{\n{body}}} > kes.log 2>&1 &\necho $! > kes.pid\n"
+            script += (  # set -m: its own process group, for the kill below
+                f"set -m\n{{\n{body}}} > kes.log 2>&1 &\necho $! > kes.pid\nset +m\n"
                 "for i in $(seq 200); do grep -q 'Server is up and running' kes.log && break; "
                 "sleep 0.1; done\n"
             )
@@ -176,15 +176,14 @@ def test_deploy_single_node_quickstart_runs(tmp_path: Path) -> None:
         r = bash(script, tmp_path, shell_env(PATH=f"{VENV_BIN}:{os.environ['PATH']}"))
     finally:
         with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
-            os.killpg(int((tmp_path / "kes.pid").read_text()), signal.SIGTERM)
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
-            os.kill(int((tmp_path / "kes.pid").read_text()), signal.SIGTERM)
+            os.killpg(int((tmp_path / "kes.pid").read_text()), signal.SIGTERM)  # kes too
     log = (tmp_path / "kes.log").read_text() if (tmp_path / "kes.log").exists() else ""
     assert r.returncode == 0, f"{script}\n{r.stdout}\n{r.stderr}\n--- kes.log\n{log}"
     assert f"{etc}/config.yml: the configuration is valid" in r.stdout
     assert '"version":' in r.stdout  # kes status (admin)
     assert r.stdout.rstrip().endswith("Key\nminio-default-key")  # kes key ls (MinIO)
     assert (var / "keys" / "minio-default-key").exists()
+    until(lambda: "=> Stopping server... Goodbye." in (tmp_path / "kes.log").read_text(), 10)
 
 
 def test_the_marked_docs_are_the_ones_run_here() -> None:
