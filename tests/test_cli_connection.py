@@ -44,7 +44,8 @@ def test_credential_rules(kes: KesServer, admin_files: tuple[Path, Path]) -> Non
     def err(**env: str) -> str:
         return error_line(run_kes("key", "ls", env=clean_env(MINIO_KES_SERVER=server, **env)))
 
-    assert err() == "no API key specified. Consider setting MINIO_KES_API_KEY"
+    # Each message names the variable of the README and dev banner first, then Go's.
+    assert err() == "no API key specified. Consider setting KES_API_KEY or MINIO_KES_API_KEY"
     api_key = str(kes.admin)
     assert err(MINIO_KES_API_KEY=api_key, MINIO_KES_KEY_FILE=key) == (
         "API key and private key file cannot be used at the same time"
@@ -53,12 +54,22 @@ def test_credential_rules(kes: KesServer, admin_files: tuple[Path, Path]) -> Non
         "API key and certificate file cannot be used at the same time"
     )
     assert err(MINIO_KES_KEY_FILE=key) == (
-        "no certificate file specified. Consider setting MINIO_KES_CERT_FILE"
+        "no certificate file specified. Consider setting KES_CLIENT_CERT or MINIO_KES_CERT_FILE"
     )
     assert err(KES_CLIENT_CERT=cert) == (
-        "no private key file specified. Consider setting MINIO_KES_KEY_FILE"
+        "no private key file specified. Consider setting KES_CLIENT_KEY or MINIO_KES_KEY_FILE"
     )
     assert err(MINIO_KES_API_KEY="kes:v1:nonsense").startswith("parsing API key: ")
+    # ... and every variable named works.
+    ca = str(kes.server.pki.server_cert)
+    for env in (
+        {"KES_API_KEY": api_key},
+        {"MINIO_KES_API_KEY": api_key},
+        {"KES_CLIENT_CERT": cert, "KES_CLIENT_KEY": key},
+        {"MINIO_KES_CERT_FILE": cert, "MINIO_KES_KEY_FILE": key},
+    ):
+        r = run_kes("key", "ls", env=clean_env(MINIO_KES_SERVER=server, SSL_CERT_FILE=ca, **env))
+        assert r.returncode == 0, (env, r.stderr)
 
 
 def test_api_key_and_server_variables(kes: KesServer) -> None:

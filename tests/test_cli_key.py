@@ -120,10 +120,10 @@ def test_argument_errors_and_usage(kes: KesServer) -> None:
     usage = kes.kes("key")
     assert usage.returncode == 2 and usage.stderr.startswith("Usage:\n    kes key <command>")
     help_ = kes.kes("key", "ls", "--help")
-    assert help_.returncode == 2 and "kes key ls" in help_.stderr and help_.stdout == ""
-    rm_help = " ".join(kes.kes("key", "rm", "--help").stderr.split())
+    assert help_.returncode == 0 and "kes key ls" in help_.stdout and help_.stderr == ""
+    rm_help = " ".join(kes.kes("key", "rm", "--help").stdout.split())
     assert "at most cache.expiry.any (default 5m)" in rm_help  # other nodes (issue 19)
-    assert "cache.expiry" not in kes.kes("key", "create", "--help").stderr
+    assert "cache.expiry" not in kes.kes("key", "create", "--help").stdout
 
 
 def test_policy_restricted_identity(kes: KesServer) -> None:

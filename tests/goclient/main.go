@@ -65,7 +65,7 @@ type result struct {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7373", "server address")
 	caFile := flag.String("ca", "", "server certificate (PEM) to trust")
-	certFile := flag.String("cert", "", "client certificate (PEM)")
+	certFile := flag.String("cert", "", "client certificate (PEM); none: send no certificate")
 	keyFile := flag.String("key", "", "client private key (PEM)")
 	path := flag.String("path", "/v1/status", "request path")
 	cache := flag.Bool("cache", false, "keep a TLS session cache (offer resumption)")
@@ -85,20 +85,22 @@ func main() {
 	if !roots.AppendCertsFromPEM(pem) {
 		fail(fmt.Errorf("no certificate in %s", *caFile))
 	}
-	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
-	if err != nil {
-		fail(err)
-	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
 		fail(err)
 	}
 	config := &tls.Config{
-		RootCAs:      roots,
-		Certificates: []tls.Certificate{cert},
-		ServerName:   host,
-		NextProtos:   []string{"http/1.1"},
-		MinVersion:   tls.VersionTLS12,
+		RootCAs:    roots,
+		ServerName: host,
+		NextProtos: []string{"http/1.1"},
+		MinVersion: tls.VersionTLS12,
+	}
+	if *certFile != "" { // without -cert the client offers no certificate
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			fail(err)
+		}
+		config.Certificates = []tls.Certificate{cert}
 	}
 	if *mode == "api" {
 		summary := runAPI(*addr, config, *keyName, *concurrency, *requests, *http1)

@@ -1,5 +1,7 @@
 """CLI conventions shared by every command (spec/cli.md): ``Error: <message>`` on
-stderr with exit 1, usage on stderr with exit 2, pflag-style flags, env lookups."""
+stderr with exit 1, pflag-style flags, env lookups. Help asked for (``-h``) goes to
+stdout with exit 0, so that ``kes key --help | less`` shows it; usage printed for a
+missing command goes to stderr with exit 2 (Go prints both to stderr, exit 2)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import NoReturn
 
 from pykes.config.duration import go_quote
 
-__all__ = ["ArgumentParser", "CLIError", "env", "fail", "go_quote", "split_list"]
+__all__ = ["ArgumentParser", "CLIError", "env", "fail", "go_quote", "show_usage", "split_list"]
 
 
 class CLIError(Exception):
@@ -22,8 +24,16 @@ def fail(message: str) -> NoReturn:
     raise CLIError(message)
 
 
+def show_usage(usage: str, asked: bool) -> int:
+    """Print ``usage``: asked for with ``-h``/``--help`` → stdout, exit status 0; in
+    place of a missing command → stderr, exit status 2. Returns the status."""
+    (sys.stdout if asked else sys.stderr).write(usage)
+    return 0 if asked else 2
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with Go pflag conventions: help and usage errors go to stderr, exit 2.
+    """argparse with Go pflag conventions (usage errors: ``Error: …``, exit 1), except
+    that ``-h`` prints the help to stdout with exit status 0 (see the module docstring).
 
     ``usage_text`` (optional) replaces argparse's generated help with a fixed text in
     the style of the Go CLI. :meth:`parse` accepts flags and positionals in any order
@@ -36,14 +46,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def print_help(self, file=None) -> None:  # type: ignore[override]
         if self.usage_text is not None:
-            (file or sys.stderr).write(self.usage_text)
+            (file or sys.stdout).write(self.usage_text)
             return
-        super().print_help(file or sys.stderr)
+        super().print_help(file or sys.stdout)
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:  # type: ignore[override]
         if message:
             sys.stderr.write(message)
-        sys.exit(2 if status == 0 else status)
+        sys.exit(status)
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
         raise CLIError(f"{message}. See '{self.prog} --help'")
@@ -75,10 +85,9 @@ Command = Callable[[Sequence[str]], int]
 
 
 def dispatch(group: str, argv: Sequence[str], commands: dict[str, Command], usage: str) -> int:
-    """Run ``kes <group> <sub-command> …``; no argument or ``-h`` → usage, exit 2."""
+    """Run ``kes <group> <sub-command> …``; no argument or ``-h`` → usage."""
     if not argv or argv[0] in ("-h", "--help"):
-        sys.stderr.write(usage)
-        return 2
+        return show_usage(usage, asked=bool(argv))
     command = commands.get(argv[0])
     if command is None:
         if argv[0].startswith("-"):

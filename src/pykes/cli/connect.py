@@ -79,15 +79,19 @@ def new_client(
     key_file = env(*KEY_FILE_VARS) or ""
     cert_file = env(*CERT_FILE_VARS) or ""
     if not key and not key_file and not cert_file:
-        raise CLIError("no API key specified. Consider setting MINIO_KES_API_KEY")
+        raise CLIError("no API key specified. Consider setting KES_API_KEY or MINIO_KES_API_KEY")
     if key and key_file:
         raise CLIError("API key and private key file cannot be used at the same time")
     if key and cert_file:
         raise CLIError("API key and certificate file cannot be used at the same time")
     if key_file and not cert_file:
-        raise CLIError("no certificate file specified. Consider setting MINIO_KES_CERT_FILE")
+        raise CLIError(
+            "no certificate file specified. Consider setting KES_CLIENT_CERT or MINIO_KES_CERT_FILE"
+        )
     if cert_file and not key_file:
-        raise CLIError("no private key file specified. Consider setting MINIO_KES_KEY_FILE")
+        raise CLIError(
+            "no private key file specified. Consider setting KES_CLIENT_KEY or MINIO_KES_KEY_FILE"
+        )
     if key:
         from pykes.auth import APIKey
 
@@ -115,6 +119,14 @@ def new_client(
         raise CLIError(str(err)) from None
 
 
+# Appended when the server certificate did not verify (a self-signed or private-CA
+# one, e.g. of `kes server --dev`): the two ways out, both honoured by Go's CLI too.
+VERIFY_HINT = (
+    " (-k skips verifying the server certificate; "
+    "SSL_CERT_FILE=<file> trusts the CA certificate in <file>)"
+)
+
+
 @contextmanager
 def reported(prefix: str = "") -> Iterator[None]:
     """Turn SDK errors into one ``Error: <prefix><message>`` line."""
@@ -123,4 +135,7 @@ def reported(prefix: str = "") -> Iterator[None]:
     try:
         yield
     except KESError as err:
-        raise CLIError(f"{prefix}{err}") from None
+        message = f"{prefix}{err}"
+        if "CERTIFICATE_VERIFY_FAILED" in message:
+            message += VERIFY_HINT
+        raise CLIError(message) from None

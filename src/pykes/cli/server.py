@@ -41,12 +41,17 @@ DEFAULT_ADDRESS = "0.0.0.0:7373"
 def _parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="kes server",
-        usage="kes server [--addr <[ip]:port>] [--config <file>] [--dev] [--workers N]",
+        usage="kes server [--addr <[ip]:port>] [--config <file> [--check]] [--dev] [--workers N]",
         add_help=True,
     )
     p.add_argument("--addr", default=None, help="The address of the server (default 0.0.0.0:7373)")
     p.add_argument("--config", default=None, help="Path to the server configuration file")
     p.add_argument("--dev", action="store_true", help="Start the KES server in development mode")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="Check the config file, its TLS files and the keystore connection, then exit",
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -228,6 +233,43 @@ def _is_hex_identity(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
+UP_AND_RUNNING = "\n=> Server is up and running...\n"
+
+
+def _announce_listening() -> None:
+    """The banner's last line, printed once the server listens (Go prints it before)."""
+    sys.stdout.write(UP_AND_RUNNING)
+    sys.stdout.flush()
+
+
+def _kes_command() -> str:
+    """How to call this ``kes`` again: as typed if not the one on PATH (``.venv/bin/kes``
+    after ``make run``), else plain ``kes``."""
+    typed = sys.argv[0]
+    if Path(typed).name != "kes":
+        return "kes"
+    on_path = shutil.which("kes")
+    if on_path is not None and Path(on_path).resolve() == Path(typed).resolve():
+        return "kes"
+    return typed
+
+
+def dev_hints(setup: ServerSetup, api_key: APIKey, tmpdir: Path) -> str:
+    """How to talk to a ``--dev`` server: the exact ``export`` line for the CLI (pykes's
+    and Go's read the same variables) and why ``-k`` is needed."""
+    host = setup.host if setup.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    kes = _kes_command()
+    return (
+        "\n=> To use the kes CLI (Go's kes reads the same variables), in another shell:\n\n"
+        f"   export KES_SERVER=https://{shown}:{setup.port} KES_API_KEY={api_key}\n"
+        f"   {kes} status -k\n\n"
+        "   -k (--insecure): the certificate of this server is a throw-away self-signed\n"
+        "   one, which no system trusts. To verify it instead, name it per command:\n"
+        f"   SSL_CERT_FILE={tmpdir / 'server.crt'} {kes} status\n"
+    )
+
+
 def banner(
     setup: ServerSetup,
     kms: str,
@@ -235,6 +277,7 @@ def banner(
     tmpdir: Path | None,
     mlocked: bool = False,
 ) -> str:
+    """The start-up banner up to (not including) the line saying the server is up."""
     rows: list[tuple[str, str]] = [
         ("Version", f"{__version__} commit={COMMIT}"),
         ("Runtime", f"Python {platform.python_version()} {GOOS}/{GOARCH} compiler=CPython"),
@@ -261,7 +304,10 @@ def banner(
     if setup.workers > 1:
         rows.append(("Workers", str(setup.workers)))
     lines = [f"{label:<12}{value}" for label, value in rows]
-    return "\n".join(lines) + "\n\n=> Server is up and running...\n"
+    text = "\n".join(lines) + "\n"
+    if api_key is not None and tmpdir is not None:
+        text += dev_hints(setup, api_key, tmpdir)
+    return text
 
 
 def _lock_memory() -> bool:
@@ -276,6 +322,19 @@ def _lock_memory() -> bool:
     return result.locked
 
 
+def _listen_error(setup: ServerSetup, err: OSError) -> CLIError:
+    """Go's text: ``listen tcp 127.0.0.1:7373: bind: address already in use``."""
+    host = f"[{setup.host}]" if ":" in setup.host else setup.host
+    reason = err.strerror or str(err)
+    return CLIError(f"listen tcp {host}:{setup.port}: bind: {reason[:1].lower()}{reason[1:]}")
+
+
+async def _check_keystore(setup: ServerSetup) -> None:
+    """``--check``: connect the keystore as at start-up (login, probe), then close."""
+    store = await setup.open_keystore()
+    await store.close()
+
+
 def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     if args.extra:
@@ -285,12 +344,14 @@ def run(argv: Sequence[str]) -> int:
     if args.dev and flag_overrides:  # --dev makes its own admin and certificate
         flag = next(f for f in server_flags.given(args) if f != "mlock").replace("_", "-")
         raise CLIError(f"'--{flag}' flag is not supported in development mode")
+    if args.dev and args.check:
+        raise CLIError("'--check' flag is not supported in development mode")
     if args.workers is not None and args.workers < 1:
         raise CLIError("invalid number of workers: must be at least 1")
     tmpdir: Path | None = None
     api_key: APIKey | None = None
     try:
-        mlocked = _lock_memory()  # first, as Go does: covers predefined keys too
+        mlocked = False if args.check else _lock_memory()  # first, as Go: covers keys too
         if args.dev:
             if args.config:
                 raise CLIError("'--config' flag is not supported in development mode")
@@ -300,9 +361,14 @@ def run(argv: Sequence[str]) -> int:
             if not args.config:
                 raise CLIError("no config file specified. Use '--config <file>' or '--dev'")
             from pykes.config import load_config
+            from pykes.config.loader import warn_unknown_keys
 
             try:
-                cfg = load_config(args.config, overrides=flag_overrides)
+                cfg = load_config(
+                    args.config,
+                    overrides=flag_overrides,
+                    on_unknown_key=warn_unknown_keys(args.config),
+                )
             except ConfigError as err:
                 raise CLIError(str(err)) from None
             workers = args.workers if args.workers is not None else _default_workers()
@@ -314,18 +380,25 @@ def run(argv: Sequence[str]) -> int:
         except TLSSetupError as err:
             raise CLIError(str(err)) from None
         try:
-            store = asyncio.run(_prepare(setup, keep_open=args.dev))
+            if args.check:
+                asyncio.run(_check_keystore(setup))
+            else:
+                store = asyncio.run(_prepare(setup, keep_open=args.dev))
         except (UnsupportedKeyStoreError, ValueError, OSError) as err:
             raise CLIError(str(err)) from None
         except Exception as err:  # keystore connect / predefined keys
             raise CLIError(f"failed to connect to keystore: {err}") from None
+        if args.check:
+            print(f"{args.config}: the configuration is valid")
+            return 0
+        try:
+            check_bind(setup.host, setup.port)  # a clash is reported before any banner
+        except OSError as err:
+            raise _listen_error(setup, err) from None
         sys.stdout.write(banner(setup, store.description, api_key, tmpdir, mlocked))
         sys.stdout.flush()
-        try:
-            check_bind(setup.host, setup.port)
-        except OSError as err:
-            raise CLIError(f"listen tcp {setup.host}:{setup.port}: {err.strerror}") from None
         raise_fd_limit()  # thousands of client connections (issue 9)
+        setup.on_listening = _announce_listening
         status = serve_forever(setup, store if args.dev else None)
         print("\n=> Stopping server... Goodbye.")
         return status

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from pykes.auth.identity import decode_pem_blocks, spki_of_certificate
 from pykes.cli import identity
-from pykes.cli.common import ArgumentParser, CLIError, dispatch
+from pykes.cli.common import ArgumentParser, CLIError, dispatch, show_usage
 from pykes.cli.output import is_terminal, write
 
 USAGE = """Usage:
@@ -76,6 +76,5 @@ def run(argv: Sequence[str]) -> int:
     if not argv or argv[0] != "identity":
         if argv and argv[0] not in ("-h", "--help"):
             raise CLIError(f"{argv[0]!r} is not a tool command. See 'kes tool --help'")
-        sys.stderr.write(USAGE)
-        return 2
+        return show_usage(USAGE, asked=bool(argv))
     return dispatch("tool identity", argv[1:], {"new": _new, "of": _of}, USAGE)

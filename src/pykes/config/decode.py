@@ -3,7 +3,8 @@
 The config is composed with PyYAML (``yaml.compose``-style, so every node keeps its
 line) and decoded against a small schema mirroring the Go structs of ``kesconf``:
 
-* keys are matched exactly (case-sensitive); unknown keys are ignored;
+* keys are matched exactly (case-sensitive); unknown keys are ignored (and collected,
+  so that the server can warn about them: a typo is not an error, as in Go);
 * a ``null`` value (empty, ``~``, ``null``) leaves the zero value; an optional section
   (:class:`Ptr`) counts as present only when it is a non-null value;
 * string fields take the raw text of any scalar; duplicate keys are an error;
@@ -83,6 +84,7 @@ class Decoder:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.errors: list[str] = []
+        self.unknown_keys: list[tuple[str, int]] = []  # (dotted path, line) of ignored keys
         self._merging: set[int] = set()  # ids of the maps being merged (cycle guard)
         self._merged: dict[int, list[tuple[str, yaml.Node, yaml.Node]]] = {}  # by map id
 
@@ -272,10 +274,13 @@ class Struct(Field):
         if not isinstance(node, yaml.MappingNode):
             dec.type_error(node, path, self.into)
             return out
-        for key, _, vnode in dec.pairs(node, path):
+        for key, knode, vnode in dec.pairs(node, path):
             field = self.fields.get(key)
+            dotted = f"{path}.{key}" if path else key
             if field is not None:
-                out[key] = field.decode(dec, vnode, f"{path}.{key}" if path else key)
+                out[key] = field.decode(dec, vnode, dotted)
+            else:
+                dec.unknown_keys.append((dotted, line_of(knode)))
         return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
@@ -72,6 +72,7 @@ class _APISection(MapOf):
 
 
 SCHEMA = Struct(
+    version=Str(env=False),  # checked by _check_version; listed so it is a known key
     address=Str(),
     admin=Struct(identity=Str()),
     tls=Struct(
@@ -91,17 +92,32 @@ SCHEMA = Struct(
 )
 
 
+#: Called with (dotted path, line) for every key the schema does not know.
+UnknownKeyHandler = Callable[[str, int], None]
+
+
+def warn_unknown_keys(path: str) -> UnknownKeyHandler:
+    """A handler printing one ``WARNING:`` line per unknown key of the file ``path``:
+    Go ignores unknown keys silently, so a typo (``tls: cetr:``) would go unnoticed."""
+
+    def warn(key: str, line: int) -> None:
+        print(f"WARNING: {path}: line {line}: unknown key '{key}' is ignored", file=sys.stderr)
+
+    return warn
+
+
 @one_line_errors
 def load_config(
     path: str,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, str] | None = None,
+    on_unknown_key: UnknownKeyHandler | None = None,
 ) -> ServerConfig:
     """Read, parse and validate the config file at ``path``.
 
     A file that cannot be read gives Go's text, e.g.
-    ``open /etc/kes.yml: no such file or directory``. ``overrides`` (see
-    :func:`parse_config`) are the older ``kes server`` flags.
+    ``open /etc/kes.yml: no such file or directory``. ``overrides`` and
+    ``on_unknown_key`` are as in :func:`parse_config`.
     """
     try:
         with open(path, "rb") as file:
@@ -115,7 +131,7 @@ def load_config(
             "(admin.identity, keystore:, policy allow:, cache.expiry.any). Please migrate.",
             file=sys.stderr,
         )
-    return parse_config(data, environ, overrides)
+    return parse_config(data, environ, overrides, on_unknown_key)
 
 
 @one_line_errors
@@ -123,6 +139,7 @@ def parse_config(
     text: str | bytes,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, str] | None = None,
+    on_unknown_key: UnknownKeyHandler | None = None,
 ) -> ServerConfig:
     """Parse and validate a config document; raises :class:`ConfigError` (one line).
 
@@ -131,11 +148,16 @@ def parse_config(
     ``overrides`` maps ``"admin.identity"``, ``"tls.key"``, ``"tls.cert"``, ``"tls.auth"``
     to values that replace the file's before validation (``kes server --root/--key/
     --cert/--auth``), so a file may leave them out and every check still applies.
+    ``on_unknown_key`` is called for each ignored key (in document order), before any
+    error is raised: a misspelt key often explains the error.
     """
     root = _compose(text)
     _check_version(root)
     dec = Decoder(os.environ if environ is None else environ)
     raw: Raw = SCHEMA.zero() if root is None else SCHEMA.decode(dec, root, "")
+    if on_unknown_key is not None:
+        for key, line in dec.unknown_keys:
+            on_unknown_key(key, line)
     if dec.errors:
         raise ConfigError(dec.errors[0])
     for dotted, value in (overrides or {}).items():

@@ -19,7 +19,7 @@ import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pykes.auth import Authorizer, EphemeralStore, Policy
 from pykes.auth.ephemeral import DEFAULT_CAPACITY
@@ -65,6 +65,8 @@ class ServerSetup:
     # Re-reads the configuration for SIGHUP (None: nothing to reload, e.g. --dev).
     reload: Callable[[], ServerSetup] | None = None
     proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))  # auth.md §10
+    # Called once the first worker listens (prints "=> Server is up and running...").
+    on_listening: Callable[[], None] | None = None
 
 
 def build_state(
@@ -185,6 +187,8 @@ class Worker:
             backlog=2048,
         )
         registry.start()
+        if setup.on_listening is not None and self.slot == 0:
+            setup.on_listening()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
@@ -403,6 +407,7 @@ class _Supervisor:
         memtrim.before_fork()  # start-up garbage is not copied into the workers
         for slot in range(self.setup.workers):
             self._spawn(slot)
+        self.setup = replace(self.setup, on_listening=None)  # a replaced worker says nothing
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, self._signal)
         while self.children:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+from pykes.config.oserr import go_os_error
+
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 
 # TLS 1.3 suites in Go's server order (crypto/tls defaultCipherSuitesTLS13, with AES
@@ -282,21 +284,27 @@ class TLSSettings:
 
 
 def _check_certificate_file(cert_file: str) -> None:
+    """The certificate file's own checks; every error names the file (Go's texts
+    name none, except ``open <file>: …``)."""
     try:
         data = Path(cert_file).read_bytes()
     except OSError as err:
         raise TLSSetupError(
-            f"failed to read TLS certificate: {err.strerror}: {cert_file}"
+            f"failed to read TLS certificate: {go_os_error(cert_file, err)}"
         ) from None
     blocks = _pem_block_types(data)
     if not blocks:
-        raise TLSSetupError("failed to read TLS certificate: no certificate found")
+        raise TLSSetupError(f"failed to read TLS certificate: {cert_file}: no certificate found")
     if any(kind != "CERTIFICATE" for kind in blocks):
-        raise TLSSetupError("failed to read TLS certificate: https: unsupported PEM data block")
+        raise TLSSetupError(
+            f"failed to read TLS certificate: {cert_file}: https: unsupported PEM data block"
+        )
     try:
         leaf = x509.load_pem_x509_certificate(data)
     except ValueError:
-        raise TLSSetupError("failed to read TLS certificate: invalid certificate") from None
+        raise TLSSetupError(
+            f"failed to read TLS certificate: {cert_file}: invalid certificate"
+        ) from None
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         has_name = bool(
@@ -306,8 +314,20 @@ def _check_certificate_file(cert_file: str) -> None:
         has_name = False
     if not has_name:
         raise TLSSetupError(
-            "invalid TLS certificate: certificate does not contain any DNS or IP address as SAN"
+            f"invalid TLS certificate: {cert_file}: "
+            "certificate does not contain any DNS or IP address as SAN"
         )
+
+
+def _check_key_file(key_file: str) -> None:
+    """Readable at all? (``load_cert_chain`` says only "No such file or directory".)"""
+    try:
+        with open(key_file, "rb"):
+            pass
+    except OSError as err:
+        raise TLSSetupError(
+            f"failed to read TLS private key: {go_os_error(key_file, err)}"
+        ) from None
 
 
 def _pem_block_types(data: bytes) -> list[str]:
@@ -339,6 +359,8 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
     share_ticket_keys(ctx)
     send_tickets_only_to_resuming_clients(ctx)
     ctx.set_alpn_protocols(["h2", "http/1.1"])
+    _check_key_file(settings.key_file)
+    key_error = f"failed to read TLS private key: {settings.key_file}"
     try:
         ctx.load_cert_chain(
             settings.cert_file,
@@ -346,22 +368,34 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
             password=settings.password.encode() or _no_password,
         )
     except ssl.SSLError as err:
-        raise TLSSetupError(f"failed to read TLS certificate: {err.reason or err}") from None
+        if err.reason == "KEY_VALUES_MISMATCH":
+            why = f"it does not match the certificate {settings.cert_file}"
+        else:
+            why = (err.reason or str(err)).lower().replace("_", " ")
+        raise TLSSetupError(f"{key_error}: {why}") from None
     except OSError as err:
-        raise TLSSetupError(f"failed to read TLS certificate: {err.strerror}") from None
+        raise TLSSetupError(f"{key_error}: {err.strerror or err}") from None
     except _PasswordRequired:
-        raise TLSSetupError("https: private key is encrypted: password required") from None
+        raise TLSSetupError(
+            f"{key_error}: https: private key is encrypted: password required"
+        ) from None
 
     verify = settings.auth == "on"
     ctx.verify_mode = ssl.CERT_OPTIONAL if settings.optional_client_cert else ssl.CERT_REQUIRED
     if verify:
         ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
         if settings.ca:
+            path = settings.ca
             try:
                 for path in _ca_files(settings.ca):
                     ctx.load_verify_locations(cafile=path)
-            except (OSError, ssl.SSLError) as err:
-                raise TLSSetupError(f"failed to read TLS CA certificates: {err}") from None
+            except ssl.SSLError as err:
+                why = (err.reason or str(err)).lower().replace("_", " ")
+                raise TLSSetupError(f"failed to read TLS CA certificates: {path}: {why}") from None
+            except OSError as err:
+                raise TLSSetupError(
+                    f"failed to read TLS CA certificates: {go_os_error(path, err)}"
+                ) from None
     else:
         # Empty CertificateRequest CA list (spec/auth.md §6 recommendation): we never
         # call SSL_CTX_set_client_CA_list, so none is advertised.

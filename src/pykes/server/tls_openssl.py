@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.bindings.openssl.binding import Binding
 from OpenSSL import SSL
 
+from pykes.server.acceptor import LINGER_SECONDS, PLAIN_HTTP_ANSWER, PLAIN_HTTP_REASON
 from pykes.server.tls import TLS12_CIPHERS, TLS13_CIPHERSUITES, TLSSettings
 
 if TYPE_CHECKING:
@@ -312,7 +313,10 @@ class OpenSSLProtocol(asyncio.Protocol):
                 except SSL.Error as err:
                     reason = handshake_error_reason(err)
                 self._flush()  # the alert
-                self._fail(reason)
+                if reason == "http request":  # plain HTTP: Go's answer, as acceptor.py
+                    self.raw.write(PLAIN_HTTP_ANSWER)
+                    reason = PLAIN_HTTP_REASON
+                self._fail(reason, answered=True)
                 return
             if _lib.SSL_version(ssl) != _TLS1_3:
                 self._flush()  # TLS 1.2: our Finished, which the client waits for
@@ -362,11 +366,18 @@ class OpenSSLProtocol(asyncio.Protocol):
             self._fail("handshake timeout")
             self.raw.abort()
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, answered: bool = False) -> None:
         self._failed = True
         self._cancel_timer()
         self.on_handshake_error(self.peer, reason)
-        self.raw.close()
+        # After an answer (alert, plain-HTTP 400): half-close and drain until the client
+        # closes (at most LINGER_SECONDS), so that it reads the answer before a RST for
+        # its unread request (acceptor.py).
+        if answered and self.raw.can_write_eof():
+            self.raw.write_eof()
+            self._timer = self.loop.call_later(LINGER_SECONDS, self.raw.close)
+        else:
+            self.raw.close()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
