@@ -17,7 +17,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from conftest import PKI, _pem_key, config_yaml, free_port, kes_command, make_certificate
+from conftest import (
+    PKI,
+    _pem_key,
+    config_yaml,
+    free_port,
+    kes_command,
+    make_certificate,
+    start_server,
+)
 from dev_server import dev_server as start_dev_server
 from test_cli_support import clean_env
 
@@ -102,6 +110,26 @@ def test_port_in_use_fails_before_any_banner(tmp_path: Path, pki: PKI) -> None:
     assert _error(r) == f"listen tcp 127.0.0.1:{port}: bind: address already in use"
     assert "Server is up and running" not in r.stdout
     assert r.stdout == ""  # no banner at all: the server never started
+
+
+def test_a_second_server_on_a_served_port_is_refused(tmp_path: Path, pki: PKI) -> None:
+    """Workers bind with SO_REUSEPORT; a second `kes server` on the same port must not
+    silently join the first and take half of its connections (Go refuses it)."""
+    server = start_server(
+        tmp_path, pki, config_yaml(pki, "disabled", tmp_path / "keys"), workers=2
+    )
+    port = server.port
+    try:
+        second_dir = tmp_path / "second"
+        second_dir.mkdir()
+        r = _run(
+            "server", "--config", str(_config(second_dir, pki)), "--addr", f"127.0.0.1:{port}",
+            "--workers", "2",
+        )  # fmt: skip
+        assert _error(r) == f"listen tcp 127.0.0.1:{port}: bind: address already in use"
+        assert r.stdout == ""
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("workers", [1, 2])

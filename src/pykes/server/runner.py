@@ -109,12 +109,14 @@ async def create_predefined_keys(store: KeyStore, names: list[str], admin: str) 
 
 
 def check_bind(host: str, port: int) -> None:
-    """Fail early (before forking) if the address cannot be bound."""
+    """Fail early (before forking) if the address cannot be bound.
+
+    The probe does not set SO_REUSEPORT, which the workers do: a port another server
+    listens on with it (a second ``kes server`` started by mistake) is refused here
+    instead of being silently shared, half of the connections going to each."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hasattr(socket, "SO_REUSEPORT"):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         s.bind((host or "0.0.0.0", port))
 
 
