@@ -115,9 +115,7 @@ def test_port_in_use_fails_before_any_banner(tmp_path: Path, pki: PKI) -> None:
 def test_a_second_server_on_a_served_port_is_refused(tmp_path: Path, pki: PKI) -> None:
     """Workers bind with SO_REUSEPORT; a second `kes server` on the same port must not
     silently join the first and take half of its connections (Go refuses it)."""
-    server = start_server(
-        tmp_path, pki, config_yaml(pki, "disabled", tmp_path / "keys"), workers=2
-    )
+    server = start_server(tmp_path, pki, config_yaml(pki, "disabled", tmp_path / "keys"), workers=2)
     port = server.port
     try:
         second_dir = tmp_path / "second"
