@@ -30,10 +30,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import run as bench  # noqa: E402
+from kesbench.servers import client_ssl_context, free_port, write_tls_files
 
 
 def make_keys(directory: Path, count: int) -> float:
@@ -62,8 +59,8 @@ def main() -> None:
 
     created = make_keys(opts.dir, opts.keys)
     work = Path(tempfile.mkdtemp(prefix="kes-listing-"))
-    api_key = bench.write_tls_files(work)
-    port = bench.free_port()
+    api_key = write_tls_files(work)
+    port = free_port()
     (work / "config.yml").write_text(
         f"version: v1\nadmin:\n  identity: {api_key.identity}\n"
         f"tls:\n  key: {work / 'server.key'}\n  cert: {work / 'server.crt'}\n"
@@ -102,7 +99,7 @@ def main() -> None:
         result["kes_key_ls_s"] = round(time.monotonic() - t, 2)
         result["kes_key_ls_names"] = len(json.loads(out.stdout or "[]"))
         result["rss_peak_after_kes_key_ls_mb"] = round(peak_rss_mb(server.pid), 1)
-        ctx = bench.client_ssl_context(work)
+        ctx = client_ssl_context(work)
         pages: dict[str, tuple[float, int]] = {}
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ctx, timeout=300) as c:
             for pattern in ["*", "k0000*", "k0123*", "k0999*"]:

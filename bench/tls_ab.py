@@ -19,9 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import run as bench  # noqa: E402
+from kesbench.gobuild import KESLOAD_BIN
+from kesbench.matrix import full_matrix
+from kesbench.paths import BENCH
+from kesbench.results import RowResult
+from kesbench.row_run import run_row
+from kesbench.servers import BenchServer
+from kesbench.yardsticks import start_baseline
 
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "stdlib": ("baseline_server.py", []),
@@ -31,10 +35,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def start(variant: str, workdir: Path, workers: int) -> bench.BenchServer:
-    """``run.start_baseline`` with the variant's script and extra arguments."""
+def start(variant: str, workdir: Path, workers: int) -> BenchServer:
+    """``start_baseline`` (kesbench/yardsticks.py) with the variant's script and extra arguments."""
     script, extra = VARIANTS[variant]
-    return bench.start_baseline(workdir, workers, bench.BENCH / script, extra)
+    return start_baseline(workdir, workers, BENCH / script, extra)
 
 
 def main() -> int:
@@ -47,19 +51,17 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=1)
     args = p.parse_args()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    specs = {r.id: r for r in bench.full_matrix()}
+    specs = {r.id: r for r in full_matrix()}
     rows = [specs[r.strip()] for r in args.rows.split(",") if r.strip()]
-    kesload = bench.KESLOAD_BIN
-    results: dict[tuple[str, str], list[bench.RowResult]] = {}
+    kesload = KESLOAD_BIN
+    results: dict[tuple[str, str], list[RowResult]] = {}
     with tempfile.TemporaryDirectory(prefix="tls-ab-") as tmp:
         for round_no in range(args.repeat):
             for variant in variants:
                 server = start(variant, Path(tmp) / variant, args.workers)
                 try:
                     for spec in rows:
-                        r = bench.run_row(
-                            spec, server, kesload, args.duration, args.warmup, None, 0
-                        )
+                        r = run_row(spec, server, kesload, args.duration, args.warmup, None, 0)
                         results.setdefault((variant, spec.id), []).append(r)
                         print(
                             f"round {round_no} {variant:18s} {spec.id:24s} "

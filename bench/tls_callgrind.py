@@ -28,9 +28,16 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import run as bench  # noqa: E402
+from kesbench.gobuild import KESLOAD_BIN
+from kesbench.matrix import RowSpec
+from kesbench.pykes_server import (
+    create_bench_key,
+    server_env,
+    wait_ready,
+    write_server_files,
+)
+from kesbench.row_run import kesload_command
+from kesbench.servers import BenchServer, free_port
 
 
 def children(pid: int) -> list[int]:
@@ -41,31 +48,10 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def kesload(server: bench.BenchServer, args: argparse.Namespace, requests: int) -> str:
-    cmd = [
-        str(bench.KESLOAD_BIN),
-        "--server",
-        server.url,
-        *server.client_args,
-        "--ca",
-        str(server.ca_file),
-        "--key-name",
-        bench.KEY_NAME,
-        "--op",
-        args.op,
-        "--concurrency",
-        str(args.concurrency),
-        "--duration",
-        "600s",
-        "--max-requests",
-        str(requests),
-        "--http2",
-        "on" if args.http2 else "off",
-        "--timeout",
-        "120s",
-    ]
-    if args.new_conn:
-        cmd.append("--new-conn")
+def kesload(server: BenchServer, args: argparse.Namespace, requests: int) -> str:
+    spec = RowSpec(args.op, args.concurrency, args.http2, args.new_conn)
+    window = ("--duration", "600s", "--max-requests", str(requests), "--timeout", "120s")
+    cmd = kesload_command(KESLOAD_BIN, server, spec, *window)
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
     out = done.stdout + done.stderr
     if done.returncode != 0:
@@ -86,8 +72,8 @@ def main() -> int:
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="tls-cg-") as tmp:
         workdir = Path(tmp)
-        port = bench.free_port()
-        api_key, _identity, config, ca = bench.write_server_files(workdir, port, audit=True)
+        port = free_port()
+        api_key, _identity, config, ca = write_server_files(workdir, port, audit=True)
         kes = Path(sys.executable).parent / "kes"
         server_cmd = [str(kes), "server", "--config", str(config), "--workers", "1"]
         server_cmd += ["--addr", f"127.0.0.1:{port}"]
@@ -102,7 +88,7 @@ def main() -> int:
             ]
         else:
             wrapper = []
-        env = bench.server_env(args.src.resolve() if args.src else None)
+        env = server_env(args.src.resolve() if args.src else None)
         proc = subprocess.Popen(
             wrapper + server_cmd,
             cwd=workdir,
@@ -112,10 +98,10 @@ def main() -> int:
             stderr=(workdir / "server.stderr").open("wb"),
             start_new_session=True,
         )
-        server = bench.BenchServer(proc, port, workdir, api_key, ca, workdir / "server.stderr")
+        server = BenchServer(proc, port, workdir, api_key, ca, workdir / "server.stderr")
         try:
-            bench.wait_ready(server, timeout=600)
-            bench.create_bench_key(server)
+            wait_ready(server, timeout=600)
+            create_bench_key(server)
             kesload(server, args, args.warmup_requests)
             pids = [proc.pid, *children(proc.pid)]
             strace: subprocess.Popen[bytes] | None = None

@@ -22,11 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kesbench.servers import write_tls_files
 from OpenSSL import SSL
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import run as bench  # noqa: E402
 
 Handshake = Callable[[], int]  # runs one handshake, returns the server's CPU ns
 
@@ -191,7 +188,7 @@ def main() -> int:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        bench.write_tls_files(tmp)
+        write_tls_files(tmp)
         cctx = client_context(tmp)
         variants: dict[str, Handshake] = {
             "stdlib verify-CA tickets=2 (baseline)": stdlib_handshake(

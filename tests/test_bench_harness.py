@@ -1,8 +1,10 @@
-"""The benchmark driver's own logic (bench/run.py): kesload output parsing, the row
+"""The benchmark driver's own logic (bench/kesbench): kesload output parsing, the row
 matrix, run comparison and profile summaries. No server, no timings."""
 
 from __future__ import annotations
 
+import ast
+import graphlib
 import json
 import os
 import subprocess
@@ -13,7 +15,12 @@ import pytest
 
 from conftest import load_bench_driver
 
-bench = load_bench_driver()
+kesload_output = load_bench_driver("kesload_output")
+matrix = load_bench_driver("matrix")
+pinning = load_bench_driver("pinning")
+profiling = load_bench_driver("profiling")
+results = load_bench_driver("results")
+sampling = load_bench_driver("sampling")
 
 # What bench/kesload prints (a generate row), less its first line.
 KESLOAD_OUTPUT = """\
@@ -30,7 +37,7 @@ max_ms=40.500 total=62130 http2=off new_conn=false duration_s=5.00
 
 
 def test_parse_result_line_types() -> None:
-    fields = bench.parse_result_line(KESLOAD_OUTPUT)
+    fields = kesload_output.parse_result_line(KESLOAD_OUTPUT)
     assert fields["op"] == "generate"
     assert fields["conc"] == 64 and isinstance(fields["conc"], int)
     assert fields["rps"] == pytest.approx(12426.0)
@@ -45,59 +52,62 @@ def test_parse_result_line_types() -> None:
 
 def test_parse_result_line_takes_the_last_result() -> None:
     text = "RESULT op=a conc=1 rps=1 p50_ms=1 p99_ms=1 errors=0\n" + KESLOAD_OUTPUT
-    assert bench.parse_result_line(text)["op"] == "generate"
+    assert kesload_output.parse_result_line(text)["op"] == "generate"
 
 
 def test_parse_result_line_rejects_missing_line_or_fields() -> None:
     with pytest.raises(ValueError, match="no RESULT line"):
-        bench.parse_result_line("kesload: setup: create key: HTTP 403\n")
+        kesload_output.parse_result_line("kesload: setup: create key: HTTP 403\n")
     with pytest.raises(ValueError, match="p99_ms"):
-        bench.parse_result_line("RESULT op=generate conc=1 rps=1 p50_ms=1 errors=0")
+        kesload_output.parse_result_line("RESULT op=generate conc=1 rps=1 p50_ms=1 errors=0")
 
 
 def test_parse_protocol_and_errors() -> None:
-    assert bench.parse_protocol(KESLOAD_OUTPUT) == "HTTP/1.1"
-    assert bench.parse_protocol("protocol:  HTTP/2.0 (a new connection per request)") == "HTTP/2.0"
-    assert bench.parse_protocol("nothing") is None
-    assert bench.parse_error_lines(KESLOAD_OUTPUT) == [
+    assert kesload_output.parse_protocol(KESLOAD_OUTPUT) == "HTTP/1.1"
+    assert (
+        kesload_output.parse_protocol("protocol:  HTTP/2.0 (a new connection per request)")
+        == "HTTP/2.0"
+    )
+    assert kesload_output.parse_protocol("nothing") is None
+    assert kesload_output.parse_error_lines(KESLOAD_OUTPUT) == [
         "2 x HTTP 503: busy",
         '1 x Post "https://127.0.0.1:7373/v1/key/generate/bench-key": context deadline exceeded',
     ]
 
 
 def test_row_result_from_kesload_carries_the_go_reference() -> None:
-    spec = bench.RowSpec("generate", 64, http2=False)
-    row = bench.RowResult.from_kesload(spec, KESLOAD_OUTPUT)
+    spec = matrix.RowSpec("generate", 64, http2=False)
+    row = results.RowResult.from_kesload(spec, KESLOAD_OUTPUT)
     assert row.id == "generate-c64-h1"
     assert row.status == "ok"
     assert row.target_rps == 12426
     assert row.target_p99_ms == 19.0
     assert row.protocol == "HTTP/1.1"
     assert row.errors == 3 and len(row.error_samples) == 2
-    failed = bench.RowResult.failed(bench.RowSpec("encrypt", 1, http2=True), "boom")
+    failed = results.RowResult.failed(matrix.RowSpec("encrypt", 1, http2=True), "boom")
     assert (failed.status, failed.target_rps, failed.error_text) == ("failed", None, "boom")
 
 
 def test_matrix_ids_and_selection() -> None:
-    rows = bench.full_matrix()
+    rows = matrix.full_matrix()
     ids = [r.id for r in rows]
     assert len(ids) == len(set(ids)) == 3 * 3 * 2 + 2
-    assert set(bench.GO_REFERENCE) <= set(ids)
-    assert set(bench.QUICK_ROWS) <= set(ids)
+    assert set(matrix.GO_REFERENCE) <= set(ids)
+    assert set(matrix.QUICK_ROWS) <= set(ids)
     assert "generate-c8-h1-newconn" in ids and "generate-c1000-h1" in ids
 
-    quick = bench.select_rows(rows, None, quick=True)
-    assert [r.id for r in quick] == [i for i in ids if i in bench.QUICK_ROWS]
-    picked = bench.select_rows(rows, "generate-c64-*, decrypt-c1-h2", quick=False)
+    quick = matrix.select_rows(rows, None, quick=True)
+    assert [r.id for r in quick] == [i for i in ids if i in matrix.QUICK_ROWS]
+    picked = matrix.select_rows(rows, "generate-c64-*, decrypt-c1-h2", quick=False)
     assert [r.id for r in picked] == ["generate-c64-h1", "generate-c64-h2", "decrypt-c1-h2"]
-    assert bench.select_rows(rows, "*-h2", quick=True) == [
+    assert matrix.select_rows(rows, "*-h2", quick=True) == [
         r for r in quick if r.id == "generate-c64-h2"
     ]
-    assert bench.select_rows(rows, "nothing*", quick=False) == []
+    assert matrix.select_rows(rows, "nothing*", quick=False) == []
 
 
 def _run(rows: list[dict[str, object]]) -> dict[str, object]:
-    return {"schema": bench.SCHEMA, "rows": rows}
+    return {"schema": results.SCHEMA, "rows": rows}
 
 
 def _row(row_id: str, rps: float, p99: float, errors: int = 0, status: str = "ok") -> dict:
@@ -107,8 +117,8 @@ def _row(row_id: str, rps: float, p99: float, errors: int = 0, status: str = "ok
 def test_compare_runs() -> None:
     a = _run([_row("x", 1000, 10.0), _row("y", 500, 4.0), _row("z", 100, 1.0, status="failed")])
     b = _run([_row("y", 750, 2.0, errors=1), _row("x", 900, 12.0), _row("w", 1, 1.0)])
-    out = {c.id: c for c in bench.compare_runs(a, b)}
-    assert [c.id for c in bench.compare_runs(a, b)] == ["x", "y", "z", "w"]
+    out = {c.id: c for c in results.compare_runs(a, b)}
+    assert [c.id for c in results.compare_runs(a, b)] == ["x", "y", "z", "w"]
     assert out["x"].rps_change == pytest.approx(-0.10)
     assert out["x"].p99_change == pytest.approx(0.20)
     assert out["y"].rps_change == pytest.approx(0.50)
@@ -121,7 +131,7 @@ def test_compare_runs() -> None:
 def test_compare_runs_carries_the_noise_measure() -> None:
     a = _run([{**_row("x", 1000, 10.0), "cpu_other_pct": 2.5}])
     b = _run([{**_row("x", 500, 10.0), "cpu_other_pct": 40.0}])
-    (c,) = bench.compare_runs(a, b)
+    (c,) = results.compare_runs(a, b)
     assert (c.other_cpu_a, c.other_cpu_b) == (2.5, 40.0)
     assert c.rps_change == pytest.approx(-0.5)
 
@@ -129,21 +139,21 @@ def test_compare_runs_carries_the_noise_measure() -> None:
 def test_load_run_checks_the_schema(tmp_path: Path) -> None:
     good = tmp_path / "a.json"
     good.write_text(json.dumps(_run([_row("x", 1, 1)])))
-    assert bench.load_run(good)["rows"][0]["id"] == "x"
+    assert results.load_run(good)["rows"][0]["id"] == "x"
     bad = tmp_path / "b.json"
     bad.write_text(json.dumps({"rows": []}))
     with pytest.raises(ValueError, match="not a pykes bench result"):
-        bench.load_run(bad)
+        results.load_run(bad)
 
 
 def test_frame_name() -> None:
     assert (
-        bench.frame_name("handle (pykes/server/pipeline.py:97)")
+        profiling.frame_name("handle (pykes/server/pipeline.py:97)")
         == "handle (pykes/server/pipeline.py)"
     )
-    assert bench.frame_name("write (libc.so.6)") == "write (libc.so.6)"
-    assert bench.frame_name("0x7f3e5d33b62b (libcrypto.so.3)") == "? (libcrypto.so.3)"
-    assert bench.frame_name("<module> (kes:6)") == "<module> (kes)"
+    assert profiling.frame_name("write (libc.so.6)") == "write (libc.so.6)"
+    assert profiling.frame_name("0x7f3e5d33b62b (libcrypto.so.3)") == "? (libcrypto.so.3)"
+    assert profiling.frame_name("<module> (kes:6)") == "<module> (kes)"
 
 
 def test_summarize_collapsed() -> None:
@@ -156,7 +166,7 @@ def test_summarize_collapsed() -> None:
         "garbage without a count",
         "",
     ]
-    s = bench.summarize_collapsed(lines, top=3)
+    s = profiling.summarize_collapsed(lines, top=3)
     assert s["samples"] == 10
     assert s["idle"] == 50
     assert s["top"] == [
@@ -168,28 +178,28 @@ def test_summarize_collapsed() -> None:
 
 
 def test_cpu_shares_splits_the_machine() -> None:
-    before = bench.CPUSnapshot(wall=100.0, machine_busy=50.0, server=10.0, children=1.0)
-    after = bench.CPUSnapshot(wall=110.0, machine_busy=66.0, server=18.0, children=5.0)
+    before = sampling.CPUSnapshot(wall=100.0, machine_busy=50.0, server=10.0, children=1.0)
+    after = sampling.CPUSnapshot(wall=110.0, machine_busy=66.0, server=18.0, children=5.0)
     # 10 s on 2 cores = 20 core-seconds: server 8, client 4, the rest 16 - 12 = 4
-    assert bench.cpu_shares(before, after, cores=2) == {
+    assert sampling.cpu_shares(before, after, cores=2) == {
         "cpu_server_pct": 40.0,
         "cpu_client_pct": 20.0,
         "cpu_other_pct": 20.0,
     }
     # counters read at slightly different instants never give a negative share
-    skewed = bench.CPUSnapshot(wall=110.0, machine_busy=60.0, server=18.0, children=5.0)
-    assert bench.cpu_shares(before, skewed, cores=2)["cpu_other_pct"] == 0.0
+    skewed = sampling.CPUSnapshot(wall=110.0, machine_busy=60.0, server=18.0, children=5.0)
+    assert sampling.cpu_shares(before, skewed, cores=2)["cpu_other_pct"] == 0.0
 
 
 def test_best_of_keeps_the_fastest_repeat() -> None:
-    spec = bench.RowSpec("decrypt", 8, http2=True)
-    tries = [bench.RowResult.from_kesload(spec, KESLOAD_OUTPUT) for _ in range(3)]
+    spec = matrix.RowSpec("decrypt", 8, http2=True)
+    tries = [results.RowResult.from_kesload(spec, KESLOAD_OUTPUT) for _ in range(3)]
     tries[0].rps, tries[1].rps = 900.0, 1100.0
-    tries[2] = bench.RowResult.failed(spec, "boom")
-    best = bench.best_of(tries)
+    tries[2] = results.RowResult.failed(spec, "boom")
+    best = results.best_of(tries)
     assert best is tries[1]
     assert best.rps_runs == [900.0, 1100.0]
-    assert bench.best_of([tries[2]]).status == "failed"
+    assert results.best_of([tries[2]]).status == "failed"
 
 
 def test_failure_reason_prefers_kesloads_own_error_line() -> None:
@@ -197,24 +207,26 @@ def test_failure_reason_prefers_kesloads_own_error_line() -> None:
         "kesload exit 2: kesload: server=https://127.0.0.1:1 identity=ab op=generate\n"
         'kesload: setup: create key: Post "https://127.0.0.1:1/v1/key/create/k": EOF\n'
     )
-    assert bench.failure_reason(text).startswith("kesload: setup: create key")
-    assert bench.failure_reason("kesload timed out") == "kesload timed out"
-    assert bench.failure_reason("") == "unknown"
+    assert kesload_output.failure_reason(text).startswith("kesload: setup: create key")
+    assert kesload_output.failure_reason("kesload timed out") == "kesload timed out"
+    assert kesload_output.failure_reason("") == "unknown"
 
 
 def test_machine_factor_and_normalised_go_reference() -> None:
-    assert bench.BASELINE_REFERENCE_RPS == 12000
-    assert bench.machine_factor(24000.0) == pytest.approx(2.0)
-    assert bench.machine_factor(None) is None and bench.machine_factor(0.0) is None
-    assert bench.normalised_target(12426, 2.0) == pytest.approx(24852)
-    assert bench.normalised_target(None, 2.0) is None
-    assert bench.normalised_target(12426, None) is None
+    assert matrix.BASELINE_REFERENCE_RPS == 12000
+    assert matrix.machine_factor(24000.0) == pytest.approx(2.0)
+    assert matrix.machine_factor(None) is None and matrix.machine_factor(0.0) is None
+    assert matrix.normalised_target(12426, 2.0) == pytest.approx(24852)
+    assert matrix.normalised_target(None, 2.0) is None
+    assert matrix.normalised_target(12426, None) is None
 
-    spec = bench.RowSpec("generate", 64, http2=False)
-    row = bench.RowResult.from_kesload(spec, KESLOAD_OUTPUT)  # 12,426 req/s = the Go ref
-    no_ref = bench.RowResult.from_kesload(bench.RowSpec("encrypt", 8, http2=True), KESLOAD_OUTPUT)
-    failed = bench.RowResult.failed(bench.RowSpec("decrypt", 64, http2=False), "boom")
-    bench.apply_factor([row, no_ref, failed], bench.machine_factor(18000.0))  # factor 1.5
+    spec = matrix.RowSpec("generate", 64, http2=False)
+    row = results.RowResult.from_kesload(spec, KESLOAD_OUTPUT)  # 12,426 req/s = the Go ref
+    no_ref = results.RowResult.from_kesload(
+        matrix.RowSpec("encrypt", 8, http2=True), KESLOAD_OUTPUT
+    )
+    failed = results.RowResult.failed(matrix.RowSpec("decrypt", 64, http2=False), "boom")
+    results.apply_factor([row, no_ref, failed], matrix.machine_factor(18000.0))  # factor 1.5
     assert row.target_rps == 12426  # the raw reference is kept
     assert row.target_rps_norm == pytest.approx(18639.0)
     assert row.vs_go == pytest.approx(1.0)
@@ -223,28 +235,28 @@ def test_machine_factor_and_normalised_go_reference() -> None:
     assert failed.target_rps_norm == pytest.approx(12702 * 1.5)
     assert (failed.vs_go, failed.vs_go_norm) == (None, None)
 
-    bench.apply_factor([row], None)  # no baseline: raw ratio only
+    results.apply_factor([row], None)  # no baseline: raw ratio only
     assert (row.target_rps_norm, row.vs_go, row.vs_go_norm) == (None, 1.0, None)
 
 
 def test_pin_splits_the_cpus_between_servers_and_client() -> None:
-    two = bench.pin_cpus([1, 0])
+    two = pinning.pin_cpus([1, 0])
     assert two == {"server": frozenset({0}), "client": frozenset({1})}
-    four = bench.pin_cpus([3, 2, 1, 0])
+    four = pinning.pin_cpus([3, 2, 1, 0])
     assert four == {"server": frozenset({0, 1}), "client": frozenset({2, 3})}
-    odd = bench.pin_cpus([4, 6, 8])
+    odd = pinning.pin_cpus([4, 6, 8])
     assert odd["server"] == frozenset({4}) and odd["client"] == frozenset({6, 8})
     with pytest.raises(SystemExit):
-        bench.pin_cpus([0])
+        pinning.pin_cpus([0])
 
 
 def test_pinned_binds_a_child_process_to_its_cpus() -> None:
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs 2 CPUs")
-    split = bench.pin_cpus(sorted(os.sched_getaffinity(0)))
-    bench.PIN.update(split)
+    split = pinning.pin_cpus(sorted(os.sched_getaffinity(0)))
+    pinning.PIN.update(split)
     try:
-        assert bench.pinned("nobody") is None
+        assert pinning.pinned("nobody") is None
         code = "import os; print(sorted(os.sched_getaffinity(0)))"
         for role in ("server", "client"):
             out = subprocess.run(
@@ -252,9 +264,24 @@ def test_pinned_binds_a_child_process_to_its_cpus() -> None:
                 capture_output=True,
                 text=True,
                 check=True,
-                preexec_fn=bench.pinned(role),
+                preexec_fn=pinning.pinned(role),
             ).stdout
             assert out.strip() == str(sorted(split[role]))
     finally:
-        bench.PIN.clear()
-    assert bench.pinned("server") is None
+        pinning.PIN.clear()
+    assert pinning.pinned("server") is None
+
+
+def test_driver_modules_import_one_another_without_a_circle() -> None:
+    package = Path(matrix.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imports[path.stem] = {
+            node.module.removeprefix("kesbench.")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kesbench.")
+        }
+    assert "cli" in imports and imports["cli"]  # the scan found the package's imports
+    order = list(graphlib.TopologicalSorter(imports).static_order())  # CycleError on a circle
+    assert set(order) == set(imports)

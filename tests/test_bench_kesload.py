@@ -1,6 +1,6 @@
 """bench/kesload, the bench's load generator, against a real pykes server over mTLS:
-what it prints is what bench/run.py parses, its counts are real requests, and its
-failures say why. Short windows (0.3 s): nothing here asserts a speed."""
+what it prints is what the driver (bench/kesbench) parses, its counts are real requests,
+and its failures say why. Short windows (0.3 s): nothing here asserts a speed."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pykes.auth.apikey import APIKey
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-driver = load_bench_driver()
+kesload_output = load_bench_driver("kesload_output")
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +59,13 @@ def test_rows_parse_as_the_driver_expects(
         kesload, server, _client_files(pki, "admin"), "--op", op, "--concurrency", "4", *args
     )
     assert done.returncode == 0, done.stderr
-    fields = driver.parse_result_line(done.stdout)
+    fields = kesload_output.parse_result_line(done.stdout)
     assert (fields["op"], fields["conc"], fields["errors"]) == (op, 4, 0)
     assert fields["total"] > 0 and fields["rps"] > 0
     assert 0 < fields["p50_ms"] <= fields["p90_ms"] <= fields["p99_ms"] <= fields["max_ms"]
     assert fields["http2"] == ("on" if protocol == "HTTP/2.0" else "off")
     assert fields["new_conn"] is ("--new-conn" in args)
-    assert driver.parse_protocol(done.stdout) == protocol  # what the server answered over
+    assert kesload_output.parse_protocol(done.stdout) == protocol  # what the server answered over
     assert 0.3 <= fields["duration_s"] < 5
     assert 'created key "load-key"' in done.stdout
 
@@ -78,7 +78,7 @@ def test_api_key_becomes_the_sdks_client_certificate(
     done = _run(kesload, server, ["--api-key", str(key)], "--op", "generate", "--concurrency", "2")
     assert done.returncode == 0, done.stderr
     assert f"identity={key.identity}" in done.stdout.splitlines()[0]
-    assert driver.parse_result_line(done.stdout)["errors"] == 0
+    assert kesload_output.parse_result_line(done.stdout)["errors"] == 0
 
 
 def test_refused_requests_are_counted_and_named(
@@ -93,10 +93,10 @@ def test_refused_requests_are_counted_and_named(
     credentials = ["--cert", str(app.cert_file), "--key", str(app.key_file)]
     done = _run(kesload, server, credentials, "--op", "decrypt", "--concurrency", "2")
     assert done.returncode == 0, done.stderr
-    fields = driver.parse_result_line(done.stdout)
+    fields = kesload_output.parse_result_line(done.stdout)
     assert fields["errors"] == fields["total"] > 0  # every decrypt is refused
     total = fields["total"]
-    assert driver.parse_error_lines(done.stdout) == [
+    assert kesload_output.parse_error_lines(done.stdout) == [
         f"{total} x HTTP 403: not authorized: insufficient permissions"  # one line
     ]
 
@@ -107,7 +107,7 @@ def test_a_failed_setup_exits_with_its_reason(
     server = server_factory()
     done = _run(kesload, server, _client_files(pki, "stranger"), "--op", "generate")
     assert done.returncode == 2
-    reason = driver.failure_reason(done.stdout + done.stderr)
+    reason = kesload_output.failure_reason(done.stdout + done.stderr)
     assert reason.startswith("kesload: setup: generate a data key: HTTP 403")
     bad = _run(kesload, server, ["--api-key", "kes:v1:nonsense"], "--op", "generate")
     assert bad.returncode == 2 and bad.stderr.startswith(

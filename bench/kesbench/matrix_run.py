@@ -1,0 +1,103 @@
+"""The selected rows against one pykes server, each repeat followed by the same row
+against every yardstick asked for."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kesbench.matrix import RowSpec
+from kesbench.pykes_server import ServerOptions, start_server
+from kesbench.report import print_try
+from kesbench.results import RowResult, best_of
+from kesbench.row_run import run_row
+from kesbench.sampling import SETTLE_S, process_memory_mb, tree_memory_kb
+from kesbench.yardsticks import (
+    Yardstick,
+    go_floor_yardstick,
+    go_model_yardstick,
+    trivial_yardstick,
+)
+
+
+def run_matrix(
+    rows: Sequence[RowSpec],
+    opts: ServerOptions,
+    args: argparse.Namespace,
+    kesload: Path,
+    workdir: Path,
+    profile_dir: Path | None,
+    run: dict[str, Any],
+    go_floor: Path | None = None,
+) -> list[RowResult]:
+    """One server for all rows (restarted, and recorded, if it dies). With ``go_floor``
+    (the built bench/go_floor binary) every repeat of a row is followed by the same
+    kesload run against that Go server, which uses the pykes server's certificate; with
+    ``--trivial`` likewise against the trivial Python server (HTTP/1.1 rows)."""
+    results: list[RowResult] = []
+    server = start_server(workdir / "s0", opts)
+    yardsticks: dict[str, Yardstick] = {}  # by the prefix of their fields in RowResult
+    if go_floor is not None and args.go_floor:
+        yardsticks["go_floor"] = go_floor_yardstick(go_floor)
+    if go_floor is not None and args.go_model:
+        yardsticks["go_model"] = go_model_yardstick(go_floor)
+    if args.trivial:
+        yardsticks["trivial"] = trivial_yardstick(opts.workers)
+    idle_rss, idle_pss = tree_memory_kb(server.pid)
+    run["server_idle_rss_mb"] = round(idle_rss / 1024, 1)
+    run["server_idle_pss_mb"] = round(idle_pss / 1024, 1) if idle_pss is not None else None
+    run["server_idle_procs_mb"] = process_memory_mb(server.pid)
+    restarts = 0
+    try:
+        for i, spec in enumerate(rows):
+            if not server.alive():  # keep going, but say so in the results
+                died = f"server exited ({server.proc.returncode}): {server.stderr_tail(500)}"
+                print(f"    {died}", flush=True)
+                run.setdefault("server_deaths", []).append({"before": spec.id, "why": died})
+                restarts += 1
+                server = start_server(workdir / f"s{restarts}", opts)
+            print(f"[{i + 1}/{len(rows)}] {spec.label} …", flush=True)
+            tries: list[RowResult] = []
+            other_tries: dict[str, list[RowResult]] = {prefix: [] for prefix in yardsticks}
+            for _ in range(args.repeat):
+                result = run_row(
+                    spec,
+                    server,
+                    kesload,
+                    args.duration,
+                    args.warmup,
+                    profile_dir,
+                    args.profile_rate,
+                    args.profile_native,
+                )
+                print_try(result)
+                tries.append(result)
+                for prefix, other in yardsticks.items():
+                    if not other.applies(spec):
+                        continue
+                    time.sleep(args.pause)
+                    other_try = other.run_row(spec, server, kesload, args.duration, args.warmup)
+                    print_try(other_try, f"{other.name}: ")
+                    other_tries[prefix].append(other_try)
+            best = best_of(tries)
+            for prefix, found in other_tries.items():
+                if found:
+                    best.add_yardstick(prefix, best_of(found))
+            results.append(best)
+            if args.pause and i + 1 < len(rows):
+                time.sleep(args.pause)  # let TIME_WAIT and the server settle
+        if server.alive():  # memory once the load is over (after the workers' heap trim)
+            time.sleep(SETTLE_S)
+            rss, pss = tree_memory_kb(server.pid)
+            run["server_settled_rss_mb"] = round(rss / 1024, 1)
+            run["server_settled_pss_mb"] = round(pss / 1024, 1) if pss is not None else None
+            run["server_settled_procs_mb"] = process_memory_mb(server.pid)
+    finally:
+        server.stop()
+        run["server_restarts"] = restarts
+        for prefix, other in yardsticks.items():
+            run[prefix] = other.summary()
+    return results
