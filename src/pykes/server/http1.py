@@ -578,7 +578,10 @@ class ProxiedHTTP1Handler(HTTP1Handler):
         self._headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        # httptools reports a chunked body's trailer fields here too: as Go, only the
+        # header block counts (a trailer must never choose the identity or address).
+        if self._in_headers:
+            self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
