@@ -60,8 +60,8 @@ def parse_replies(data: bytes, methods: list[str]) -> tuple[list[Reply], bytes]:
     the bytes after the last one that are not a complete answer (b"" when clean).
     ``h11`` raises ``RemoteProtocolError`` on a malformed answer."""
     conn = h11.Connection(h11.CLIENT)
-    conn.receive_data(data)
-    conn.receive_data(b"")  # the server closed the connection
+    if data:  # (b"" would tell h11 the connection closed)
+        conn.receive_data(data)
     replies: list[Reply] = []
     for method in methods:
         # h11 learns what to expect from a request of its own (never sent anywhere)
@@ -72,7 +72,7 @@ def parse_replies(data: bytes, methods: list[str]) -> tuple[list[Reply], bytes]:
         informational: list[int] = []
         while True:
             event = conn.next_event()
-            if event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
+            if event is h11.NEED_DATA:  # incomplete (or nothing at all)
                 return replies, conn.trailing_data[0]
             if isinstance(event, h11.InformationalResponse):
                 informational.append(event.status_code)

@@ -81,6 +81,8 @@ class _Pending:
 # ------------------------------------------------------------------ routing cache
 def _split_target(method: bytes, url: bytes) -> tuple[str, str, str]:
     """(method, raw path, query) of a request line's method and target."""
+    if method == b"CONNECT" and url[:1] != b"/":  # host:port, as Go: no path at all
+        return "CONNECT", "", ""
     parsed = httptools.parse_url(url)
     query = parsed.query.decode("latin-1") if parsed.query else ""
     return method.decode("ascii", "replace"), parsed.path.decode("latin-1"), query
@@ -197,6 +199,7 @@ class HTTP1Handler:
         self._header_bytes = 0
         self._header_tail = b""
         self._expect_seen = False
+        self._head_reads: list[bytes] = []  # the reads of headers still incomplete
         self._chunked = False
         self._req: Request | None = None
         self._early: Response | None = None
@@ -252,23 +255,21 @@ class HTTP1Handler:
         self._data = data
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as err:
-            self._data = b""
-            self._next_deadline = None
-            # httptools wraps an exception raised in a callback; look at the original.
-            cause = err.__context__
-            if isinstance(cause, _HeadersTooLarge):
-                self._fail(_HEADERS_TOO_LARGE)
+        except httptools.HttpParserUpgrade as upgrade:  # not an HttpParserError
+            if not self._parse_after_upgrade(data, upgrade.args[0]):
                 return
-            if cause is not None and not isinstance(cause, httptools.HttpParserError):
-                self.conn.state().log.error(f"internal error: {type(cause).__name__}")
-            self._fail(_BAD_REQUEST)
+        except httptools.HttpParserError as err:
+            self._parse_error(err)
             return
         if self._in_headers:  # a request's headers continue in the next read
             # Counted per read, not per header (no on_header call per header line): the
             # reads may also hold the end of the request before or the start of the
             # body — Go's limit, too, counts the bytes read (MaxHeaderBytes + 4 KiB),
             # not the headers alone. A read is at most 256 KiB (uvloop).
+            if self._header_bytes:
+                self._head_reads.append(data)
+            else:  # the head began in this read
+                self._head_reads = [data]
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
                 self._data = b""
@@ -283,6 +284,85 @@ class HTTP1Handler:
         if self._next_deadline is not None:  # a request is still arriving
             self.conn.set_deadline(self._next_deadline)
             self._next_deadline = None
+
+    def _parse_error(self, err: httptools.HttpParserError) -> None:
+        self._data = b""
+        self._next_deadline = None
+        # httptools wraps an exception raised in a callback; look at the original.
+        cause = err.__context__
+        if isinstance(cause, _HeadersTooLarge):
+            self._fail(_HEADERS_TOO_LARGE)
+            return
+        # (an error after an Upgrade has the HttpParserUpgrade as its context)
+        if cause is not None and not isinstance(
+            cause, (httptools.HttpParserError, httptools.HttpParserUpgrade)
+        ):
+            self.conn.state().log.error(f"internal error: {type(cause).__name__}")
+        self._fail(_BAD_REQUEST)
+
+    # ------------------------------------------------------------ Upgrade / CONNECT
+    # llhttp ends a request with ``Connection: upgrade`` + ``Upgrade`` (or a CONNECT) at
+    # its head, skips its body (the rest would be another protocol) and httptools
+    # raises HttpParserUpgrade with the offset after the head. Go's server ignores
+    # Upgrade, so such a request is parsed again here without its Upgrade lines, body
+    # and pipelined requests included; a CONNECT is answered (no route serves it) and
+    # then, as in Go, nothing more is read from the connection.
+    def _parse_after_upgrade(self, data: bytes, offset: int) -> bool:
+        """Parse again the Upgrade request whose head ends at ``data[:offset]``, then the
+        rest of ``data``; False when this connection reads no more."""
+        try:
+            while self.parser is not _NO_MORE_REQUESTS and not self.closing:
+                head = self._head_without_upgrade(data, offset)
+                if head is None:
+                    self._fail(_BAD_REQUEST)
+                    return False
+                # a new parser: llhttp reads nothing after an Upgrade with Connection: close
+                parser = self.parser = httptools.HttpRequestParser(self)
+                self._data = head  # where on_headers_complete looks for Expect
+                parser.feed_data(head)
+                self._data = data
+                try:
+                    parser.feed_data(memoryview(data)[offset:])
+                    return True
+                except httptools.HttpParserUpgrade as upgrade:  # the next one
+                    offset += upgrade.args[0]
+        except httptools.HttpParserError as err:
+            self._parse_error(err)
+        return False
+
+    def _head_without_upgrade(self, data: bytes, end: int) -> bytes | None:
+        """The head of the request that ended at ``data[:end]`` (begun in an earlier read
+        when its headers spanned reads), without its ``Upgrade`` lines. llhttp checked
+        it strictly: every line after the request line is ``token ":" value``, so the
+        head is found from its end back to the first line that is not a field."""
+        head = data[:end]
+        if self._header_bytes:  # the head began in an earlier read
+            head = b"".join(self._head_reads) + head
+        self._head_reads = []
+        parser = self.parser
+        version = parser.get_http_version().encode()
+        request_line = b"%s %s HTTP/%s" % (parser.get_method(), self._url, version)
+        fields: list[bytes] = []
+        end = len(head) - 4  # the blank line
+        if head[end:] != b"\r\n\r\n":
+            return None
+        while True:
+            found = head.rfind(b"\r\n", 0, end)
+            line = head[found + 2 if found >= 0 else 0 : end]
+            colon = line.find(b":")
+            if colon <= 0 or b" " in line[:colon] or b"\t" in line[:colon]:
+                break  # the request line (a method is never followed by ":")
+            if line[:colon].lower() != b"upgrade":
+                fields.append(line)
+            if found < 0:
+                return None  # fields without a request line before them
+            end = found
+        # it may follow the end of the request before it (a body without a line break)
+        if not line.endswith(request_line):
+            return None
+        fields.append(request_line)
+        fields.reverse()
+        return b"\r\n".join(fields) + b"\r\n\r\n"
 
     def _fail(self, raw: bytes) -> None:
         self.closing = True
@@ -312,9 +392,11 @@ class HTTP1Handler:
     # size limit counts reads (``data_received``).
 
     def on_headers_complete(self) -> None:
-        # Headers that began in an earlier read: count this read too (an upper bound).
-        if self._header_bytes and self._header_bytes + len(self._data) > MAX_HEADER_BYTES:
-            raise _HeadersTooLarge
+        if self._header_bytes:  # the headers began in an earlier read (rare)
+            if self._header_bytes + len(self._data) > MAX_HEADER_BYTES:  # (an upper bound)
+                raise _HeadersTooLarge
+            if not self.parser.should_upgrade():
+                self._head_reads = []  # kept for an Upgrade request only
         conn = self.conn
         state = conn.state()
         routes, method = state.routes, self.parser.get_method()
@@ -384,7 +466,15 @@ class HTTP1Handler:
             self._body = []
         # Go's ContentLength: unknown (None) for a chunked body, else the body's length
         # (the Content-Length header llhttp read exactly, or 0 without one).
-        req.content_length = None if self._chunked else self._body_len
+        if self._chunked:
+            req.content_length = None
+        else:
+            req.content_length = self._body_len
+            # Upgrade or CONNECT: llhttp skipped the body (see _parse_after_upgrade)
+            if not self._body_len and self.parser.should_upgrade():
+                if req.method != "CONNECT":
+                    return  # parsed again without its Upgrade lines
+                self.parser = _NO_MORE_REQUESTS  # as Go after a CONNECT
         keep_alive = not req.body_too_large and self.parser.should_keep_alive()
         if self.worker is None and not self.write_blocked and not self.queue:
             # nothing in front of it: what _pump does for a queue of one
@@ -565,6 +655,21 @@ class HTTP1Handler:
 
 class _HeadersTooLarge(Exception):
     pass
+
+
+class _NoMoreRequests:
+    """The parser of a connection that reads no more requests (after a CONNECT)."""
+
+    @staticmethod
+    def feed_data(data: bytes | memoryview) -> None:
+        pass
+
+    @staticmethod
+    def should_keep_alive() -> bool:
+        return False
+
+
+_NO_MORE_REQUESTS = _NoMoreRequests()
 
 
 class ProxiedHTTP1Handler(HTTP1Handler):

@@ -76,7 +76,7 @@ def route_request(routes: RouteTable, req: Request, query: str) -> Response | No
     (404), unclean paths and slash-less subtree roots (301), wrong methods (405).
     """
     cleaned = clean_path(req.path)
-    if cleaned != req.path:
+    if cleaned != req.path and req.method != "CONNECT":  # Go cleans no CONNECT path
         return _redirect(cleaned, query, req.method)
     route = routes.lookup(req.path)
     if route is None:
