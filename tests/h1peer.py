@@ -26,6 +26,7 @@ def tls_socket(server: RunningServer, ident: ClientIdentity, timeout: float = 10
     ctx = server.ssl_context(ident)
     ctx.set_alpn_protocols(["http/1.1"])
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's clients
     tls = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
     tls.settimeout(timeout)
     return tls

@@ -13,12 +13,11 @@ it every current route answers exactly as before.
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import re
 import sys
 import time
 from base64 import b64encode
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pykes.auth import Policy, StoreFullError
@@ -28,6 +27,7 @@ from pykes.errors import APIError, IdentityNotFoundError, PolicyNotFoundError
 from pykes.gojson import BodyError, b64decode_std, go_json
 from pykes.server.handlers import identities, keys, logs, policies
 from pykes.server.handlers.common import INVALID_BODY, require_name
+from pykes.server.handlers.globs import compile_glob, literal_prefix
 from pykes.server.http import EMPTY_OK, JSON, NDJSON, Request, Response, StreamResponse
 from pykes.timefmt import format_rfc3339_nano
 
@@ -332,23 +332,18 @@ async def bulk_decrypt(state: ServerState, req: Request) -> Response:
 
 
 # ----------------------------------------------------------------- old list forms
-def _glob(pattern: str) -> re.Pattern[str]:
-    """Go ``path.Match`` globs on names (``*``, ``?``, ``[...]``/``[^...]``); an empty
-    pattern matches everything (the old SDKs sent ``*``)."""
-    if not pattern:
-        pattern = "*"
-    return re.compile(fnmatch.translate(pattern.replace("[^", "[!")))
-
-
-def _literal_prefix(pattern: str) -> str:
-    for i, c in enumerate(pattern):
-        if c in "*?[\\":
-            return pattern[:i]
-    return pattern
+def _glob(pattern: str) -> Callable[[str], object]:
+    """The matcher of a list form's glob (handlers/globs.py), checked before any use."""
+    compiled = compile_glob(pattern)
+    if compiled is None:
+        raise APIError(400, f"listing pattern '{pattern}' is empty, too long or is invalid")
+    return compiled.fullmatch
 
 
 def _ndjson(items: list[dict[str, object]]) -> Response:
-    return Response(200, b"".join(go_json(i) for i in items), NDJSON)
+    response = Response(200, b"".join(go_json(i) for i in items), NDJSON)
+    response.content_type = NDJSON  # also for no line at all (Go sets the header)
+    return response
 
 
 def _legacy_list(current: Handler, legacy: Handler) -> Handler:
@@ -365,24 +360,24 @@ def _legacy_list(current: Handler, legacy: Handler) -> Handler:
 async def _keys_ndjson(state: ServerState, req: Request) -> Response:
     glob = _glob(req.resource)
     try:
-        names, _ = await state.keys.list(_literal_prefix(req.resource), sys.maxsize)
+        names, _ = await state.keys.list(literal_prefix(req.resource), sys.maxsize)
     except APIError as err:
         return _ndjson([{"error": err.message}])
     except Exception as err:
         state.log.error(f"failed to list keys: {err or type(err).__name__}", req)
         return _ndjson([{"error": "failed to list keys"}])
-    return _ndjson([{"name": n} for n in names if glob.match(n)])
+    return _ndjson([{"name": n} for n in names if glob(n)])
 
 
 async def _policies_ndjson(state: ServerState, req: Request) -> Response:
     glob = _glob(req.resource)
-    names = sorted(n for n in policies.all_names(state) if glob.match(n))
+    names = sorted(n for n in policies.all_names(state) if glob(n))
     return _ndjson([{"name": n} for n in names])
 
 
 async def _identities_ndjson(state: ServerState, req: Request) -> Response:
     glob = _glob(req.resource)
-    rows = [r for r in identities.all_identities(state) if glob.match(r.identity)]
+    rows = [r for r in identities.all_identities(state) if glob(r.identity)]
     return _ndjson(
         [
             {
