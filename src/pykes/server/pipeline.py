@@ -111,12 +111,11 @@ async def respond(
     route = req.route
     assert route is not None
     try:
-        if route.auth != "none" and req.identity in state.proxy.identities:
-            _forwarded_identity(state.proxy, req, route.auth == "policy")
-        if route.auth == "policy":
-            if not req.has_cert:
-                raise NoClientCertificateError()
-            state.authorizer.authorize(req.identity, req.path)
+        auth = route.auth
+        if auth == "policy" and req.has_cert and req.identity not in state.proxy.identities:
+            state.authorizer.authorize(req.identity, req.path)  # authenticate(), inline
+        elif auth != "none":
+            authenticate(state, req)
     except APIError as err:
         state.log.debug(f"access denied: {err.message}", req)
         response = api_error_response(err)
@@ -142,6 +141,25 @@ async def respond(
             requests.end(status, elapsed)
     state.log.audit(req, status, elapsed)
     return response
+
+
+def authenticate(state: ServerState, req: Request) -> None:
+    """The identity and authorization steps of a routed request: ``APIError`` (400 /
+    403) when it may not go on to its handler."""
+    route = req.route
+    assert route is not None
+    if route.auth == "none":
+        return
+    if req.identity in state.proxy.identities:
+        _forwarded_identity(state.proxy, req, route.auth != "identify")
+    if route.auth == "identify":
+        return
+    if not req.has_cert:
+        raise NoClientCertificateError()
+    if route.authorize is None:  # "policy"
+        state.authorizer.authorize(req.identity, req.path)
+    else:  # "legacy": the route's own rules
+        route.authorize(state.authorizer, req)
 
 
 def _forwarded_identity(proxy: TLSProxy, req: Request, required: bool) -> None:
