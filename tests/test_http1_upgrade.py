@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import PKI, RunningServer, config_yaml, start_server
-from h1peer import exchange, parse_replies, request
+from h1peer import exchange, parse_replies, read_until_closed, request, tls_socket
 
 UPGRADE = (("Connection", "Upgrade"), ("Upgrade", "websocket"))
 ENCRYPT = b'{"plaintext":"aGVsbG8="}'
@@ -122,3 +122,21 @@ def test_upgrade_leaves_no_error_in_the_log(kes: RunningServer, pki: PKI) -> Non
     _send(kes, pki, request("GET", "/v1/status", *UPGRADE, ("Connection", "close")) * 2)
     time.sleep(0.2)
     assert kes.output()[1][before:] == ""
+
+
+def test_expect_on_an_upgrade_request_gets_one_100_continue(kes: RunningServer, pki: PKI) -> None:
+    with tls_socket(kes, pki.client("admin")) as tls:
+        tls.sendall(
+            request(
+                "POST",
+                "/v1/key/encrypt/up-key",
+                *UPGRADE,
+                ("Expect", "100-continue"),
+                ("Content-Length", str(len(ENCRYPT))),
+            )  # fmt: skip
+        )
+        assert tls.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        tls.sendall(ENCRYPT + _close("GET", "/version"))
+        replies, rest = parse_replies(read_until_closed(tls), ["POST", "GET"])
+    assert [r.status for r in replies] == [200, 200] and rest == b""
+    assert replies[0].informational == []

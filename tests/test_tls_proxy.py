@@ -24,7 +24,7 @@ from conftest import (
     spki_identity,
     start_server,
 )
-from h1peer import exchange, parse_replies, request
+from h1peer import exchange, parse_replies, read_until_closed, request, tls_socket
 from h2peer import RawH2
 
 HEADER = "X-Tls-Client-Cert"
@@ -343,3 +343,25 @@ def test_a_forwarded_certificate_in_an_http2_trailer_is_ignored(
     assert (status, json.loads(body)) == (400, {"message": "no client certificate is present"})
     with server.client(admin) as c:
         assert c.get("/v1/key/describe/h2-trailer").status_code == 404
+
+
+def test_expect_100_continue_is_decided_as_the_forwarded_client(
+    server: RunningServer, pki: PKI
+) -> None:
+    """100 Continue only when the forwarded client may call the route (Go writes it
+    when the handler reads the body); otherwise the refusal comes at once."""
+    admin, app = pki.client("admin"), pki.client("proxy-app")
+    body = b'{"plaintext":"aGVsbG8="}'
+    head = (
+        b"POST /v1/key/encrypt/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n%s: %s\r\n\r\n"
+    )
+    with tls_socket(server, pki.client("proxy")) as tls:
+        tls.sendall(head % (len(body), HEADER.encode(), _escaped(admin).encode()))
+        assert tls.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        tls.sendall(body)
+        (reply,), _ = parse_replies(tls.recv(65536), ["POST"])
+        assert reply.status == 200 and b'"ciphertext"' in reply.body
+        tls.sendall(head % (len(body), HEADER.encode(), _escaped(app).encode()))
+        (reply,), rest = parse_replies(read_until_closed(tls), ["POST"])
+    assert (reply.status, json.loads(reply.body), reply.informational) == (403, DENIED, [])

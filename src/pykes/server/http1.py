@@ -28,7 +28,7 @@ from pykes.server.http import (
     Response,
     StreamResponse,
 )
-from pykes.server.pipeline import respond
+from pykes.server.pipeline import refusal, respond
 from pykes.server.spin import spinner_of
 from pykes.server.targets import TargetCache
 
@@ -293,6 +293,9 @@ class HTTP1Handler:
         if isinstance(cause, _HeadersTooLarge):
             self._fail(_HEADERS_TOO_LARGE)
             return
+        if isinstance(cause, _Refused):
+            self._answer_refused(*cause.args)
+            return
         # (an error after an Upgrade has the HttpParserUpgrade as its context)
         if cause is not None and not isinstance(
             cause, (httptools.HttpParserError, httptools.HttpParserUpgrade)
@@ -424,9 +427,28 @@ class HTTP1Handler:
             and (self._expect_seen or self._data.find(b"100-") != -1)
             and self._expects_continue()
         ):
-            self._emit(_CONTINUE)  # as Go does on body read
+            self._continue_or_refuse(req, state)
         if self.worker is None and not self.write_blocked:  # deadline from routing on
             self._next_deadline = timeout
+
+    def _continue_or_refuse(self, req: Request, state: ServerState) -> None:
+        """``Expect: 100-continue``: Go writes ``100 Continue`` when the handler first
+        reads the body, which it does only after authentication and authorization. So
+        a request they refuse is answered at once (``_Refused`` stops the parser), and,
+        as in Go, its connection is not reused: the body may or may not follow."""
+        if self.parser.should_upgrade():
+            return  # decided when it is parsed again without its Upgrade lines
+        refused = refusal(state, req)
+        if refused is not None:
+            raise _Refused(req, refused, state)
+        self._emit(_CONTINUE)
+
+    def _answer_refused(self, req: Request, response: Response, state: ServerState) -> None:
+        self._req = self._state = self._early = None
+        self.parser = _NO_MORE_REQUESTS  # the body may follow: never parsed as a request
+        self.queue.append(_Pending(req, response, False, state))
+        if self.worker is None:
+            self._pump()
 
     def _expects_continue(self) -> bool:
         """The request has an ``Expect: 100-continue`` line: in an earlier read of its
@@ -657,8 +679,13 @@ class _HeadersTooLarge(Exception):
     pass
 
 
+class _Refused(Exception):
+    """Stops the parser at a request answered before its body: (request, answer, state)."""
+
+
 class _NoMoreRequests:
-    """The parser of a connection that reads no more requests (after a CONNECT)."""
+    """The parser of a connection that reads no more requests (after a CONNECT or a
+    request refused before its body)."""
 
     @staticmethod
     def feed_data(data: bytes | memoryview) -> None:
@@ -692,3 +719,7 @@ class ProxiedHTTP1Handler(HTTP1Handler):
         super().on_headers_complete()
         assert self._req is not None
         self._req.forwarded = self._headers
+
+    def _continue_or_refuse(self, req: Request, state: ServerState) -> None:
+        req.forwarded = self._headers  # (the identity step reads them)
+        super()._continue_or_refuse(req, state)

@@ -117,8 +117,7 @@ async def respond(
         elif auth != "none":
             authenticate(state, req)
     except APIError as err:
-        state.log.debug(f"access denied: {err.message}", req)
-        response = api_error_response(err)
+        response = _denied(state, req, err)
         state.log.audit(req, response.status)
         return response
     # Counted routes: only requests that passed authentication (observability.md §3).
@@ -160,6 +159,21 @@ def authenticate(state: ServerState, req: Request) -> None:
         state.authorizer.authorize(req.identity, req.path)
     else:  # "legacy": the route's own rules
         route.authorize(state.authorizer, req)
+
+
+def refusal(state: ServerState, req: Request) -> Response | None:
+    """The answer of ``authenticate`` when it refuses ``req`` (None: the request may go
+    on), before the body is read (``Expect: 100-continue``, server/http1.py)."""
+    try:
+        authenticate(state, req)
+    except APIError as err:
+        return _denied(state, req, err)
+    return None
+
+
+def _denied(state: ServerState, req: Request, err: APIError) -> Response:
+    state.log.debug(f"access denied: {err.message}", req)
+    return api_error_response(err)
 
 
 def _forwarded_identity(proxy: TLSProxy, req: Request, required: bool) -> None:
