@@ -57,12 +57,14 @@ def exchange(
 
 
 def parse_replies(data: bytes, methods: list[str]) -> tuple[list[Reply], bytes]:
-    """The complete answers in ``data`` to requests of ``methods`` (in order), and
-    the bytes after the last one that are not a complete answer (b"" when clean).
-    ``h11`` raises ``RemoteProtocolError`` on a malformed answer."""
+    """The complete answers in ``data`` (all the server sent before it closed) to
+    requests of ``methods`` (in order), and the bytes after the last one that are not a
+    complete answer (b"" when clean). ``h11`` raises ``RemoteProtocolError`` on a
+    malformed answer."""
     conn = h11.Connection(h11.CLIENT)
     if data:  # (b"" would tell h11 the connection closed)
         conn.receive_data(data)
+    closed = False
     replies: list[Reply] = []
     for method in methods:
         # h11 learns what to expect from a request of its own (never sent anywhere)
@@ -73,7 +75,11 @@ def parse_replies(data: bytes, methods: list[str]) -> tuple[list[Reply], bytes]:
         informational: list[int] = []
         while True:
             event = conn.next_event()
-            if event is h11.NEED_DATA:  # incomplete (or nothing at all)
+            if event is h11.NEED_DATA and not closed:  # an answer read until the close?
+                closed = True
+                conn.receive_data(b"")
+                continue
+            if event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
                 return replies, conn.trailing_data[0]
             if isinstance(event, h11.InformationalResponse):
                 informational.append(event.status_code)

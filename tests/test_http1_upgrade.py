@@ -140,3 +140,38 @@ def test_expect_on_an_upgrade_request_gets_one_100_continue(kes: RunningServer, 
         replies, rest = parse_replies(read_until_closed(tls), ["POST", "GET"])
     assert [r.status for r in replies] == [200, 200] and rest == b""
     assert replies[0].informational == []
+
+
+def test_an_upgrade_request_right_after_a_body(kes: RunningServer, pki: PKI) -> None:
+    """The head of an Upgrade request is found back from its end: a body before it
+    that ends without a line break (and holds a colon) is no part of it."""
+    data = _send(
+        kes,
+        pki,
+        request("POST", "/v1/key/encrypt/up-key", body=ENCRYPT)
+        + request("POST", "/v1/key/encrypt/up-key", *UPGRADE, body=b'{"plaintext":""}')
+        + request("GET", "/v1/status", *UPGRADE)
+        + _close("GET", "/version"),
+    )
+    replies, rest = parse_replies(data, ["POST", "POST", "GET", "GET"])
+    assert [r.status for r in replies] == [200, 200, 200, 200] and rest == b""
+
+
+def test_an_ambiguous_upgrade_head_is_refused_not_misframed(kes: RunningServer, pki: PKI) -> None:
+    """A field value that repeats the request line could make the head look shorter
+    (without its Content-Length): such a request is refused, and its body — here a
+    request of its own — is never run."""
+    with kes.client(pki.client("admin")) as c:
+        assert c.post("/v1/key/create/up-keep").status_code == 200
+    smuggled = _close("DELETE", "/v1/key/delete/up-keep")
+    line = "POST /v1/key/create/up-ambiguous HTTP/1.1"
+    data = _send(
+        kes,
+        pki,
+        request("POST", "/v1/key/create/up-ambiguous", ("X-Note", line), *UPGRADE, body=smuggled),
+    )
+    replies, _ = parse_replies(data, ["POST"])
+    assert [r.status for r in replies] == [400]
+    with kes.client(pki.client("admin")) as c:
+        assert c.get("/v1/key/describe/up-keep").status_code == 200
+        assert c.get("/v1/key/describe/up-ambiguous").status_code == 404

@@ -335,9 +335,16 @@ class HTTP1Handler:
 
     def _head_without_upgrade(self, data: bytes, end: int) -> bytes | None:
         """The head of the request that ended at ``data[:end]`` (begun in an earlier read
-        when its headers spanned reads), without its ``Upgrade`` lines. llhttp checked
-        it strictly: every line after the request line is ``token ":" value``, so the
-        head is found from its end back to the first line that is not a field."""
+        when its headers spanned reads), without its ``Upgrade`` lines; None when it
+        cannot be told for sure.
+
+        llhttp checked the head strictly: its request line is ``method SP target SP
+        version`` (the text before its first ``:`` has a space), every line after it
+        is ``name ":" value`` with no space in the name, and the line before it ends in
+        a blank line or is the end of a body without a line break. So the lines are
+        read back from the end while they look like fields; the request line is the
+        line that ends with the known request line — one only: a field value or a
+        body that repeats it makes the head ambiguous, and such a request is refused."""
         head = data[:end]
         if self._header_bytes:  # the head began in an earlier read
             head = b"".join(self._head_reads) + head
@@ -345,24 +352,24 @@ class HTTP1Handler:
         parser = self.parser
         version = parser.get_http_version().encode()
         request_line = b"%s %s HTTP/%s" % (parser.get_method(), self._url, version)
-        fields: list[bytes] = []
         end = len(head) - 4  # the blank line
         if head[end:] != b"\r\n\r\n":
             return None
+        lines: list[bytes] = []  # from the last one back
+        starts: list[int] = []  # request line candidates: how many lines follow each
         while True:
             found = head.rfind(b"\r\n", 0, end)
             line = head[found + 2 if found >= 0 else 0 : end]
+            if line.endswith(request_line):
+                starts.append(len(lines))
             colon = line.find(b":")
-            if colon <= 0 or b" " in line[:colon] or b"\t" in line[:colon]:
-                break  # the request line (a method is never followed by ":")
-            if line[:colon].lower() != b"upgrade":
-                fields.append(line)
-            if found < 0:
-                return None  # fields without a request line before them
+            if colon <= 0 or b" " in line[:colon] or b"\t" in line[:colon] or found < 0:
+                break  # not a field: the head cannot begin before this line
+            lines.append(line)
             end = found
-        # it may follow the end of the request before it (a body without a line break)
-        if not line.endswith(request_line):
+        if len(starts) != 1:
             return None
+        fields = [f for f in lines[: starts[0]] if f[: f.find(b":")].lower() != b"upgrade"]
         fields.append(request_line)
         fields.reverse()
         return b"\r\n".join(fields) + b"\r\n\r\n"
