@@ -26,17 +26,17 @@ INVALID = "listing pattern '{}' is empty, too long or is invalid"
 def kes(tmp_path_factory: pytest.TempPathFactory, pki: PKI) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("kes-legacy-listing")
     server = start_server(root, pki, config_yaml(pki, pki.client("admin").identity, root / "k"))
-    with server.client(pki.client("admin")) as c:
-        for name in ("gl-a1", "gl-a2", "gl-b1", "gl-c7", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"):
-            assert c.post(f"/v1/key/create/{name}").status_code == 200
     yield server
     server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def admin(kes: RunningServer, pki: PKI) -> Iterator[httpx.Client]:
-    with kes.client(pki.client("admin")) as c:
-        yield c
+    """The admin's client, after it created the keys that the globs list."""
+    with kes.client(pki.client("admin")) as client:
+        for name in ("gl-a1", "gl-a2", "gl-b1", "gl-c7", "a" * 36):
+            assert client.post(f"/v1/key/create/{name}").status_code == 200
+        yield client
 
 
 def _names(r: httpx.Response) -> list[str]:

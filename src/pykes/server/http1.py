@@ -495,16 +495,18 @@ class HTTP1Handler:
             self._body = []
         # Go's ContentLength: unknown (None) for a chunked body, else the body's length
         # (the Content-Length header llhttp read exactly, or 0 without one).
+        parser = self.parser
         if self._chunked:
             req.content_length = None
+        # Upgrade or CONNECT: llhttp skipped the body (see _parse_after_upgrade)
+        elif not (body_len := self._body_len) and parser.should_upgrade():
+            req.content_length = 0
+            if req.method != "CONNECT":
+                return  # parsed again without its Upgrade lines
+            parser = self.parser = _NO_MORE_REQUESTS  # as Go after a CONNECT
         else:
-            req.content_length = self._body_len
-            # Upgrade or CONNECT: llhttp skipped the body (see _parse_after_upgrade)
-            if not self._body_len and self.parser.should_upgrade():
-                if req.method != "CONNECT":
-                    return  # parsed again without its Upgrade lines
-                self.parser = _NO_MORE_REQUESTS  # as Go after a CONNECT
-        keep_alive = not req.body_too_large and self.parser.should_keep_alive()
+            req.content_length = body_len
+        keep_alive = not req.body_too_large and parser.should_keep_alive()
         if self.worker is None and not self.write_blocked and not self.queue:
             # nothing in front of it: what _pump does for a queue of one
             served = self._serve(state, req, early, keep_alive)
