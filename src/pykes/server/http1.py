@@ -5,6 +5,9 @@ Per-request CPU (docs/performance.md, "HTTP/1.1 per-request CPU"): responses are
 written once per event-loop turn for all connections together (``_WriteBatch``), the
 routing of a request target is cached (``_Targets``), response heads are precomputed
 bytes, and a read sets the connection's deadline once, not once per parser step.
+
+As in Go, only the header block counts (a chunked body's trailer is skipped), an
+``Upgrade`` header is ignored and a ``CONNECT`` is answered, then nothing more is read.
 """
 
 from __future__ import annotations
