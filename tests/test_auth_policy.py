@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pykes.auth import Authorizer, Policy, match
+from pykes.auth.policy import wider_pattern
 from pykes.errors import ERR_NOT_ALLOWED, APIError
 
 ADMIN = "83a22dd8a28e1fe0961b1d5224371044b316df10334064d37e29484a627fe4b1"
@@ -204,3 +207,87 @@ def test_authorizer_does_not_alias_inputs() -> None:
     policies.clear()
     authorizer.authorize(USER, "/v1/status")
     assert authorizer.assignments == {USER: "p"}
+
+
+# ------------------------------------------------------------------ legacy API rules
+# docs/legacy-api.md: legacy write routes only through patterns that name them; a
+# run-time policy never allows more than its writer's (wider_pattern).
+WRITE = ("/v1/policy/write/",)
+_PIECES = ("/v1/", "policy/", "write/", "key/", "a", "b", "-", "")
+
+
+def _patterns() -> st.SearchStrategy[str]:
+    text = st.lists(st.sampled_from(_PIECES), max_size=4).map("".join)
+    return st.tuples(text, st.booleans()).map(lambda t: t[0] + "*" if t[1] else t[0])
+
+
+def _grants(policy: Policy, path: str) -> bool:
+    """What the server lets a policy do on ``path`` under the legacy rules."""
+    if path.startswith(WRITE):
+        return policy.allows_explicitly(path, WRITE[0])
+    return policy.allows(path)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "names_it"),
+    [
+        ("/v1/policy/write/*", True),
+        ("/v1/policy/write/app-*", True),
+        ("/v1/policy/write/app", True),
+        ("/v1/policy/*", False),
+        ("/v1/*", False),
+        ("*", False),
+        ("/v1/policy/write*", False),
+    ],
+)
+def test_only_a_pattern_that_names_a_write_route_reaches_it(pattern: str, names_it: bool) -> None:
+    policy, path = Policy("p", [pattern]), "/v1/policy/write/app"
+    if pattern.endswith("app-*"):
+        path += "-1"
+    assert policy.allows(path)
+    assert policy.allows_explicitly(path, WRITE[0]) is names_it
+    denied = Policy("d", [pattern], ["/v1/policy/write/*"])
+    assert not denied.allows_explicitly(path, WRITE[0])
+
+
+@pytest.mark.parametrize(
+    ("written", "writer", "wider"),
+    [
+        (Policy("w", ["/v1/key/*"]), Policy("o", ["/v1/key/*"]), None),
+        (Policy("w", ["/v1/key/a*"]), Policy("o", ["/v1/key/*"]), None),
+        (Policy("w", ["/v1/*"]), Policy("o", ["/v1/key/*"]), "/v1/*"),
+        (Policy("w", ["/v1/key/*"]), Policy("o", ["/v1/key/*"], ["/v1/key/b*"]), "/v1/key/*"),
+        (
+            Policy("w", ["/v1/key/*"], ["/v1/key/b"]),
+            Policy("o", ["/v1/key/*"], ["/v1/key/b*"]),
+            "/v1/key/*",
+        ),
+        (Policy("w", ["/v1/key/*"], ["/v1/key/*"]), Policy("o", []), None),
+        (Policy("w", ["/v1/key/*"], ["/v1/k*"]), Policy("o", ["/v1/key/*"], ["/v1/key/b"]), None),
+        (Policy("w", ["/v1/policy/write/*"]), Policy("o", ["/v1/*"]), "/v1/policy/write/*"),
+        (Policy("w", ["/v1/policy/write/x"]), Policy("o", ["/v1/policy/write/*"]), None),
+        (Policy("w", ["", "/v1/status"]), Policy("o", ["/v1/status"]), None),
+    ],
+)
+def test_wider_pattern_examples(written: Policy, writer: Policy, wider: str | None) -> None:
+    assert wider_pattern(written, writer, WRITE) == wider
+
+
+@given(
+    st.lists(_patterns(), max_size=4),
+    st.lists(_patterns(), max_size=3),
+    st.lists(_patterns(), max_size=4),
+    st.lists(_patterns(), max_size=3),
+)
+def test_a_policy_within_its_writer_never_grants_more(
+    allow: list[str], deny: list[str], limit_allow: list[str], limit_deny: list[str]
+) -> None:
+    """Soundness of ``wider_pattern`` on every path the patterns can tell apart: their
+    literal parts, and each extended by every piece."""
+    written, writer = Policy("w", allow, deny), Policy("o", limit_allow, limit_deny)
+    if wider_pattern(written, writer, WRITE) is not None:
+        return
+    literals = {p.rstrip("*") for p in (*allow, *deny, *limit_allow, *limit_deny)}
+    paths = literals | {lit + piece for lit in literals for piece in _PIECES}
+    for path in paths:
+        assert not _grants(written, path) or _grants(writer, path), path

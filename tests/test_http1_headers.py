@@ -8,6 +8,7 @@ some split over several TLS writes.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import PKI, RunningServer, config_yaml, start_server
+from h1peer import parse_replies
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +142,31 @@ def test_large_headers_under_the_limit_are_served(kes: RunningServer, pki: PKI) 
     parts = [b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"] + [filler] * 4
     data = _exchange(kes, pki, *parts, b"\r\n")
     assert data.startswith(b"HTTP/1.1 200 "), data[:200]
+
+
+def test_expect_100_continue_refused_gets_the_refusal_at_once(
+    kes: RunningServer, pki: PKI, key: str
+) -> None:
+    """As Go (which writes 100 Continue when the handler first reads the body): a
+    request that authorization refuses gets its 403 without 100 Continue, at once,
+    and the connection closes (Go does not reuse it either: the body was not read)."""
+    ctx = kes.ssl_context(pki.client("h1-nobody"))  # no policy
+    ctx.set_alpn_protocols(["http/1.1"])
+    with (
+        socket.create_connection(("127.0.0.1", kes.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.settimeout(3)
+        tls.sendall(
+            b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n"  # answered first, kept alive
+            b"POST /v1/key/encrypt/h1-key HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 24\r\n\r\n"
+        )
+        data = b""
+        with contextlib.suppress(TimeoutError):  # (the old server waited for the body)
+            while chunk := tls.recv(65536):
+                data += chunk
+    replies, rest = parse_replies(data, ["GET", "POST"])
+    assert [r.status for r in replies] == [403, 403] and rest == b"", data
+    assert replies[1].informational == [] and replies[1].headers["connection"] == "close"
+    assert "connection" not in replies[0].headers

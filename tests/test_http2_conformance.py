@@ -401,3 +401,28 @@ def test_same_header_bytes_follow_the_dynamic_table(kes: RunningServer, pki: PKI
             peer.send(HeadersFrame(2 * sid + 1, block, flags=["END_HEADERS", "END_STREAM"]))
             statuses.append(peer.response(2 * sid + 1)[0])
         assert statuses == [200, 200, 200, 404, 404, 404]
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/v1/key/describe/é-ключ", "é-ключ"),  # raw UTF-8 in :path (Go takes it as is)
+        ("/v1/key/describe/%C3%A9", "é"),  # the same, escaped
+    ],
+)
+def test_utf8_in_path_reads_as_utf8_in_the_answer(
+    kes: RunningServer, pki: PKI, path: str, name: str
+) -> None:
+    with RawH2(kes, pki.client("admin")) as h2:
+        block = h2.encoder.encode(
+            [
+                (":method", "GET"),
+                (":scheme", "https"),
+                (":path", path.encode()),
+                (":authority", "127.0.0.1"),
+            ]  # fmt: skip
+        )
+        h2.send(HeadersFrame(1, block, flags=["END_HEADERS", "END_STREAM"]))
+        status, _, body = h2.response(1)
+    message = f"key name '{name}' is empty, too long or contains invalid characters"
+    assert (status, json.loads(body)) == (400, {"message": message})

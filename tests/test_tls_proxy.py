@@ -13,6 +13,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from hyperframe.frame import DataFrame, HeadersFrame
 
 from conftest import (
     PKI,
@@ -23,6 +24,8 @@ from conftest import (
     spki_identity,
     start_server,
 )
+from h1peer import exchange, parse_replies, read_until_closed, request, tls_socket
+from h2peer import RawH2
 
 HEADER = "X-Tls-Client-Cert"
 DENIED = {"message": "not authorized: insufficient permissions"}
@@ -233,3 +236,132 @@ def test_with_tls_auth_on_forwarded_certificates_are_verified(tmp_path: Path, pk
             assert (r.status_code, r.json()) == (403, {"message": ""})
     finally:
         srv.stop()
+
+
+# ------------------------------------------------------------------ HTTP/1.1 trailers
+# Go reads request headers only: a forwarded certificate or X-Forwarded-For in a chunked
+# body's trailer is nobody's identity and nobody's address (issue 20).
+def _trailer_cert(ident: ClientIdentity) -> list[tuple[str, str]]:
+    return [(HEADER, _escaped(ident, plus=False)), ("X-Forwarded-For", "6.6.6.6")]
+
+
+def test_a_forwarded_certificate_in_a_trailer_is_ignored(server: RunningServer, pki: PKI) -> None:
+    admin, app = pki.client("admin"), pki.client("proxy-app")
+    with server.client(admin) as c:
+        assert c.post("/v1/key/create/trailer-victim").status_code == 200
+    # the proxy forwards no certificate in the headers, the admin's in the trailer
+    data = exchange(
+        server,
+        pki.client("proxy"),
+        request("DELETE", "/v1/key/delete/trailer-victim", ("Connection", "close"),
+                trailers=_trailer_cert(admin)),
+    )  # fmt: skip
+    (reply,), rest = parse_replies(data, ["DELETE"])
+    assert (reply.status, reply.body, rest) == (
+        400,
+        b'{"message":"no client certificate is present"\n}',
+        b"",
+    )
+    with server.client(admin) as c:
+        assert c.get("/v1/key/describe/trailer-victim").status_code == 200  # not deleted
+    # a header and a trailer: the header counts (not "too many certificates")
+    data = exchange(
+        server,
+        pki.client("proxy"),
+        request("POST", "/v1/key/create/trailer-by-app", (HEADER, _escaped(app)),
+                ("Connection", "close"), chunks=[b"{}"], trailers=_trailer_cert(admin)),
+    )  # fmt: skip
+    (reply,), _ = parse_replies(data, ["POST"])
+    assert (reply.status, json.loads(reply.body)) == (403, DENIED)
+    events = _audit(server, "/v1/key/create/trailer-by-app")
+    assert [e["request"]["identity"] for e in events] == [app.identity]
+    assert [e["request"]["ip"] for e in events] == ["127.0.0.1"]  # not the trailer's 6.6.6.6
+    events = _audit(server, "/v1/key/delete/trailer-victim")
+    assert all(e["request"].get("identity") != admin.identity for e in events)
+
+
+def test_trailers_of_pipelined_requests_never_reach_the_next(
+    server: RunningServer, pki: PKI
+) -> None:
+    """Three requests in one write, each a chunked body with the admin's certificate in
+    its trailer: each runs as what its own headers say."""
+    admin, app = pki.client("admin"), pki.client("proxy-app")
+    trailer = _trailer_cert(admin)
+    data = exchange(
+        server,
+        pki.client("proxy"),
+        request("GET", "/v1/identity/self/describe", (HEADER, _escaped(app)), chunks=[b"x"],
+                trailers=trailer)
+        + request("POST", "/v1/key/create/trailer-pipelined", chunks=[b"{}"], trailers=trailer)
+        + request("GET", "/v1/identity/self/describe", chunks=[], trailers=trailer)
+        + request("GET", "/v1/identity/self/describe", (HEADER, _escaped(app)),
+                  ("Connection", "close")),
+    )  # fmt: skip
+    replies, rest = parse_replies(data, ["GET", "POST", "GET", "GET"])
+    assert [r.status for r in replies] == [200, 400, 404, 200] and rest == b""
+    assert json.loads(replies[0].body)["identity"] == app.identity
+    assert json.loads(replies[1].body) == {"message": "no client certificate is present"}
+    assert json.loads(replies[3].body)["identity"] == app.identity
+    with server.client(admin) as c:
+        assert c.get("/v1/key/describe/trailer-pipelined").status_code == 404
+
+
+def test_trailers_change_nothing_for_other_clients(server: RunningServer, pki: PKI) -> None:
+    """The plain (non-proxy) handler: a trailer with a certificate, an address, an
+    Upgrade or an Expect line is skipped; keep-alive and pipelining go on."""
+    nobody, admin = pki.client("proxy-nobody"), pki.client("admin")
+    trailer = [*_trailer_cert(admin), ("Upgrade", "websocket"), ("Expect", "100-continue")]
+    data = exchange(
+        server,
+        nobody,
+        request("POST", "/v1/key/create/trailer-nobody", chunks=[b"{}"], trailers=trailer)
+        + request("GET", "/v1/identity/self/describe", chunks=[b"a", b"b"], trailers=trailer)
+        + request("GET", "/version", ("Connection", "close")),
+    )
+    replies, rest = parse_replies(data, ["POST", "GET", "GET"])
+    assert [r.status for r in replies] == [403, 404, 200] and rest == b""
+    assert all(not r.informational for r in replies)
+
+
+def test_a_forwarded_certificate_in_an_http2_trailer_is_ignored(
+    server: RunningServer, pki: PKI
+) -> None:
+    admin = pki.client("admin")
+    with RawH2(server, pki.client("proxy")) as h2:
+        h2.send(
+            HeadersFrame(1, h2.block("POST", "/v1/key/create/h2-trailer"), flags=["END_HEADERS"]),
+            DataFrame(1, b"{}"),
+            HeadersFrame(
+                1,
+                h2.encoder.encode(
+                    [(HEADER.lower(), _escaped(admin)), ("x-forwarded-for", "6.6.6.6")]
+                ),
+                flags=["END_HEADERS", "END_STREAM"],
+            ),
+        )
+        status, _, body = h2.response(1)
+    assert (status, json.loads(body)) == (400, {"message": "no client certificate is present"})
+    with server.client(admin) as c:
+        assert c.get("/v1/key/describe/h2-trailer").status_code == 404
+
+
+def test_expect_100_continue_is_decided_as_the_forwarded_client(
+    server: RunningServer, pki: PKI
+) -> None:
+    """100 Continue only when the forwarded client may call the route (Go writes it
+    when the handler reads the body); otherwise the refusal comes at once."""
+    admin, app = pki.client("admin"), pki.client("proxy-app")
+    body = b'{"plaintext":"aGVsbG8="}'
+    head = (
+        b"POST /v1/key/encrypt/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n%s: %s\r\n\r\n"
+    )
+    with tls_socket(server, pki.client("proxy")) as tls:
+        tls.sendall(head % (len(body), HEADER.encode(), _escaped(admin).encode()))
+        assert tls.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        tls.sendall(body)
+        (reply,), _ = parse_replies(tls.recv(65536), ["POST"])
+        assert reply.status == 200 and b'"ciphertext"' in reply.body
+        tls.sendall(head % (len(body), HEADER.encode(), _escaped(app).encode()))
+        (reply,), rest = parse_replies(read_until_closed(tls), ["POST"])
+    assert (reply.status, json.loads(reply.body), reply.informational) == (403, DENIED, [])

@@ -26,6 +26,7 @@ from pykes.keystore.factory import UnsupportedKeyStoreError, connect_keystore
 from pykes.observe.slogtext import LEVEL_INFO, level_name
 from pykes.server import memlock
 from pykes.server.acceptor import raise_fd_limit
+from pykes.server.handlers import legacy
 from pykes.server.handlers.system import GOARCH, GOOS
 from pykes.server.routes import DEFAULT_ROUTES, RouteOverride
 from pykes.server.runner import ServerSetup, check_bind, create_predefined_keys, serve_forever
@@ -397,6 +398,9 @@ def run(argv: Sequence[str]) -> int:
             raise _listen_error(setup, err) from None
         sys.stdout.write(banner(setup, store.description, api_key, tmpdir, mlocked))
         sys.stdout.flush()
+        notice = legacy.write_routes_notice(setup.policies, setup.legacy_api)
+        if notice is not None:  # issue 20: who can write run-time policies
+            print(notice, file=sys.stderr)
         raise_fd_limit()  # thousands of client connections (issue 9)
         setup.on_listening = _announce_listening
         status = serve_forever(setup, store if args.dev else None)

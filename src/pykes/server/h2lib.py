@@ -123,7 +123,7 @@ class H2LibHandler:
                     content_length = int(value)
                 except ValueError:
                     content_length = None
-        raw = target.decode("latin-1")
+        raw = target.decode("utf-8", "replace")  # as the lean handler (h2lean/headers.py)
         raw_path, _, query = raw.partition("?")
         path = unquote(raw_path, errors="replace") if "%" in raw_path else raw_path
         conn = self.conn

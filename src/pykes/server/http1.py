@@ -5,6 +5,9 @@ Per-request CPU (docs/performance.md, "HTTP/1.1 per-request CPU"): responses are
 written once per event-loop turn for all connections together (``_WriteBatch``), the
 routing of a request target is cached (``_Targets``), response heads are precomputed
 bytes, and a read sets the connection's deadline once, not once per parser step.
+
+As in Go, only the header block counts (a chunked body's trailer is skipped), an
+``Upgrade`` header is ignored and a ``CONNECT`` is answered, then nothing more is read.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pykes.server.http import (
     Response,
     StreamResponse,
 )
-from pykes.server.pipeline import respond
+from pykes.server.pipeline import refusal, respond
 from pykes.server.spin import spinner_of
 from pykes.server.targets import TargetCache
 
@@ -81,6 +84,8 @@ class _Pending:
 # ------------------------------------------------------------------ routing cache
 def _split_target(method: bytes, url: bytes) -> tuple[str, str, str]:
     """(method, raw path, query) of a request line's method and target."""
+    if method == b"CONNECT" and url[:1] != b"/":  # host:port, as Go: no path at all
+        return "CONNECT", "", ""
     parsed = httptools.parse_url(url)
     query = parsed.query.decode("latin-1") if parsed.query else ""
     return method.decode("ascii", "replace"), parsed.path.decode("latin-1"), query
@@ -197,6 +202,7 @@ class HTTP1Handler:
         self._header_bytes = 0
         self._header_tail = b""
         self._expect_seen = False
+        self._head_reads: list[bytes] = []  # the reads of headers still incomplete
         self._chunked = False
         self._req: Request | None = None
         self._early: Response | None = None
@@ -252,23 +258,21 @@ class HTTP1Handler:
         self._data = data
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as err:
-            self._data = b""
-            self._next_deadline = None
-            # httptools wraps an exception raised in a callback; look at the original.
-            cause = err.__context__
-            if isinstance(cause, _HeadersTooLarge):
-                self._fail(_HEADERS_TOO_LARGE)
+        except httptools.HttpParserUpgrade as upgrade:  # not an HttpParserError
+            if not self._parse_after_upgrade(data, upgrade.args[0]):
                 return
-            if cause is not None and not isinstance(cause, httptools.HttpParserError):
-                self.conn.state().log.error(f"internal error: {type(cause).__name__}")
-            self._fail(_BAD_REQUEST)
+        except httptools.HttpParserError as err:
+            self._parse_error(err)
             return
         if self._in_headers:  # a request's headers continue in the next read
             # Counted per read, not per header (no on_header call per header line): the
             # reads may also hold the end of the request before or the start of the
             # body — Go's limit, too, counts the bytes read (MaxHeaderBytes + 4 KiB),
             # not the headers alone. A read is at most 256 KiB (uvloop).
+            if self._header_bytes:
+                self._head_reads.append(data)
+            else:  # the head began in this read
+                self._head_reads = [data]
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
                 self._data = b""
@@ -283,6 +287,95 @@ class HTTP1Handler:
         if self._next_deadline is not None:  # a request is still arriving
             self.conn.set_deadline(self._next_deadline)
             self._next_deadline = None
+
+    def _parse_error(self, err: httptools.HttpParserError) -> None:
+        self._data = b""
+        self._next_deadline = None
+        # httptools wraps an exception raised in a callback; look at the original.
+        cause = err.__context__
+        if isinstance(cause, _HeadersTooLarge):
+            self._fail(_HEADERS_TOO_LARGE)
+            return
+        if isinstance(cause, _Refused):
+            self._answer_refused(*cause.args)
+            return
+        # (an error after an Upgrade has the HttpParserUpgrade as its context)
+        if cause is not None and not isinstance(
+            cause, (httptools.HttpParserError, httptools.HttpParserUpgrade)
+        ):
+            self.conn.state().log.error(f"internal error: {type(cause).__name__}")
+        self._fail(_BAD_REQUEST)
+
+    # ------------------------------------------------------------ Upgrade / CONNECT
+    # llhttp ends a request with ``Connection: upgrade`` + ``Upgrade`` (or a CONNECT) at
+    # its head, skips its body (the rest would be another protocol) and httptools
+    # raises HttpParserUpgrade with the offset after the head. Go's server ignores
+    # Upgrade, so such a request is parsed again here without its Upgrade lines, body
+    # and pipelined requests included; a CONNECT is answered (no route serves it) and
+    # then, as in Go, nothing more is read from the connection.
+    def _parse_after_upgrade(self, data: bytes, offset: int) -> bool:
+        """Parse again the Upgrade request whose head ends at ``data[:offset]``, then the
+        rest of ``data``; False when this connection reads no more."""
+        try:
+            while self.parser is not _NO_MORE_REQUESTS and not self.closing:
+                head = self._head_without_upgrade(data, offset)
+                if head is None:
+                    self._fail(_BAD_REQUEST)
+                    return False
+                # a new parser: llhttp reads nothing after an Upgrade with Connection: close
+                parser = self.parser = httptools.HttpRequestParser(self)
+                self._data = head  # where on_headers_complete looks for Expect
+                parser.feed_data(head)
+                self._data = data
+                try:
+                    parser.feed_data(memoryview(data)[offset:])
+                    return True
+                except httptools.HttpParserUpgrade as upgrade:  # the next one
+                    offset += upgrade.args[0]
+        except httptools.HttpParserError as err:
+            self._parse_error(err)
+        return False
+
+    def _head_without_upgrade(self, data: bytes, end: int) -> bytes | None:
+        """The head of the request that ended at ``data[:end]`` (begun in an earlier read
+        when its headers spanned reads), without its ``Upgrade`` lines; None when it
+        cannot be told for sure.
+
+        llhttp checked the head strictly: its request line is ``method SP target SP
+        version`` (the text before its first ``:`` has a space), every line after it
+        is ``name ":" value`` with no space in the name, and the line before it ends in
+        a blank line or is the end of a body without a line break. So the lines are
+        read back from the end while they look like fields; the request line is the
+        line that ends with the known request line — one only: a field value or a
+        body that repeats it makes the head ambiguous, and such a request is refused."""
+        head = data[:end]
+        if self._header_bytes:  # the head began in an earlier read
+            head = b"".join(self._head_reads) + head
+        self._head_reads = []
+        parser = self.parser
+        version = parser.get_http_version().encode()
+        request_line = b"%s %s HTTP/%s" % (parser.get_method(), self._url, version)
+        end = len(head) - 4  # the blank line
+        if head[end:] != b"\r\n\r\n":
+            return None
+        lines: list[bytes] = []  # from the last one back
+        starts: list[int] = []  # request line candidates: how many lines follow each
+        while True:
+            found = head.rfind(b"\r\n", 0, end)
+            line = head[found + 2 if found >= 0 else 0 : end]
+            if line.endswith(request_line):
+                starts.append(len(lines))
+            colon = line.find(b":")
+            if colon <= 0 or b" " in line[:colon] or b"\t" in line[:colon] or found < 0:
+                break  # not a field: the head cannot begin before this line
+            lines.append(line)
+            end = found
+        if len(starts) != 1:
+            return None
+        fields = [f for f in lines[: starts[0]] if f[: f.find(b":")].lower() != b"upgrade"]
+        fields.append(request_line)
+        fields.reverse()
+        return b"\r\n".join(fields) + b"\r\n\r\n"
 
     def _fail(self, raw: bytes) -> None:
         self.closing = True
@@ -312,9 +405,11 @@ class HTTP1Handler:
     # size limit counts reads (``data_received``).
 
     def on_headers_complete(self) -> None:
-        # Headers that began in an earlier read: count this read too (an upper bound).
-        if self._header_bytes and self._header_bytes + len(self._data) > MAX_HEADER_BYTES:
-            raise _HeadersTooLarge
+        if self._header_bytes:  # the headers began in an earlier read (rare)
+            if self._header_bytes + len(self._data) > MAX_HEADER_BYTES:  # (an upper bound)
+                raise _HeadersTooLarge
+            if not self.parser.should_upgrade():
+                self._head_reads = []  # kept for an Upgrade request only
         conn = self.conn
         state = conn.state()
         routes, method = state.routes, self.parser.get_method()
@@ -342,9 +437,28 @@ class HTTP1Handler:
             and (self._expect_seen or self._data.find(b"100-") != -1)
             and self._expects_continue()
         ):
-            self._emit(_CONTINUE)  # as Go does on body read
+            self._continue_or_refuse(req, state)
         if self.worker is None and not self.write_blocked:  # deadline from routing on
             self._next_deadline = timeout
+
+    def _continue_or_refuse(self, req: Request, state: ServerState) -> None:
+        """``Expect: 100-continue``: Go writes ``100 Continue`` when the handler first
+        reads the body, which it does only after authentication and authorization. So
+        a request they refuse is answered at once (``_Refused`` stops the parser), and,
+        as in Go, its connection is not reused: the body may or may not follow."""
+        if self.parser.should_upgrade():
+            return  # decided when it is parsed again without its Upgrade lines
+        refused = refusal(state, req)
+        if refused is not None:
+            raise _Refused(req, refused, state)
+        self._emit(_CONTINUE)
+
+    def _answer_refused(self, req: Request, response: Response, state: ServerState) -> None:
+        self._req = self._state = self._early = None
+        self.parser = _NO_MORE_REQUESTS  # the body may follow: never parsed as a request
+        self.queue.append(_Pending(req, response, False, state))
+        if self.worker is None:
+            self._pump()
 
     def _expects_continue(self) -> bool:
         """The request has an ``Expect: 100-continue`` line: in an earlier read of its
@@ -384,8 +498,18 @@ class HTTP1Handler:
             self._body = []
         # Go's ContentLength: unknown (None) for a chunked body, else the body's length
         # (the Content-Length header llhttp read exactly, or 0 without one).
-        req.content_length = None if self._chunked else self._body_len
-        keep_alive = not req.body_too_large and self.parser.should_keep_alive()
+        parser = self.parser
+        if self._chunked:
+            req.content_length = None
+        # Upgrade or CONNECT: llhttp skipped the body (see _parse_after_upgrade)
+        elif not (body_len := self._body_len) and parser.should_upgrade():
+            req.content_length = 0
+            if req.method != "CONNECT":
+                return  # parsed again without its Upgrade lines
+            parser = self.parser = _NO_MORE_REQUESTS  # as Go after a CONNECT
+        else:
+            req.content_length = body_len
+        keep_alive = not req.body_too_large and parser.should_keep_alive()
         if self.worker is None and not self.write_blocked and not self.queue:
             # nothing in front of it: what _pump does for a queue of one
             served = self._serve(state, req, early, keep_alive)
@@ -567,6 +691,26 @@ class _HeadersTooLarge(Exception):
     pass
 
 
+class _Refused(Exception):
+    """Stops the parser at a request answered before its body: (request, answer, state)."""
+
+
+class _NoMoreRequests:
+    """The parser of a connection that reads no more requests (after a CONNECT or a
+    request refused before its body)."""
+
+    @staticmethod
+    def feed_data(data: bytes | memoryview) -> None:
+        pass
+
+    @staticmethod
+    def should_keep_alive() -> bool:
+        return False
+
+
+_NO_MORE_REQUESTS = _NoMoreRequests()
+
+
 class ProxiedHTTP1Handler(HTTP1Handler):
     """For a TLS proxy's connection: also keeps every request's headers, which the
     pipeline's identity step reads (auth/proxy.py). Other connections keep none."""
@@ -578,9 +722,16 @@ class ProxiedHTTP1Handler(HTTP1Handler):
         self._headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        # httptools reports a chunked body's trailer fields here too: as Go, only the
+        # header block counts (a trailer must never choose the identity or address).
+        if self._in_headers:
+            self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         assert self._req is not None
         self._req.forwarded = self._headers
+
+    def _continue_or_refuse(self, req: Request, state: ServerState) -> None:
+        req.forwarded = self._headers  # (the identity step reads them)
+        super()._continue_or_refuse(req, state)

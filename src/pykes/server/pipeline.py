@@ -76,7 +76,7 @@ def route_request(routes: RouteTable, req: Request, query: str) -> Response | No
     (404), unclean paths and slash-less subtree roots (301), wrong methods (405).
     """
     cleaned = clean_path(req.path)
-    if cleaned != req.path:
+    if cleaned != req.path and req.method != "CONNECT":  # Go cleans no CONNECT path
         return _redirect(cleaned, query, req.method)
     route = routes.lookup(req.path)
     if route is None:
@@ -111,15 +111,13 @@ async def respond(
     route = req.route
     assert route is not None
     try:
-        if route.auth != "none" and req.identity in state.proxy.identities:
-            _forwarded_identity(state.proxy, req, route.auth == "policy")
-        if route.auth == "policy":
-            if not req.has_cert:
-                raise NoClientCertificateError()
-            state.authorizer.authorize(req.identity, req.path)
+        auth = route.auth
+        if auth == "policy" and req.has_cert and req.identity not in state.proxy.identities:
+            state.authorizer.authorize(req.identity, req.path)  # authenticate(), inline
+        elif auth != "none":
+            authenticate(state, req)
     except APIError as err:
-        state.log.debug(f"access denied: {err.message}", req)
-        response = api_error_response(err)
+        response = _denied(state, req, err)
         state.log.audit(req, response.status)
         return response
     # Counted routes: only requests that passed authentication (observability.md §3).
@@ -142,6 +140,40 @@ async def respond(
             requests.end(status, elapsed)
     state.log.audit(req, status, elapsed)
     return response
+
+
+def authenticate(state: ServerState, req: Request) -> None:
+    """The identity and authorization steps of a routed request: ``APIError`` (400 /
+    403) when it may not go on to its handler."""
+    route = req.route
+    assert route is not None
+    if route.auth == "none":
+        return
+    if req.identity in state.proxy.identities:
+        _forwarded_identity(state.proxy, req, route.auth != "identify")
+    if route.auth == "identify":
+        return
+    if not req.has_cert:
+        raise NoClientCertificateError()
+    if route.authorize is None:  # "policy"
+        state.authorizer.authorize(req.identity, req.path)
+    else:  # "legacy": the route's own rules
+        route.authorize(state.authorizer, req)
+
+
+def refusal(state: ServerState, req: Request) -> Response | None:
+    """The answer of ``authenticate`` when it refuses ``req`` (None: the request may go
+    on), before the body is read (``Expect: 100-continue``, server/http1.py)."""
+    try:
+        authenticate(state, req)
+    except APIError as err:
+        return _denied(state, req, err)
+    return None
+
+
+def _denied(state: ServerState, req: Request, err: APIError) -> Response:
+    state.log.debug(f"access denied: {err.message}", req)
+    return api_error_response(err)
 
 
 def _forwarded_identity(proxy: TLSProxy, req: Request, required: bool) -> None:

@@ -13,11 +13,15 @@ from typing import TYPE_CHECKING, Literal
 from pykes.server.handlers import identities, keys, legacy, logs, policies, system
 
 if TYPE_CHECKING:
+    from pykes.auth import Authorizer
     from pykes.server.http import Request, Response, StreamResponse
     from pykes.server.state import ServerState
 
 Handler = Callable[["ServerState", "Request"], Awaitable["Response | StreamResponse"]]
-AuthMode = Literal["none", "identify", "policy"]
+AuthMode = Literal["none", "identify", "policy", "legacy"]
+"""none: no identity; identify: identity only, never refused; policy: the admin or a
+policy that allows the path; legacy: the route's own ``authorize`` step (the legacy
+API's rules, docs/legacy-api.md)."""
 
 MAX_BODY = 1_000_000  # decimal, as Go's mem.MB
 
@@ -31,6 +35,7 @@ class Route:
     timeout: float = 15.0  # seconds; 0 = no deadline
     auth: AuthMode = "policy"
     counted: bool = False  # counted in the request metrics (spec/observability.md §3)
+    authorize: Callable[[Authorizer, Request], None] | None = None  # auth "legacy" only
 
     @property
     def subtree(self) -> bool:
@@ -67,15 +72,25 @@ DEFAULT_ROUTES: tuple[Route, ...] = (
 
 # The legacy API (api.md §7, docs/legacy-api.md): on unless `api.legacy: off`. Not
 # listed by /v1/api (which describes the current API, as the Go server does).
+# Each is authorized by its own step (docs/legacy-api.md): the write routes only through
+# patterns that name them, the others as the current route they stand for too.
+_WRITE = legacy.authorize_write
 LEGACY_ROUTES: tuple[Route, ...] = (
-    Route("/v1/policy/write/", "POST", legacy.policy_write, max_body=MAX_BODY, counted=True),
-    Route("/v1/policy/delete/", "DELETE", legacy.policy_delete, counted=True),
-    Route("/v1/identity/assign/", "POST", legacy.identity_assign, counted=True),
-    Route("/v1/identity/forget/", "DELETE", legacy.identity_forget, counted=True),
-    Route("/v1/key/bulk/decrypt/", "POST", legacy.bulk_decrypt, max_body=MAX_BODY, counted=True),
-    Route("/v1/log/audit/trace", "GET", legacy.audit_trace, timeout=0.0),
-    Route("/v1/log/error/trace", "GET", legacy.error_trace, timeout=0.0),
-)
+    Route("/v1/policy/write/", "POST", legacy.policy_write, max_body=MAX_BODY, counted=True,
+          auth="legacy", authorize=_WRITE),
+    Route("/v1/policy/delete/", "DELETE", legacy.policy_delete, counted=True, auth="legacy",
+          authorize=_WRITE),
+    Route("/v1/identity/assign/", "POST", legacy.identity_assign, counted=True, auth="legacy",
+          authorize=_WRITE),
+    Route("/v1/identity/forget/", "DELETE", legacy.identity_forget, counted=True, auth="legacy",
+          authorize=_WRITE),
+    Route("/v1/key/bulk/decrypt/", "POST", legacy.bulk_decrypt, max_body=MAX_BODY, counted=True,
+          auth="legacy", authorize=legacy.authorize_as("/v1/key/decrypt/")),
+    Route("/v1/log/audit/trace", "GET", legacy.audit_trace, timeout=0.0, auth="legacy",
+          authorize=legacy.authorize_as("/v1/log/audit")),
+    Route("/v1/log/error/trace", "GET", legacy.error_trace, timeout=0.0, auth="legacy",
+          authorize=legacy.authorize_as("/v1/log/error")),
+)  # fmt: skip
 # Current routes that answer in an old form when the request asks (`?legacy`).
 LEGACY_HANDLERS: dict[str, Handler] = {
     "/v1/key/list/": legacy.key_list,

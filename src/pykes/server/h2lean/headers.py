@@ -143,8 +143,13 @@ def parse_request(headers: list[tuple[bytes, bytes]]) -> RequestHead:
             content_length = length
     if not method or scheme is None or not path:
         return _bad("missing pseudo-header", headers)
+    # A path is UTF-8 (Go takes its bytes as they are; escaped ones unquote to UTF-8)
     return RequestHead(
-        method.decode("ascii", "replace"), path.decode("latin-1"), content_length, None, headers
+        method.decode("ascii", "replace"),
+        path.decode("utf-8", "replace"),
+        content_length,
+        None,
+        headers,
     )
 
 

@@ -9,16 +9,19 @@ or forgotten through the API; the admin can never be assigned.
 Old response forms (ndjson lists, policy read with string arrays) are served only when
 the request asks for them with the ``legacy`` query parameter (``?legacy``); without
 it every current route answers exactly as before.
+
+No policy that is safe on Go KES grants more here (docs/legacy-api.md, authorization):
+a legacy route is authorized as the current route it stands for too, the write routes
+only through patterns that name them, and nothing written grants more than its writer.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import re
 import sys
 import time
 from base64 import b64encode
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pykes.auth import Policy, StoreFullError
@@ -28,15 +31,63 @@ from pykes.errors import APIError, IdentityNotFoundError, PolicyNotFoundError
 from pykes.gojson import BodyError, b64decode_std, go_json
 from pykes.server.handlers import identities, keys, logs, policies
 from pykes.server.handlers.common import INVALID_BODY, require_name
+from pykes.server.handlers.globs import compile_glob, literal_prefix
 from pykes.server.http import EMPTY_OK, JSON, NDJSON, Request, Response, StreamResponse
 from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
+    from pykes.auth import Authorizer
     from pykes.server.routes import Handler
     from pykes.server.state import ServerState
 
 MAX_BULK = 1000  # ciphertexts per bulk decrypt (api.md §7.1)
 _FALSE = frozenset(("0", "false", "off", "no"))
+
+
+# ----------------------------------------------------------------- authorization
+WRITE_ROUTES = ("/v1/policy/write/", "/v1/policy/delete/", "/v1/identity/assign/",
+                "/v1/identity/forget/")  # fmt: skip
+"""Reached only by the admin and through patterns that name them (never a wildcard
+written for the current API, which Go KES 404s here)."""
+
+
+def authorize_write(authorizer: Authorizer, req: Request) -> None:
+    """The authorization step of a legacy write route (``Route.authorize``)."""
+    assert req.route is not None
+    authorizer.authorize_explicitly(req.identity, req.path, req.route.path)
+
+
+def authorize_as(current: str) -> Callable[[Authorizer, Request], None]:
+    """The authorization step of a legacy route that stands for the current route
+    ``current`` (+ the resource): both paths must be allowed."""
+
+    def authorize(authorizer: Authorizer, req: Request) -> None:
+        authorizer.authorize(req.identity, req.path)
+        authorizer.authorize(req.identity, current + req.resource)
+
+    return authorize
+
+
+def write_routes_notice(policies: Mapping[str, Policy], legacy: bool) -> str | None:
+    """The start-up line that says which config policies let non-admin identities
+    write run-time policies and assignments (None: only the admin can)."""
+    names = [
+        name
+        for name, policy in sorted(policies.items())
+        if any((p[:-1] if p.endswith("*") else p).startswith(WRITE_ROUTES) for p in policy.allow)
+    ]
+    if not legacy or not names:
+        return None
+    return (
+        "WARNING: legacy write routes (run-time policies and assignments) are reachable by "
+        f"non-admin identities through the policies {', '.join(map(repr, names))}: each can "
+        "grant no more than its own policy (docs/legacy-api.md; 'api: legacy: off' turns "
+        "the legacy API off)"
+    )
+
+
+def _authorize_grant(state: ServerState, req: Request, policy: Policy) -> None:
+    state.authorizer.authorize_grant(req.identity, policy, WRITE_ROUTES)
 
 
 # ----------------------------------------------------------------- request signals
@@ -151,10 +202,12 @@ async def policy_write(state: ServerState, req: Request) -> Response:
     allow, deny, idents = _policy_body(req)
     if name in state.policies:
         raise APIError(400, "policy already exists")  # the config file's; SDK ErrPolicyExists
+    written = Policy(name, allow, deny)
+    _authorize_grant(state, req, written)
     for identity in idents:
         _check_assignable(state, req, name, identity)
     now, by = time.time_ns(), req.identity
-    policy = EphemeralPolicy(Policy(name, allow, deny), now, by)
+    policy = EphemeralPolicy(written, now, by)
 
     def change(pols: dict[str, EphemeralPolicy], assigned: dict[str, Assignment]) -> None:
         pols[name] = policy
@@ -240,6 +293,7 @@ async def identity_assign(state: ServerState, req: Request) -> Response:
     """``POST /v1/identity/assign/{policy}/{identity}``: one policy per identity; a
     run-time assignment replaces the identity's previous run-time assignment."""
     policy, identity = _split_assign(req.resource)
+    _authorize_grant(state, req, policies.lookup(state, policy).policy)  # 404 if unknown
     _check_assignable(state, req, policy, identity)
     now, by = time.time_ns(), req.identity
     in_config = policy in state.policies
@@ -332,23 +386,24 @@ async def bulk_decrypt(state: ServerState, req: Request) -> Response:
 
 
 # ----------------------------------------------------------------- old list forms
-def _glob(pattern: str) -> re.Pattern[str]:
-    """Go ``path.Match`` globs on names (``*``, ``?``, ``[...]``/``[^...]``); an empty
-    pattern matches everything (the old SDKs sent ``*``)."""
-    if not pattern:
-        pattern = "*"
-    return re.compile(fnmatch.translate(pattern.replace("[^", "[!")))
-
-
-def _literal_prefix(pattern: str) -> str:
-    for i, c in enumerate(pattern):
-        if c in "*?[\\":
-            return pattern[:i]
-    return pattern
+def _glob(state: ServerState, req: Request) -> Callable[[str], object]:
+    """The matcher of a list form's glob (handlers/globs.py), checked before any use.
+    The request stands for the current listing of the glob's literal prefix (every
+    name it matches starts with it), which the policy must allow too."""
+    route = req.route
+    if route is not None and route.auth == "policy":  # (403 before 400, as everywhere)
+        current = f"{route.path}{literal_prefix(req.resource)}*"
+        state.authorizer.authorize(req.identity, current)
+    compiled = compile_glob(req.resource)
+    if compiled is None:
+        raise APIError(400, f"listing pattern '{req.resource}' is empty, too long or is invalid")
+    return compiled.fullmatch
 
 
 def _ndjson(items: list[dict[str, object]]) -> Response:
-    return Response(200, b"".join(go_json(i) for i in items), NDJSON)
+    response = Response(200, b"".join(go_json(i) for i in items), NDJSON)
+    response.content_type = NDJSON  # also for no line at all (Go sets the header)
+    return response
 
 
 def _legacy_list(current: Handler, legacy: Handler) -> Handler:
@@ -363,26 +418,26 @@ def _legacy_list(current: Handler, legacy: Handler) -> Handler:
 
 
 async def _keys_ndjson(state: ServerState, req: Request) -> Response:
-    glob = _glob(req.resource)
+    glob = _glob(state, req)
     try:
-        names, _ = await state.keys.list(_literal_prefix(req.resource), sys.maxsize)
+        names, _ = await state.keys.list(literal_prefix(req.resource), sys.maxsize)
     except APIError as err:
         return _ndjson([{"error": err.message}])
     except Exception as err:
         state.log.error(f"failed to list keys: {err or type(err).__name__}", req)
         return _ndjson([{"error": "failed to list keys"}])
-    return _ndjson([{"name": n} for n in names if glob.match(n)])
+    return _ndjson([{"name": n} for n in names if glob(n)])
 
 
 async def _policies_ndjson(state: ServerState, req: Request) -> Response:
-    glob = _glob(req.resource)
-    names = sorted(n for n in policies.all_names(state) if glob.match(n))
+    glob = _glob(state, req)
+    names = sorted(n for n in policies.all_names(state) if glob(n))
     return _ndjson([{"name": n} for n in names])
 
 
 async def _identities_ndjson(state: ServerState, req: Request) -> Response:
-    glob = _glob(req.resource)
-    rows = [r for r in identities.all_identities(state) if glob.match(r.identity)]
+    glob = _glob(state, req)
+    rows = [r for r in identities.all_identities(state) if glob(r.identity)]
     return _ndjson(
         [
             {

@@ -1,0 +1,3 @@
+module pykes.test/gomatch
+
+go 1.22
