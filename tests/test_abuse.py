@@ -6,9 +6,9 @@ One asyncio client process (this one) speaks raw HTTP/1.1 over stdlib ``ssl`` to
 two-worker ``kes server``. The attackers must be cut by the server's own timeouts:
 
 * headers dribbled one byte at a time, or no request at all after the handshake → the
-  5 s header timeout (api.md §1);
+  5 s header timeout (docs/compat/api.md §1);
 * a body announced (``Content-Length``) but never sent → the route's write deadline
-  (15 s, api.md §3.5): the connection is torn down, no response;
+  (15 s, docs/compat/api.md §3.5): the connection is torn down, no response;
 * a TLS handshake never finished (a partial ClientHello) → the 10 s handshake timeout;
 * pipelined requests whose responses are never read → the server stops reading and the
   write deadline cuts the connection (it must not buffer responses without bound);
@@ -186,7 +186,7 @@ async def body_withholder(port: int, ctx: ssl.SSLContext) -> float:
         with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
             while chunk := await reader.read(65536):
                 data += chunk
-        assert data == b"", data[:100]  # torn down without a response (api.md §3.5)
+        assert data == b"", data[:100]  # torn down without a response (docs/compat/api.md §3.5)
         return time.monotonic() - started
     finally:
         writer.close()

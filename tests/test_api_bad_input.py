@@ -235,7 +235,7 @@ def test_every_route_rejects_a_wrong_method(admin, method: str, path: str) -> No
 @pytest.mark.parametrize("method,path", _routes())
 def test_every_route_without_certificate(server_factory, method: str, path: str) -> None:
     """With skip_auth somewhere, certificate-less clients connect; every route that is
-    not identify-only answers 400 (auth.md §9)."""
+    not identify-only answers 400 (docs/compat/auth.md §9)."""
     server = server_factory("api:\n  /v1/api:\n    skip_auth: true\n")
     with server.client(None) as c:
         r = c.request(method, path + ("x" if path.endswith("/") else ""), content=b"{}")

@@ -113,7 +113,7 @@ def test_api_samples_recorded_from_go(admin) -> None:
     _import_vector_keys(admin)
     for sample in V["api_samples"]:
         if sample["path"] == "/v1/key/list/vector*":
-            continue  # a Go bug we fix on purpose (api.md §5.9), tested below
+            continue  # a Go bug we fix on purpose (docs/compat/api.md §5.9), tested below
         if sample["path"] == "/v1/policy/list/*" or sample["path"] == "/v1/identity/self/describe":
             continue  # depend on the recorded server's policies/admin
         kwargs = {}

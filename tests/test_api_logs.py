@@ -1,5 +1,5 @@
 """Live log streams: /v1/log/audit and /v1/log/error deliver events (the Go server's
-streams stay empty — a bug we fix, api.md §5.21)."""
+streams stay empty — a bug we fix, docs/compat/api.md §5.21)."""
 
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ def test_write_deadline_cuts_slow_request(kes: RunningServer, pki: PKI) -> None:
         data = tls.recv(1024)
         elapsed = time.monotonic() - start
     # The body never arrives, so no response can be written before the route's 3 s
-    # write deadline: the connection is torn down then (no 503 body, api.md §3.5).
+    # write deadline: the connection is torn down then (no 503 body, docs/compat/api.md §3.5).
     assert data == b""
     assert 2.0 < elapsed < 6
 

@@ -87,7 +87,7 @@ def test_key_material_is_seed_from_text() -> None:
 
 
 def test_ed25519_spki_prefix() -> None:
-    # Spec: 30 2A 30 05 06 03 2B 65 70 03 21 00 || 32-byte public key (44 bytes total).
+    # docs/compat/auth.md §1: 30 2A 30 05 06 03 2B 65 70 03 21 00 || 32-byte key (44 bytes).
     spec_prefix = bytes.fromhex("302A300506032B6570032100")
     assert spec_prefix == ED25519_SPKI_PREFIX
     public = Ed25519PrivateKey.generate().public_key()

@@ -1,6 +1,6 @@
 """Self-signed certificates and (legacy-encrypted) private keys.
 
-docs/compat/cli.md §3 (``--dev`` certificate), docs/compat/auth.md §8 (``kes identity new``),
+docs/compat/cli.md §3 (``--dev`` certificate), auth.md §8 (``kes identity new``),
 docs/compat/config.md (``tls.key`` / ``tls.password``).
 """
 

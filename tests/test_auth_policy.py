@@ -16,7 +16,7 @@ ADMIN = "83a22dd8a28e1fe0961b1d5224371044b316df10334064d37e29484a627fe4b1"
 USER = "0426fa9a04bc2756b92fbe8a97e1a1e07b53ecf04ed33da22c33e5c9faeb8cbb"
 OTHER = "ab785e3b95d80d72cc9c27cb9fde886a0bf9068a69d40e3bd08a54e68c3f2bf7"
 
-# Every example row of the spec table (auth.md §4): (pattern, path, matches).
+# Every example row of the spec table (docs/compat/auth.md §4): (pattern, path, matches).
 TABLE = [
     ("/v1/key/generate/my-app*", "/v1/key/generate/my-app", True),
     ("/v1/key/generate/my-app*", "/v1/key/generate/my-app-2", True),

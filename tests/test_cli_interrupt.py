@@ -1,6 +1,6 @@
 """``kes log`` and ``kes metric`` stop on SIGINT however they were started: a background
 job of a non-interactive shell (``make test > log &``) inherits SIGINT *ignored*, and
-Go's CLI (signal.NotifyContext) still stops on it — so must ours (spec/cli.md: Ctrl-C
+Go's CLI (signal.NotifyContext) still stops on it — so must ours (docs/compat/cli.md: Ctrl-C
 exits 1, silently)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Python SDK (pykes.client) against a live pykes server over real mTLS.
 
-Expected values come from the spec (api.md) and from the server's fs keystore files
+Expected values come from docs/compat/api.md and from the server's fs keystore files
 (decoded with pykes.crypto), never from the SDK under test.
 """
 

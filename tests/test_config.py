@@ -65,7 +65,7 @@ ERROR_CASES = [
     (doc(tls="tls:\n  key: /k\n"), "kesconf: invalid tls config: no certificate"),
     (doc(tls=TLS_YAML + "  auth: maybe\n"), "kesconf: invalid tls config: invalid auth 'maybe'"),
     (doc(tls=TLS_YAML + "  auth: Verify\n"), "kesconf: invalid tls config: invalid auth 'Verify'"),
-    # TLS proxies and policies vs. admin (§2, auth.md §5/§10)
+    # TLS proxies and policies vs. admin (§2, docs/compat/auth.md §5/§10)
     (
         doc(tls=TLS_YAML + f"  proxy:\n    identities: [{ID1}, {ADMIN}]\n"),
         f"kesconf: invalid tls proxy: identity '{ADMIN}' is already admin",
@@ -138,7 +138,7 @@ ERROR_CASES = [
         doc("api:\n  /v1/status:\n    timeout: -1s\n"),
         "kesconf: invalid timeout '-1000000000' for API '/v1/status'",
     ),
-    # predefined keys (§2, crypto.md §8)
+    # predefined keys (§2, docs/compat/crypto.md §8)
     (
         doc("keys:\n  - name: my-key\n  - name: other\n  - name: my-key\n"),
         "kesconf: invalid key config: key 'my-key' is defined multiple times",
@@ -330,7 +330,7 @@ def test_defaults_of_a_minimal_config() -> None:
 
 
 def test_admin_identity_any_string() -> None:
-    """Any non-empty admin string is accepted (auth.md §2: e.g. "disabled")."""
+    """Any non-empty admin string is accepted (docs/compat/auth.md §2: e.g. "disabled")."""
     text = "admin:\n  identity: disabled\n" + TLS_YAML + FS_YAML
     assert parse(text).admin_identity == "disabled"
 

@@ -38,7 +38,7 @@ def key(key_type: KeyType, material: bytes = ZERO32, hmac_key: bytes | None = No
 AES = key(KeyType.AES256)
 CHACHA = key(KeyType.CHACHA20)
 
-# crypto.md §4.3 — upstream vectors, key = 32 zero bytes, plaintext = 16 zero bytes.
+# docs/compat/crypto.md §4.3 — upstream vectors, key = 32 zero bytes, plaintext = 16 zero bytes.
 AES_JSON = (
     b'{"aead":"AES-256-GCM-HMAC-SHA-256","iv":"xLxIN3tSCkg2xMafuvwUwg==",'
     b'"nonce":"gu0mGwUkwcvMEoi5","bytes":"WVgRjeIJm3w50C/l+y7y2i6mbNg5NCAqN1zvOYWZKmc="}'
@@ -57,7 +57,7 @@ CHACHA_MSGPACK = b64(
 )
 AES_RAW = b64("zwdDgHeRlIFRnJ7+DIhs/ka7GFK2CFSfDELqg1VCyTQzZ58o7MAdupMLk3ZjlMo2ZUDwldL2o41nAWDc")
 
-# crypto.md §4.3 — associated-data vectors.
+# docs/compat/crypto.md §4.3 — associated-data vectors.
 AD_KEY = b64("dDHbTWgo+Yh3u804SYB5OyVMy6RiLeJYBQth1f6KlEU=")
 AD_PLAINTEXT = b64("CLcJoykFCWZDkEIiUq9bJRqwCwW9ZDvdgu8EMA==")
 AD_AES_RAW = b64(
@@ -69,7 +69,7 @@ AD_CHACHA_RAW = b64(
     "ySIxecIK"
 )
 
-# crypto.md §4.3 — deterministic vectors: IV 00..0f, nonce 10..1b, plaintext 32 zero bytes, AD {}.
+# docs/compat/crypto.md §4.3, deterministic: IV 00..0f, nonce 10..1b, 32 zero bytes, AD {}.
 DET_IV = bytes(range(16))
 DET_NONCE = bytes(range(16, 28))
 DET_AES = b64(
@@ -189,7 +189,7 @@ def test_stored_key_type_decides_cipher_not_the_legacy_algorithm() -> None:
         CHACHA.decrypt(AES_MSGPACK)
 
 
-# --- must-fail list (crypto.md §4.3) ----------------------------------------------------
+# --- must-fail list (docs/compat/crypto.md §4.3) ------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ def test_format_detected_by_first_byte_only() -> None:
         AES.decrypt(b" " + AES_JSON)
 
 
-# --- MessagePack encodings (crypto.md §4.2) -----------------------------------------------
+# --- MessagePack encodings (docs/compat/crypto.md §4.2) -----------------------------------
 
 _ALG = b"AES256-GCM_SHA256"
 _ID = b"66687aadf862bd776c8fc18b8e9f8e20"

@@ -80,7 +80,7 @@ def test_every_command_of_the_minio_guide_runs(tmp_path: Path) -> None:
     )
     assert "refused, as the policy says" in out
     assert "object data key: decrypted" in out
-    # The error body as the Go server writes it (api.md §3.6), then the doc's echo.
+    # The error body as the Go server writes it (docs/compat/api.md §3.6), then the doc's echo.
     assert '{"message":"decryption failed: ciphertext is not authentic"\n} <- refused' in out
     assert "key status: OK" in out
     assert "MinIO's start-up check: OK" in out  # with the MINIO_KMS_KES_* values of step 7

@@ -37,7 +37,7 @@ from vault_harness import find_binary, kes_config
 
 CONTEXT = base64.b64encode(b'{"bucket":"faults"}').decode()
 ANY = 20  # cache.expiry.any: its first tick comes after the first status probe (10 s)
-PROBE = 10  # the cache's status probe interval (keystore.md §3)
+PROBE = 10  # the cache's status probe interval (docs/compat/keystore.md §3)
 CACHE = "cache:\n  expiry:\n    any: {any}s\n    unused: 1h\n    offline: {offline}\n"
 OUTAGE_KINDS = ("fs-file", "vault-stopped", "vault-sealed")
 

@@ -37,7 +37,7 @@ def test_dashboard_metric_names_exist(tmp_path: Path, pki: PKI) -> None:
     used = {m for e in exprs for m in re.findall(r"\b(kes_[a-z_]+)", e)}
     assert used, exprs
     assert used <= exposed, used - exposed
-    # Every family of the spec (observability.md §3) is used by some panel.
+    # Every family of the spec (docs/compat/observability.md §3) is used by some panel.
     families = {
         "kes_http_request_active",
         "kes_http_request_error",

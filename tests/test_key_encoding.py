@@ -1,6 +1,6 @@
 """Keystore encoding of key versions: base64 protobuf and legacy JSON (docs/compat/crypto.md §2).
 
-Expected values are the spec's upstream vector and hand-written layouts from §2.1.
+Expected values are the upstream vector and hand-written layouts of §2.1.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from pykes.crypto import KeyType, KeyVersion, decode_key_version, encode_key_version
 from pykes.timefmt import format_rfc3339_nano
 
-# crypto.md §2.1 upstream vector.
+# docs/compat/crypto.md §2.1 upstream vector.
 UPSTREAM = (
     b"CiQKIMiHG7XrN94FuwblJJor4f7f6rbqAl7DwsLaiIoyz0D2EAESJAognLXl4yqa4cjZTcSbsU6sNnN8kP9ARWkX"
     b"wa20YQZa9HgQARoMCNithK0GEID67qYDIkAzZWNmY2RmMzhmY2JlMTQxYWUyNmExMDMwZjgxZTk2Yjc1MzM2NWE0"
@@ -27,7 +27,7 @@ UPSTREAM_NS = 1705055960 * 10**9 + 886816000
 RAW = base64.b64decode(UPSTREAM)
 
 ZERO_KEY_B64 = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-# crypto.md §4.3: raw AES and JSON ChaCha ciphertexts of 16 zero bytes under the zero key.
+# docs/compat/crypto.md §4.3: raw AES and JSON ChaCha ciphertexts of 16 zero bytes, zero key.
 AES_RAW = base64.b64decode(
     "zwdDgHeRlIFRnJ7+DIhs/ka7GFK2CFSfDELqg1VCyTQzZ58o7MAdupMLk3ZjlMo2ZUDwldL2o41nAWDc"
 )
@@ -203,7 +203,7 @@ def test_legacy_key_is_not_encodable() -> None:
         encode_key_version(kv)
 
 
-# --- legacy JSON (crypto.md §2.2) ---------------------------------------------------------
+# --- legacy JSON (docs/compat/crypto.md §2.2) ---------------------------------------------
 
 CREATOR = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22"
 

@@ -176,8 +176,8 @@ def test_miss_errors_propagate_and_are_not_cached() -> None:
 
 def test_failed_read_lets_the_next_waiter_retry() -> None:
     async def test(cache: KeyCache[str], store: ProbeStore) -> None:
-        # Per spec §3 a waiter re-checks under the lock, so after a failed read the
-        # next waiter reads the backend itself (nothing was cached).
+        # Per docs/compat/keystore.md §3 a waiter re-checks under the lock, so after a failed read
+        # the next waiter reads the backend itself (nothing was cached).
         store.gate = asyncio.Event()
         store.down = True
         first = asyncio.create_task(cache.get("k"))

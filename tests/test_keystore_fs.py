@@ -293,7 +293,7 @@ def test_missing_directory_is_no_404(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mask", [0o000, 0o022, 0o077])
 def test_creates_key_directory_0700_and_parents_0755(tmp_path: Path, mask: int) -> None:
-    # Issue 9 ("key files 0600 and directory 0700") overrides keystore.md's 0755 for the
+    # Issue 9 ("key files 0600 and directory 0700") overrides docs/compat/keystore.md's 0755 for the
     # key directory itself; parents keep Go's 0755 (minus the umask).
     path = tmp_path / "a" / "b" / "keys"
     with umask(mask):
@@ -383,7 +383,7 @@ def test_server_list_over_one_mib_pages_like_the_full_sort(
 ) -> None:
     # 13,000 names of 80 bytes: one JSON response with all of them would exceed the
     # SDK's 1 MiB limit, so the server answers 1,024 names and `continue_at`
-    # (api.md §5.9) — from a bounded scan of the directory, not a full sort in memory.
+    # (docs/compat/api.md §5.9) — from a bounded scan of the directory, not a full sort in memory.
     rng = random.Random(11)
     names = sorted({f"{rng.randrange(10**12):012d}" + "k" * 68 for _ in range(13_000)})
     fast_dir.mkdir(mode=0o700)

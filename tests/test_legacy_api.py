@@ -1,4 +1,4 @@
-"""The legacy API (api.md §7, docs/legacy-api.md) against real servers over real mTLS:
+"""The legacy API (docs/compat/api.md §7, docs/legacy-api.md) against real servers over real mTLS:
 run-time policies and assignments (ephemeral, shared by every worker), bulk decrypt,
 the trace streams, the old list and policy forms on request, and `api.legacy: off`."""
 

@@ -19,7 +19,7 @@ from pykes.client.errors import APIError, DecryptError, KeyExists, KeyNotFound, 
 
 
 def minio_context(ctx: dict[str, str]) -> bytes:
-    """MinIO's canonical context bytes (minio.md §4): sorted keys, no whitespace, Go
+    """MinIO's canonical context bytes (docs/compat/minio.md §4): sorted keys, no whitespace, Go
     string escaping; the empty map is the two bytes `{}`."""
     if not ctx:
         return b"{}"

@@ -22,7 +22,7 @@ from pykes.server.routes import DEFAULT_ROUTES, Route, RouteTable
 DOC = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
-# Paths of older KES servers (api.md §7.1, §7.2) that pykes may serve as compatibility
+# Paths of older KES servers (docs/compat/api.md §7.1, §7.2) that pykes may serve as compatibility
 # aliases. They are documented in docs/legacy-api.md, not in the OpenAPI document.
 LEGACY_PREFIXES = (
     "/v1/key/bulk/decrypt/",
@@ -100,7 +100,7 @@ def test_nothing_documented_that_is_not_served(doc: dict[str, Any]) -> None:
     served: set[tuple[str, str]] = set()
     for route in _served_routes():
         served.add((route.path, route.method))
-        if route.method == "PUT":  # api.md §3: POST is accepted on every PUT route
+        if route.method == "PUT":  # docs/compat/api.md §3: POST is accepted on every PUT route
             served.add((route.path, "POST"))
     extra = sorted(set(_operations(doc)) - served)
     assert extra == []

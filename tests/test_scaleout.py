@@ -2,10 +2,10 @@
 
 Everything is real: a three-node OpenBao cluster with integrated Raft storage
 (:mod:`bao_cluster`), three ``kes server`` processes with mTLS, and the pykes SDK with
-all three endpoints as the MinIO-style client (multi-endpoint failover, minio.md §5).
+all three endpoints as the MinIO-style client (multi-endpoint failover, docs/compat/minio.md §5).
 
 * keys are shared between nodes; a delete on one node reaches the others' caches
-  within ``cache.expiry.any`` (eventual consistency, keystore.md §5) — measured;
+  within ``cache.expiry.any`` (eventual consistency, docs/compat/keystore.md §5) — measured;
 * a SIGKILLed pykes node under load costs zero failed operations (client failover);
 * losing an OpenBao standby, and then the leader (Raft elects a new one), with each
   pykes node pointed at a different OpenBao node;

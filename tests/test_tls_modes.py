@@ -252,7 +252,7 @@ def test_tls_certificate_is_re_read_periodically(
     tmp_path: Path, pki: PKI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without SIGHUP: the config file's TLS part is re-applied on a timer (15 min in
-    production, config.md §6; shortened here through PYKES_TLS_RELOAD_INTERVAL)."""
+    production, docs/compat/config.md §6; shortened here through PYKES_TLS_RELOAD_INTERVAL)."""
     monkeypatch.setenv("PYKES_TLS_RELOAD_INTERVAL", "0.5")
     admin = pki.client("admin")
     server = start_server(tmp_path, pki, config_yaml(pki, admin.identity, tmp_path / "keys"))

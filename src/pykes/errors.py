@@ -1,7 +1,7 @@
 """API errors: an HTTP status plus the exact message text clients compare against.
 
 KES clients (the Go SDK, MinIO) match errors by (status, message) equality, so the
-canonical errors below must stay byte-exact (spec/api.md §3.6).
+canonical errors below must stay byte-exact (docs/compat/api.md §3.6).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class KeyStoreUnreachable(Exception):
     """The keystore cannot be reached (network failure, timeout, sealed, cache offline).
 
     Distinguished from other keystore errors: ``/v1/ready`` answers 504 for this and
-    502 for anything else (spec/keystore.md §1).
+    502 for anything else (docs/compat/keystore.md §1).
     """
 
 

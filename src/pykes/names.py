@@ -1,4 +1,4 @@
-"""Name and listing-pattern validation (spec/crypto.md §8, spec/api.md §5)."""
+"""Name and listing-pattern validation (docs/compat/crypto.md §8, api.md §5)."""
 
 from __future__ import annotations
 

@@ -165,7 +165,7 @@ def test_encrypted_seed_keys_need_the_password() -> None:
 
 
 def _check_forwarded(value: bytes) -> None:
-    """The TLS-proxy header parser (auth.md §10) answers a certificate or 400, never raises."""
+    """The TLS-proxy header parser (docs/compat/auth.md §10): a certificate or 400, no raise."""
     result = _parse_forwarded(value)
     if isinstance(result[0], int):
         assert result == ERR_INVALID

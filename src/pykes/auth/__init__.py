@@ -1,4 +1,4 @@
-"""Authentication and authorization for pykes (spec/auth.md).
+"""Authentication and authorization for pykes (docs/compat/auth.md).
 
 * identities of certificates (SHA-256 of the raw SPKI DER) — :mod:`.identity`
 * API keys and the client certificates derived from them — :mod:`.apikey`

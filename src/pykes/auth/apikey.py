@@ -1,4 +1,4 @@
-"""KES API keys (spec/auth.md §7).
+"""KES API keys (docs/compat/auth.md §7).
 
 An API key is ``kes:v1:`` + standard base64 of ``0x00 ‖ seed(32)``: a compact Ed25519
 private key. Its identity is the SHA-256 of the Ed25519 public key's DER SPKI, i.e.
@@ -96,7 +96,7 @@ class APIKey:
 def client_certificate(key: APIKey) -> tuple[bytes, bytes]:
     """Return ``(cert PEM, PKCS#8 key PEM)`` for mTLS with an API key.
 
-    Mirrors the SDK's ``GenerateCertificate`` (spec/auth.md §7.1): self-signed v3,
+    Mirrors the SDK's ``GenerateCertificate`` (docs/compat/auth.md §7.1): self-signed v3,
     random serial < 2^128, ``CN=<identity>``, valid now … now + 90 days, Ed25519,
     keyUsage digitalSignature, EKU clientAuth, basicConstraints cA=false.
     """

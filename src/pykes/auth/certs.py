@@ -1,8 +1,8 @@
 """Certificates and private keys: self-signed certificates, legacy PEM encryption.
 
 * :func:`self_signed_server_certificate` — the ephemeral ``kes server --dev``
-  certificate (spec/cli.md §3).
-* :func:`new_identity_certificate` — ``kes identity new --key --cert`` (spec/auth.md §8).
+  certificate (docs/compat/cli.md §3).
+* :func:`new_identity_certificate` — ``kes identity new --key --cert`` (docs/compat/auth.md §8).
 * :func:`build_self_signed_certificate` — the shared builder, modelled on Go's
   ``x509.CreateCertificate`` as used by the KES SDK's ``GenerateCertificate``.
 * :func:`encrypt_private_key_pem_legacy` / :func:`load_private_key_pem` — RFC 1423
@@ -206,7 +206,7 @@ def new_identity_certificate(
 ) -> tuple[bytes, bytes, str]:
     """Create a client identity: ``(cert PEM, PKCS#8 key PEM, identity)``.
 
-    As ``kes identity new --key --cert`` (spec/auth.md §8): self-signed, serial random
+    As ``kes identity new --key --cert`` (docs/compat/auth.md §8): self-signed, serial random
     < 2^128, ``CN = subject`` or the identity hex, validity now … now +
     ``expiry_seconds``, keyUsage digitalSignature, EKU clientAuth + serverAuth,
     basicConstraints cA=false, SANs from ``dns``/``ips``.

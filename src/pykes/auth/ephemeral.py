@@ -1,4 +1,4 @@
-"""Policies and assignments made at run time through the legacy API (api.md §7.2).
+"""Policies and assignments made at run time through the legacy API (docs/compat/api.md §7.2).
 
 They are *ephemeral* (lost when the server stops, as in the v0.x servers) and shared
 by every worker of ``--workers N``: the master creates one anonymous shared mapping

@@ -1,4 +1,4 @@
-"""Identities of X.509 certificates (spec/auth.md §1).
+"""Identities of X.509 certificates (docs/compat/auth.md §1).
 
 An identity is the lowercase hex SHA-256 of the certificate's ``SubjectPublicKeyInfo``
 DER bytes *exactly as they appear in the certificate*. The SPKI is sliced out of the

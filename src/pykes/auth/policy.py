@@ -1,4 +1,4 @@
-"""Policies and per-request authorization (spec/auth.md §2–§5).
+"""Policies and per-request authorization (docs/compat/auth.md §2–§5).
 
 Pattern semantics (current KES, since the 2023 rewrite): an empty pattern never
 matches; a pattern ending in ``*`` matches every path that starts with the pattern
@@ -26,7 +26,7 @@ __all__ = ["Authorizer", "Policy", "match", "wider_pattern"]
 
 
 def match(pattern: str, path: str) -> bool:
-    """Report whether ``pattern`` matches the URL ``path`` (spec/auth.md §4)."""
+    """Report whether ``pattern`` matches the URL ``path`` (docs/compat/auth.md §4)."""
     if not pattern:
         return False
     if pattern[-1] == "*":
@@ -160,7 +160,7 @@ def _longer_if_nested(a: str, b: str) -> str | None:
 
 
 class Authorizer:
-    """Decides whether an identity may access a URL path (spec/auth.md §3).
+    """Decides whether an identity may access a URL path (docs/compat/auth.md §3).
 
     ``policies`` maps policy names to policies; ``assignments`` maps identities to
     policy names (both from the config file). Every assigned policy name must exist

@@ -1,11 +1,11 @@
-"""TLS proxies (spec/auth.md §10): the ≤ Sep-2023 behaviour, re-added.
+"""TLS proxies (docs/compat/auth.md §10): the ≤ Sep-2023 behaviour, re-added.
 
 A request whose TLS peer is a configured proxy identity is handled as the client whose
 certificate the proxy forwards in ``tls.proxy.header.cert`` (URL-query-escaped PEM);
 its audit address is the first ``X-Forwarded-For`` entry. Headers of any other peer
 are never looked at, so a client cannot claim another identity by sending them.
 
-A proxy is a conduit, never a client: it has no identity of its own (config.md forbids
+A proxy is a conduit, never a client: it has no identity of its own (docs/compat/config.md forbids
 giving it a policy or making it the admin). A proxy request without a usable forwarded
 certificate is refused on policy routes (400 / 403) and served anonymously on
 identify-only routes (``skip_auth``, self-describe), which never reject.

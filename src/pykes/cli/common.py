@@ -1,4 +1,4 @@
-"""CLI conventions shared by every command (spec/cli.md): ``Error: <message>`` on
+"""CLI conventions shared by every command (docs/compat/cli.md): ``Error: <message>`` on
 stderr with exit 1, pflag-style flags, env lookups. Help asked for (``-h``) goes to
 stdout with exit 0, so that ``kes key --help | less`` shows it; usage printed for a
 missing command goes to stderr with exit 2 (Go prints both to stderr, exit 2)."""

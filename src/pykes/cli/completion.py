@@ -2,7 +2,7 @@
 
 ``kes completion bash|zsh`` prints a script that completes from a word list baked into
 it (no ``kes`` process per Tab). Go's ``kes`` completes by being re-invoked by the
-shell (``complete -C kes kes``, with ``COMP_LINE``/``COMP_POINT`` set, spec/cli.md §1);
+shell (``complete -C kes kes``, with ``COMP_LINE``/``COMP_POINT`` set, docs/compat/cli.md §1);
 that protocol is answered too, so a shell set up for Go's binary keeps completing, and
 ``kes --auto-completion`` installs it in ``~/.bashrc`` / ``~/.zshrc`` as Go's does.
 This module imports nothing heavy: it runs on every Tab of the ``-C`` protocol.

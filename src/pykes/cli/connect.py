@@ -1,4 +1,4 @@
-"""Client connection settings of every client command (spec/cli.md §2).
+"""Client connection settings of every client command (docs/compat/cli.md §2).
 
 Lookup order (the first *set* variable wins, even if empty):
 

@@ -1,5 +1,5 @@
 """``kes identity [new|of|info|ls]`` and the bare ``kes identity [<api-key|file>]``
-forms (spec/cli.md §6, spec/auth.md §8)."""
+forms (docs/compat/cli.md §6, auth.md §8)."""
 
 from __future__ import annotations
 

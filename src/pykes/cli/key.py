@@ -1,4 +1,4 @@
-"""``kes key create|import|info|ls|rm|encrypt|decrypt|dek`` (spec/cli.md §4)."""
+"""``kes key create|import|info|ls|rm|encrypt|decrypt|dek`` (docs/compat/cli.md §4)."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def info(argv: Sequence[str]) -> int:
 def print_names(names: list[str], header: str, as_json: bool, color: bool) -> None:
     """A sorted name list: JSON array with ``--json``, else a header + one per line.
 
-    Fix: the Go CLI prints the table *after* the JSON array too (spec/cli.md §4).
+    Fix: the Go CLI prints the table *after* the JSON array too (docs/compat/cli.md §4).
     """
     if as_json:
         print_json(names)

@@ -1,4 +1,4 @@
-"""``kes log [--audit | --error] [--json] [-k]`` (spec/cli.md §8)."""
+"""``kes log [--audit | --error] [--json] [-k]`` (docs/compat/cli.md §8)."""
 
 from __future__ import annotations
 

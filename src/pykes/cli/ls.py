@@ -1,4 +1,4 @@
-"""``kes ls [-a KEY] [-k] [--json] [-i | -p] [-s HOST[:PORT]] [PREFIX]`` (spec/cli.md §7)."""
+"""``kes ls [-a KEY] [-k] [--json] [-i | -p] [-s HOST[:PORT]] [PREFIX]`` (docs/compat/cli.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``kes`` entry point: dispatches to the sub-commands (spec/cli.md §1).
+"""``kes`` entry point: dispatches to the sub-commands (docs/compat/cli.md §1).
 
 Each command lives in its own module and is imported only when it runs, so a client
 command does not pay for the server's imports and vice versa; a shell asking for

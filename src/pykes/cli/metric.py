@@ -1,4 +1,4 @@
-"""``kes metric [--rate 5s] [-k]`` (spec/cli.md §10): a live view on a terminal, one
+"""``kes metric [--rate 5s] [-k]`` (docs/compat/cli.md §10): a live view on a terminal, one
 JSON object per ``--rate`` otherwise."""
 
 from __future__ import annotations

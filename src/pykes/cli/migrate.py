@@ -1,4 +1,4 @@
-"""``kes migrate [-f] [--merge] --from FILE --to FILE [PATTERN]`` (spec/cli.md §11).
+"""``kes migrate [-f] [--merge] --from FILE --to FILE [PATTERN]`` (docs/compat/cli.md §11).
 
 Copies the raw stored values from the keystore of one KES config file to the keystore
 of another (no re-encoding; legacy formats stay legacy). Existing target keys abort
@@ -6,7 +6,7 @@ the migration unless ``--merge`` (skip them) or ``-f/--force`` (delete and re-cr
 Because every create is atomic and names are only skipped with ``--merge``, an
 interrupted migration can simply be re-run with ``--merge``.
 
-Differences to Go (keystore.md §6): the source is listed completely (the Go CLI's
+Differences to Go (docs/compat/keystore.md §6): the source is listed completely (the Go CLI's
 "continue-at as next prefix" iterator visits only the first 1024 names of a
 paginating backend); the MinIO KMS target (``-s/-e/-a``) is not supported.
 """

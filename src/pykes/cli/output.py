@@ -1,6 +1,6 @@
 """Terminal detection, colours (rich) and Go-style JSON output for the client commands.
 
-* "terminal" (spec/cli.md §2) = stdout **or** stderr is a TTY; it selects the
+* "terminal" (docs/compat/cli.md §2) = stdout **or** stderr is a TTY; it selects the
   human-readable forms of ``kes key encrypt``, ``kes status``, ``kes metric`` ….
 * ``--color auto|never|always``: ``auto`` colours only if stdout is a TTY.
 """
@@ -92,7 +92,7 @@ def print_error(message: str) -> None:
 
 
 def format_memory(size: int) -> str:
-    """Decimal size with one fraction digit: ``512B``, ``12.3MB`` (spec/cli.md §9)."""
+    """Decimal size with one fraction digit: ``512B``, ``12.3MB`` (docs/compat/cli.md §9)."""
     if size < 1000:
         return f"{size}B"
     value, unit = float(size), "B"

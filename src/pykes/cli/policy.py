@@ -1,4 +1,4 @@
-"""``kes policy info|ls|show`` (spec/cli.md §5)."""
+"""``kes policy info|ls|show`` (docs/compat/cli.md §5)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def info(argv: Sequence[str]) -> int:
 
 def ls(argv: Sequence[str]) -> int:
     args = _parser("ls", "[options] [<pattern>]").parse(argv)
-    # Fix: the Go CLI's header says "Key" (spec/cli.md §5).
+    # Fix: the Go CLI's header says "Key" (docs/compat/cli.md §5).
     return list_names(args, "policy", "policies", "Policy", "*", Client.list_policies)
 
 

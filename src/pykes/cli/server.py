@@ -1,4 +1,4 @@
-"""``kes server`` (spec/cli.md §3, spec/config.md §5)."""
+"""``kes server`` (docs/compat/cli.md §3, config.md §5)."""
 
 from __future__ import annotations
 

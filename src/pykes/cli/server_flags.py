@@ -1,4 +1,4 @@
-"""The older ``kes server`` flags (spec/cli.md §13, config.md §7), still honoured.
+"""The older ``kes server`` flags (docs/compat/cli.md §13, config.md §7), still honoured.
 
 v0.x servers were started with ``--root <identity>``, ``--key``/``--cert`` (TLS),
 ``--auth on|off`` (v0.17) or ``--mtls-auth verify|ignore`` (v0.1–v0.4) and ``--mlock``.

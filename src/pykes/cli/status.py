@@ -1,4 +1,4 @@
-"""``kes status [-k] [-s|--short] [--api] [--json] [--color …]`` (spec/cli.md §9)."""
+"""``kes status [-k] [-s|--short] [--api] [--json] [--color …]`` (docs/compat/cli.md §9)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ Options:
     -h, --help               Print command line options.
 """
 
-#: The Go SDK rejects such a status; ``kes status`` fails with its text (api.md §5.3).
+#: The Go SDK rejects such a status; ``kes status`` fails with its text (docs/compat/api.md §5.3).
 UNREACHABLE = "kes: keystore is unreachable but not unavailable"
 
 

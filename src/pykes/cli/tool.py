@@ -1,5 +1,5 @@
-"""``kes tool identity new|of`` — the v0.x commands, kept as aliases (spec/cli.md §13,
-spec/auth.md §8).
+"""``kes tool identity new|of`` — the v0.x commands, kept as aliases (docs/compat/cli.md §13,
+docs/compat/auth.md §8).
 
 * ``kes tool identity new [--key ./private.key] [--cert ./public.crt] [--server]
   [--ip IP]… [--dns NAME]… [-t|--time 720h] [-f] [SUBJECT]`` → ``kes identity new``

@@ -1,4 +1,4 @@
-"""Multi-endpoint load balancing and retries of the Go SDK (spec/minio.md §5), sans-I/O.
+"""Multi-endpoint load balancing and retries of the Go SDK (docs/compat/minio.md §5), sans-I/O.
 
 :meth:`LoadBalancer.plan` is a generator shared by the sync and the async client: it
 yields :class:`Attempt` s (endpoint + delay before sending), receives each attempt's

@@ -1,6 +1,6 @@
 """Client-side errors, mirroring the Go SDK (``github.com/minio/kms-go/kes``).
 
-A KES server reports an error as an HTTP status plus a message (spec/api.md §3.6). The
+A KES server reports an error as an HTTP status plus a message (docs/compat/api.md §3.6). The
 SDK compares errors by *(status, message) equality*; :func:`error_from_response` turns
 a canonical pair into its typed subclass (e.g. ``404 key does not exist`` →
 :class:`KeyNotFound`) and every other pair into a plain :class:`APIError`. Two legacy

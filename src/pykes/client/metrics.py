@@ -1,6 +1,6 @@
 """``/v1/metrics``: Prometheus text → :class:`Metric` (Go SDK ``Client.Metrics``).
 
-The rules of the Go SDK (spec/observability.md §3): every family must carry at least
+The rules of the Go SDK (docs/compat/observability.md §3): every family must carry at least
 one metric; the three request counters are summed over their ``code`` labels; every
 other known family must hold exactly one metric; histogram bucket bounds become
 durations (``+Inf`` and a zero bound are dropped); unknown families are ignored.
@@ -58,7 +58,7 @@ class Metric:
         return int(avg)
 
     def to_json(self) -> dict[str, Any]:
-        """The field names of the Go SDK's ``Metric`` JSON (spec/cli.md §10)."""
+        """The field names of the Go SDK's ``Metric`` JSON (docs/compat/cli.md §10)."""
         histogram = {str(k): v for k, v in self.latency_histogram.items()}
         return {
             "kes_http_request_success": self.request_ok,

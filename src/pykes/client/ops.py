@@ -74,7 +74,7 @@ def finish(op: Op[T], reply: Reply) -> T:
 
 def join(api: str, arg: str) -> str:
     """``api/<escaped arg>`` like the Go SDK's ``join``: the argument is one escaped
-    path segment and an empty argument yields the slash-less path (spec/api.md §8)."""
+    path segment and an empty argument yields the slash-less path (docs/compat/api.md §8)."""
     if not arg:
         return api
     escaped = quote(arg, safe="$&+,;=:@")
@@ -270,7 +270,7 @@ def describe_identity(identity: str) -> Op[IdentityInfo]:
 def _self(value: Any) -> tuple[IdentityInfo, Policy]:
     obj = as_object(value, "identity info")
     info = IdentityInfo.from_json(obj)
-    # The flat shape the Go SDK decodes (spec/api.md §5.20): allow/deny at top level.
+    # The flat shape the Go SDK decodes (docs/compat/api.md §5.20): allow/deny at top level.
     policy = Policy.from_json({"allow": obj.get("allow"), "deny": obj.get("deny")})
     return info, policy
 

@@ -1,7 +1,7 @@
 """The client's TLS configuration: server verification and the mTLS client certificate.
 
 The client certificate comes from an API key (a fresh self-signed Ed25519 certificate,
-exactly as the Go SDK's ``GenerateCertificate``, spec/auth.md §7.1) or from PEM
+exactly as the Go SDK's ``GenerateCertificate``, docs/compat/auth.md §7.1) or from PEM
 files (a legacy RFC 1423 encrypted key is decrypted with a password).
 
 Python's :mod:`ssl` only loads key material from files. The private key is therefore

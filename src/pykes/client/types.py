@@ -195,7 +195,7 @@ class State:
     """A ``/v1/status`` snapshot (Go ``kes.State``).
 
     ``keystore_latency`` is the integer as sent: milliseconds for every KES server
-    (the Go SDK misreads it as nanoseconds, spec/api.md §5.3). Unlike the Go SDK, a
+    (the Go SDK misreads it as nanoseconds, docs/compat/api.md §5.3). Unlike the Go SDK, a
     status with ``keystore_unreachable`` but without ``keystore_unavailable`` is not
     rejected; the caller decides (``kes status`` fails like the Go CLI).
     """
@@ -319,7 +319,7 @@ class KeyInfo:
         """``{"name","algorithm","created_at","created_by"?}``.
 
         Deliberate fix: the Go SDK omits ``algorithm`` for AES256 keys (zero value +
-        ``omitempty``, spec/cli.md §4); it is always present here.
+        ``omitempty``, docs/compat/cli.md §4); it is always present here.
         """
         out: dict[str, Any] = {
             "name": self.name,
@@ -378,7 +378,7 @@ class Policy:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """``{"allow":{…},"deny":{…},"created_at":…,"created_by":…}`` (spec/cli.md §5)."""
+        """``{"allow":{…},"deny":{…},"created_at":…,"created_by":…}`` (docs/compat/cli.md §5)."""
         out: dict[str, Any] = {}
         if self.allow:
             out["allow"] = {p: {} for p in self.allow}

@@ -1,4 +1,4 @@
-"""KES key material, key encoding and ciphertext formats (spec/crypto.md).
+"""KES key material, key encoding and ciphertext formats (docs/compat/crypto.md).
 
 * ``keys``       — ``KeyVersion`` (encrypt / decrypt / HMAC), key generation and import
 * ``encoding``   — the keystore value: base64 protobuf, or legacy JSON (read only)

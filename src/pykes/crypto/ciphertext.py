@@ -1,4 +1,4 @@
-"""Ciphertext formats accepted by decrypt, normalized to the raw layout (crypto.md §4).
+"""Ciphertext formats accepted by decrypt, normalized to the raw layout (docs/compat/crypto.md §4).
 
 Raw (the only format written)::
 

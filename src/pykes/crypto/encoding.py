@@ -1,4 +1,4 @@
-"""How a key version is stored in a keystore (crypto.md §2).
+"""How a key version is stored in a keystore (docs/compat/crypto.md §2).
 
 Current format: standard base64 (padded) of the proto3 message ``miniohq.kms.KeyVersion``,
 serialized in the field order Go emits::

@@ -1,7 +1,7 @@
 """HChaCha20 (draft-irtf-cfrg-xchacha §2.2), the ChaCha20 key derivation of KES.
 
 KES derives the one-time key of a ``ChaCha20`` key version as
-``HChaCha20(key, iv[0:16])`` (spec/crypto.md §3). HChaCha20 is the 20-round ChaCha
+``HChaCha20(key, iv[0:16])`` (docs/compat/crypto.md §3). HChaCha20 is the 20-round ChaCha
 core on ``constants ‖ key ‖ input`` *without* the final feed-forward addition; the
 output is words 0–3 and 12–15.
 

@@ -1,4 +1,4 @@
-"""Key versions: the secret key, its HMAC key, and KES encryption (crypto.md §1, §3, §7).
+"""Key versions: secret key, HMAC key and KES encryption (docs/compat/crypto.md §1, §3, §7).
 
 Encryption of plaintext ``P`` with associated data ``A`` under the 32-byte key ``K``::
 

@@ -1,5 +1,5 @@
 """Keystores: the backend protocol, the shared list helper, the filesystem and
-in-memory backends, and the key cache (spec/keystore.md)."""
+in-memory backends, and the key cache (docs/compat/keystore.md)."""
 
 from pykes.keystore.base import KeyStore
 from pykes.keystore.cache import KeyCache

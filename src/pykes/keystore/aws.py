@@ -1,4 +1,4 @@
-"""AWS Secrets Manager keystore (spec/keystore.md §4.4, config.md §3.5).
+"""AWS Secrets Manager keystore (docs/compat/keystore.md §4.4, config.md §3.5).
 
 Storage mapping (must never change, or existing deployments lose their keys): one
 secret per key, secret **Name = key name**, **SecretString = encoded value** (base64
@@ -213,7 +213,7 @@ class AWSSecretsManagerKeyStore:
 
         ``ResourceNotFoundException`` raises KeyNotFoundError; note that AWS (and moto)
         answer a forced delete of a missing secret with success, so in practice a
-        missing name is usually not reported (allowed by spec/keystore.md §1).
+        missing name is usually not reported (allowed by docs/compat/keystore.md §1).
         """
         try:
             await self._run(
@@ -256,7 +256,7 @@ async def connect(config: AWSKeyStoreConfig, **options: Any) -> AWSSecretsManage
 
     ``options`` are the keyword arguments of :class:`AWSSecretsManagerKeyStore`. An
     unreachable endpoint raises :class:`~pykes.errors.KeyStoreUnreachable`, which
-    aborts start-up (spec/keystore.md §4.4).
+    aborts start-up (docs/compat/keystore.md §4.4).
     """
     store = await asyncio.to_thread(partial(AWSSecretsManagerKeyStore, config, **options))
     return await connected(store, AWSSecretsManagerKeyStore.status)

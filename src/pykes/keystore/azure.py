@@ -1,4 +1,4 @@
-"""Azure Key Vault keystore, secrets (spec/keystore.md §4.6, config.md §3.7).
+"""Azure Key Vault keystore, secrets (docs/compat/keystore.md §4.6, config.md §3.7).
 
 Storage mapping (must never change, or existing deployments lose their keys): one
 secret per key, secret name = key name (Key Vault allows only ``[0-9A-Za-z-]``, so
@@ -60,7 +60,7 @@ OPERATION_TIMEOUT = 30.0
 RETRY_TOTAL = 7
 RETRY_BACKOFF = 0.2
 RETRY_BACKOFF_MAX = 0.8
-"""SDK retry policy: 7 retries, 200–800 ms back-off (spec/keystore.md §4.6)."""
+"""SDK retry policy: 7 retries, 200–800 ms back-off (docs/compat/keystore.md §4.6)."""
 CREATE_ATTEMPTS = 7
 """SetSecret attempts while a soft-deleted secret of the same name is purged."""
 PURGE_TRIES_CREATE = 25

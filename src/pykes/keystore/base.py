@@ -1,4 +1,4 @@
-"""The keystore protocol every backend implements (spec/keystore.md §1).
+"""The keystore protocol every backend implements (docs/compat/keystore.md §1).
 
 KES is stateless: all keys live in one external keystore. Values are opaque byte
 strings (the encoded key), names are key names. Backends signal the two canonical

@@ -1,4 +1,4 @@
-"""The key cache between the API layer and the keystore (spec/keystore.md §3).
+"""The key cache between the API layer and the keystore (docs/compat/keystore.md §3).
 
 Decoded keys are kept in a plain dict ``name -> entry(value, used)``. A hit is one
 dict lookup plus setting the used flag. Eviction is coarse: background tickers drop

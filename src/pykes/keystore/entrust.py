@@ -1,4 +1,4 @@
-"""Entrust KeyControl keystore (spec/keystore.md §4.9, config.md §3.8).
+"""Entrust KeyControl keystore (docs/compat/keystore.md §4.9, config.md §3.8).
 
 Storage mapping (must never change): one secret per key in the configured box, secret
 **name = key name**, **secret_data = base64(encoded value)**.

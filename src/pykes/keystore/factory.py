@@ -1,4 +1,4 @@
-"""Config section → connected keystore (spec/config.md §3, keystore.md §4).
+"""Config section → connected keystore (docs/compat/config.md §3, keystore.md §4).
 
 Each backend lives in its own module ``pykes.keystore.<kind>`` exposing
 ``async def connect(config) -> KeyStore``; it is imported only when configured, so the

@@ -1,4 +1,4 @@
-"""Fortanix SDKMS / DSM keystore (spec/keystore.md §4.7, config.md §3.3).
+"""Fortanix SDKMS / DSM keystore (docs/compat/keystore.md §4.7, config.md §3.3).
 
 Storage mapping (must never change): one ``OPAQUE`` security object per key, object
 **name = key name**, object **value = base64(encoded value)**, created with

@@ -1,4 +1,4 @@
-"""Filesystem keystore (spec/keystore.md §4.1, design.md §4).
+"""Filesystem keystore (docs/compat/keystore.md §4.1).
 
 One file per key, ``<path>/<name>``, whose content is exactly the encoded value and
 whose mode is exactly ``0600``. Creation is atomic and durable: the value is written
@@ -72,7 +72,7 @@ def smallest(names: Iterable[bytes], k: int) -> list[bytes]:
 
     Names are buffered and, whenever the buffer is full, sorted and cut back to ``k``;
     the ``k``-th smallest so far then bounds what is worth buffering. ``bytes`` compare
-    in byte order, the listing order of spec/keystore.md §1.1.
+    in byte order, the listing order of docs/compat/keystore.md §1.1.
     """
     capacity = k + max(k // 4, 4096)
     buffer: list[bytes] = []

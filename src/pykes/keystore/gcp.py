@@ -1,4 +1,4 @@
-"""Google Cloud Secret Manager keystore (spec/keystore.md §4.5, config.md §3.6).
+"""Google Cloud Secret Manager keystore (docs/compat/keystore.md §4.5, config.md §3.6).
 
 Storage mapping (must never change, or existing deployments lose their keys): one
 secret per key, secret ID = key name, automatic replication, the encoded value is the
@@ -86,7 +86,7 @@ def endpoint_host(endpoint: str) -> str:
 
 
 def service_account_info(config: GCPKeyStoreConfig, token_uri: str = TOKEN_URI) -> dict[str, str]:
-    """The four credential fields as a service-account key (spec/config.md §3.6).
+    """The four credential fields as a service-account key (docs/compat/config.md §3.6).
 
     Raises ValueError naming the first missing field. Literal ``\\n`` sequences in the
     private key become newlines.

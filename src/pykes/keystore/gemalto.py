@@ -1,5 +1,5 @@
-"""Thales CipherTrust Manager / Gemalto KeySecure keystore (spec/keystore.md §4.8,
-config.md §3.4).
+"""Thales CipherTrust Manager / Gemalto KeySecure keystore (docs/compat/keystore.md §4.8,
+docs/compat/config.md §3.4).
 
 Storage mapping (must never change): one vault secret per key, secret **name = key
 name**, ``dataType = seed``, **material = encoded value** (text).

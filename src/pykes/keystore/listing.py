@@ -1,4 +1,4 @@
-"""The shared list helper of spec/keystore.md §1.1.
+"""The shared list helper of docs/compat/keystore.md §1.1.
 
 Most backends can only fetch *all* names; they hand them to :func:`list_page`, which
 sorts, applies the prefix and cuts one page.

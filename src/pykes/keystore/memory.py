@@ -1,4 +1,4 @@
-"""In-memory keystore for ``kes server --dev`` (spec/keystore.md §4.2)."""
+"""In-memory keystore for ``kes server --dev`` (docs/compat/keystore.md §4.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HashiCorp Vault / OpenBao K/V keystore (spec/keystore.md §4.3, config.md §3.2).
+"""HashiCorp Vault / OpenBao K/V keystore (docs/compat/keystore.md §4.3, config.md §3.2).
 
 Storage layout — identical to the Go server, so either can read the other's keys:
 

@@ -1,4 +1,4 @@
-"""Vault login (AppRole, Kubernetes) and token renewal (spec/keystore.md §4.3).
+"""Vault login (AppRole, Kubernetes) and token renewal (docs/compat/keystore.md §4.3).
 
 Renewal policy of :class:`TokenKeeper` (one asyncio task per keystore):
 

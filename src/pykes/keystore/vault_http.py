@@ -1,7 +1,7 @@
 """HTTP plumbing of the Vault keystore: errors, TLS, paths and one request helper.
 
 Everything Vault-specific that is not keystore logic lives here so that
-:mod:`pykes.keystore.vault` reads like spec/keystore.md §4.3. Requests go through one
+:mod:`pykes.keystore.vault` reads like docs/compat/keystore.md §4.3. Requests go through one
 :class:`httpx.AsyncClient` (native asyncio, no threads); every request has a timeout.
 """
 

@@ -1,6 +1,6 @@
 """The audit log and the error log: stdout/stderr output plus live subscribers.
 
-Audit events (spec/observability.md §2) go to stdout as slog text and, as JSON, to
+Audit events (docs/compat/observability.md §2) go to stdout as slog text and, as JSON, to
 every ``/v1/log/audit`` subscriber; error records (§1) go to stderr and to
 ``/v1/log/error`` subscribers as ``{"message": "<slog text line>"}``. Neither ever
 contains key material, plaintext, ciphertext or context: callers pass only fixed
@@ -147,7 +147,7 @@ class Logs:
     def audit(self, req: Request, status: int, elapsed: float | None = None) -> None:
         """One audit event per API request (every route, every status).
 
-        The event has the stream shape of spec/observability.md §2.3 — the JSON the
+        The event has the stream shape of docs/compat/observability.md §2.3 — the JSON the
         Go SDK's ``AuditStream`` and ``kes log`` decode — on stdout and on
         ``/v1/log/audit``. ``response.time`` is integer nanoseconds (the unit the SDK
         decodes): ``elapsed`` seconds, or the time since ``req.started``. Only the

@@ -1,4 +1,4 @@
-"""Prometheus metrics for ``/v1/metrics`` (spec/observability.md §3).
+"""Prometheus metrics for ``/v1/metrics`` (docs/compat/observability.md §3).
 
 Counting on the hot path is plain integer arithmetic on this object; the text is built
 only when scraped. Family names, types and labels are the Go server's. The exposition

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pykes.server.routes import Route
 
-HEADER_TIMEOUT = 5.0  # request headers must arrive within 5 s (api.md §1)
+HEADER_TIMEOUT = 5.0  # request headers must arrive within 5 s (docs/compat/api.md §1)
 IDLE_TIMEOUT = 90.0  # idle keep-alive connections are closed after 90 s
 
 JSON = "application/json"

@@ -612,7 +612,7 @@ class HTTP1Handler:
             )
         )
         self._emit(data)
-        if self.write_blocked:  # not written yet: the write deadline still runs (api.md §3.5)
+        if self.write_blocked:  # unwritten: the deadline still runs (docs/compat/api.md §3.5)
             conn.set_deadline(self._write_timeout)
         else:
             conn.deadline = math.inf  # conn.clear_deadline(), without the call

@@ -1,4 +1,4 @@
-"""The request pipeline shared by HTTP/1.1 and HTTP/2 (spec/api.md §3).
+"""The request pipeline shared by HTTP/1.1 and HTTP/2 (docs/compat/api.md §3).
 
 Order matters for status codes: ServeMux routing (404 / 301) → method check (405) →
 resource extraction → body limit (applied while reading) → write deadline → auth
@@ -120,7 +120,7 @@ async def respond(
         response = _denied(state, req, err)
         state.log.audit(req, response.status)
         return response
-    # Counted routes: only requests that passed authentication (observability.md §3).
+    # Counted routes: only requests that passed authentication (docs/compat/observability.md §3).
     requests = state.metrics.requests if route.counted else None
     if requests is not None:
         requests.begin()

@@ -1,4 +1,4 @@
-"""The one route table (spec/api.md §4): path, method, body limit, timeout, auth mode.
+"""The one route table (docs/compat/api.md §4): path, method, body limit, timeout, auth mode.
 
 A new reader finds an endpoint's code from its URL here: every route names its
 handler function, grouped by API family in ``pykes.server.handlers``.
@@ -34,7 +34,7 @@ class Route:
     max_body: int = 0
     timeout: float = 15.0  # seconds; 0 = no deadline
     auth: AuthMode = "policy"
-    counted: bool = False  # counted in the request metrics (spec/observability.md §3)
+    counted: bool = False  # counted in the request metrics (docs/compat/observability.md §3)
     authorize: Callable[[Authorizer, Request], None] | None = None  # auth "legacy" only
 
     @property
@@ -70,7 +70,7 @@ DEFAULT_ROUTES: tuple[Route, ...] = (
 )
 
 
-# The legacy API (api.md §7, docs/legacy-api.md): on unless `api.legacy: off`. Not
+# The legacy API (docs/compat/api.md §7, docs/legacy-api.md): on unless `api.legacy: off`. Not
 # listed by /v1/api (which describes the current API, as the Go server does).
 # Each is authorized by its own step (docs/legacy-api.md): the write routes only through
 # patterns that name them, the others as the current route they stand for too.
@@ -118,7 +118,7 @@ def _override(route: Route, o: RouteOverride | None) -> Route:
 
 
 class RouteTable:
-    """Route lookup with Go ``net/http.ServeMux`` semantics (api.md §3.1).
+    """Route lookup with Go ``net/http.ServeMux`` semantics (docs/compat/api.md §3.1).
 
     ``routes`` are the current API (what ``/v1/api`` lists); with ``legacy`` (the
     default, ``api.legacy: off`` turns it off) the legacy routes are served as well.

@@ -1,4 +1,4 @@
-"""Start-up, serving, workers and shutdown of ``kes server`` (spec/config.md §5).
+"""Start-up, serving, workers and shutdown of ``kes server`` (docs/compat/config.md §5).
 
 The master process validates everything (config, TLS, keystore), prints the banner,
 creates predefined keys and then serves — in-process for one worker, or by forking
@@ -64,7 +64,8 @@ class ServerSetup:
     legacy_api: bool = True  # `api.legacy` (docs/legacy-api.md)
     # Re-reads the configuration for SIGHUP (None: nothing to reload, e.g. --dev).
     reload: Callable[[], ServerSetup] | None = None
-    proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))  # auth.md §10
+    # tls.proxy (docs/compat/auth.md §10)
+    proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))
     # Called once the first worker listens (prints "=> Server is up and running...").
     on_listening: Callable[[], None] | None = None
 
@@ -101,7 +102,7 @@ def build_state(
 
 
 async def create_predefined_keys(store: KeyStore, names: list[str], admin: str) -> None:
-    """Create each configured key if missing; "already exists" is fine (config.md §2)."""
+    """Create each configured key if missing; "exists" is fine (docs/compat/config.md §2)."""
     for name in names:
         key = generate_key_version(created_by=admin)
         with contextlib.suppress(KeyExistsError):
@@ -218,7 +219,7 @@ class Worker:
 
     async def _refresh_tls_periodically(self) -> None:
         """Every 15 minutes re-read the config file and re-apply only its TLS part
-        (certificate rotation without SIGHUP, spec/config.md §6)."""
+        (certificate rotation without SIGHUP, docs/compat/config.md §6)."""
         interval = float(os.environ.get("PYKES_TLS_RELOAD_INTERVAL", TLS_RELOAD_INTERVAL))
         while True:
             await asyncio.sleep(interval)

@@ -35,7 +35,7 @@ class ServerState:
     default_key_type: KeyType = KeyType.AES256
     version: str = __version__
     commit: str = COMMIT
-    # tls.proxy (auth.md §10); no identities = no proxies, one set lookup per request
+    # tls.proxy (docs/compat/auth.md §10); no identities = no proxies, one set lookup per request
     proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))
 
     @property

@@ -1,10 +1,10 @@
-"""Server-side TLS: the client-certificate modes of spec/auth.md §6 on stdlib ``ssl``.
+"""Server-side TLS: the client-certificate modes of docs/compat/auth.md §6 on stdlib ``ssl``.
 
 KES's default mode (``tls.auth: off``, and every API key) must *request* a client
 certificate and accept it without any verification (Go's RequireAnyClientCert);
 authorization is then by the SHA-256 of the certificate's SubjectPublicKeyInfo.
 The stdlib ``ssl`` module always verifies a requested certificate and offers no verify
-callback, so — as decided in design §2 — we give the context's ``SSL_CTX`` an
+callback, so (docs/compat/auth.md §6, pykes note) we give the context's ``SSL_CTX`` an
 accept-all certificate-verification callback through libssl's
 ``SSL_CTX_set_cert_verify_callback`` (via ctypes). Everything about this hook lives in
 this module. A start-up self-check reads the verify mode back through libssl and
@@ -200,7 +200,7 @@ def set_tls13_ciphersuites(context: ssl.SSLContext, suites: str = TLS13_CIPHERSU
 
 
 # Session-ticket keys: the same in every worker, so a client resumes on whichever worker
-# its next connection lands (SO_REUSEPORT spreads them; MinIO resumes, spec/minio.md).
+# its next connection lands (SO_REUSEPORT spreads them; MinIO resumes, docs/compat/minio.md).
 # OpenSSL makes random keys per SSL_CTX, i.e. per worker and per TLS refresh: a ticket
 # from one worker then fails on the others and costs a full handshake. The secret is
 # made when this module is imported — in the master, before the workers are forked —
@@ -397,7 +397,7 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
                     f"failed to read TLS CA certificates: {go_os_error(path, err)}"
                 ) from None
     else:
-        # Empty CertificateRequest CA list (spec/auth.md §6 recommendation): we never
+        # Empty CertificateRequest CA list (docs/compat/auth.md §6 recommendation): we never
         # call SSL_CTX_set_client_CA_list, so none is advertised.
         accept_any_client_certificate(ctx)
     _attach_openssl_context(ctx, settings)

@@ -1,5 +1,5 @@
 """Identity APIs: /v1/identity/{describe,list}/ and /v1/identity/self/describe
-(api.md §5.18–§5.20).
+(docs/compat/api.md §5.18–§5.20).
 
 Identities are assigned by the config file (``created_at`` = the server start time,
 ``created_by`` = the admin) or, with the legacy API, by ``/v1/identity/assign``
@@ -91,7 +91,7 @@ async def list_(state: ServerState, req: Request) -> Response:
 
 
 async def self_describe(state: ServerState, req: Request) -> Response:
-    """Works for every identity, not just the admin (fixes the Go server's 404, api.md
+    """Works for every identity, not just the admin (fixes the Go server's 404, docs/compat/api.md
     §5.20), in the flat shape the Go SDK's ``DescribeSelf`` decodes."""
     identity = req.identity
     if identity and state.authorizer.is_admin(identity):

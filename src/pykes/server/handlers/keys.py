@@ -1,6 +1,6 @@
 """Key APIs: /v1/key/{create,import,describe,list,delete,generate,encrypt,decrypt,hmac}/.
 
-Spec: api.md §5.6–§5.14. The hot path (generate/decrypt) is: name check → body →
+Spec: docs/compat/api.md §5.6–§5.14. The hot path (generate/decrypt) is: name check → body →
 cache hit → AEAD → hand-built JSON.
 """
 
@@ -89,7 +89,7 @@ async def import_(state: ServerState, req: Request) -> Response:
         if "key" in body or "cipher" in body:
             material = bytes_field(body, "key")
             cipher = string_field(body, "cipher")
-        else:  # legacy v0.18–v0.22 import body (api.md §7.1 recommendation)
+        else:  # legacy v0.18–v0.22 import body (docs/compat/api.md §7.1 recommendation)
             material = bytes_field(body, "bytes")
             cipher = string_field(body, "algorithm") or "AES256"
     except BodyError:
@@ -130,7 +130,7 @@ async def list_(state: ServerState, req: Request) -> Response:
     except Exception as err:
         state.log.error(f"failed to list keys: {_describe(err)}", req)
         raise APIError(502, "failed to list keys") from None
-    # One page with every name (api.md §5.9 recommendation): the SDK sends
+    # One page with every name (docs/compat/api.md §5.9 recommendation): the SDK sends
     # `continue_at` back as the next *prefix*, so Go-style pages lose names. Only when
     # one page would exceed what the SDK reads do we fall back to Go's 1024-name pages.
     body = go_json(
@@ -155,7 +155,7 @@ async def delete(state: ServerState, req: Request) -> Response:
 
 def _crypto_body(req: Request, fields: tuple[str, ...]) -> dict[str, bytes]:
     """The ``[]byte`` ``fields`` of a crypto request body (absent: ``b""``); a
-    ``version`` field is accepted and ignored (api.md §6) but must be a string."""
+    ``version`` field is accepted and ignored (docs/compat/api.md §6) but must be a string."""
     decoded = simple_bytes_fields(req.body, fields)  # the usual body, decoded directly
     if decoded is not None:
         return decoded

@@ -1,4 +1,4 @@
-"""The legacy API of the v0.x and 2021–2023 servers (api.md §7, docs/legacy-api.md).
+"""The legacy API of the v0.x and 2021–2023 servers (docs/compat/api.md §7, docs/legacy-api.md).
 
 Run-time policies and assignments (``/v1/policy/write|delete``,
 ``/v1/identity/assign|forget``) live in the shared :class:`EphemeralStore`: lost at
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from pykes.server.routes import Handler
     from pykes.server.state import ServerState
 
-MAX_BULK = 1000  # ciphertexts per bulk decrypt (api.md §7.1)
+MAX_BULK = 1000  # ciphertexts per bulk decrypt (docs/compat/api.md §7.1)
 _FALSE = frozenset(("0", "false", "off", "no"))
 
 
@@ -186,7 +186,7 @@ def _check_assignable(state: ServerState, req: Request, policy: str, identity: s
             400,
             f"cannot assign policy '{policy}' to '{identity}': identity already has a policy",
         )
-    proxy = getattr(state, "proxy", None)  # tls.proxy (auth.md §10), when configured
+    proxy = getattr(state, "proxy", None)  # tls.proxy (docs/compat/auth.md §10), when configured
     if proxy is not None and identity in proxy.identities:
         raise APIError(
             400, f"cannot assign policy '{policy}' to '{identity}': identity is a TLS proxy"
@@ -236,7 +236,7 @@ async def policy_delete(state: ServerState, req: Request) -> Response:
 
 async def policy_read(state: ServerState, req: Request) -> Response:
     """``GET /v1/policy/read/{name}``: the current shape, or with ``?legacy`` the old
-    one (``allow``/``deny`` as arrays of strings, api.md §7.1)."""
+    one (``allow``/``deny`` as arrays of strings, docs/compat/api.md §7.1)."""
     if not wants_legacy(req):
         return await policies.read(state, req)
     found = policies.lookup(state, req.resource)
@@ -251,7 +251,7 @@ async def policy_read(state: ServerState, req: Request) -> Response:
 # ----------------------------------------------------------------- identities
 async def self_describe(state: ServerState, req: Request) -> Response:
     """``GET /v1/identity/self/describe``: with ``?legacy`` the 2021–2023 shape
-    (``policy_name`` plus a nested ``policy`` with string arrays, api.md §7.1)."""
+    (``policy_name`` plus a nested ``policy`` with string arrays, docs/compat/api.md §7.1)."""
     if not wants_legacy(req):
         return await identities.self_describe(state, req)
     identity = req.identity

@@ -1,4 +1,4 @@
-"""Log streams: /v1/log/error and /v1/log/audit (api.md §5.21, observability.md).
+"""Log streams: /v1/log/error and /v1/log/audit (docs/compat/api.md §5.21, observability.md).
 
 Unlike the Go server (whose streams send nothing since 2024-02), events are streamed:
 ``application/x-ndjson``, one JSON object per line, flushed per event.

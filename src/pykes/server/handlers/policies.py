@@ -1,4 +1,4 @@
-"""Policy APIs: /v1/policy/{describe,read,list}/ (api.md §5.15–§5.17).
+"""Policy APIs: /v1/policy/{describe,read,list}/ (docs/compat/api.md §5.15–§5.17).
 
 Policies come from the config file (``created_at`` = the server start time in the
 local zone, ``created_by`` = the admin identity) and, with the legacy API, from

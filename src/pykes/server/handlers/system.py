@@ -1,4 +1,4 @@
-"""System APIs: /version, /v1/ready, /v1/status, /v1/metrics, /v1/api (api.md §5.1–§5.5)."""
+"""System APIs: /version, /v1/{ready,status,metrics,api} (docs/compat/api.md §5.1–§5.5)."""
 
 from __future__ import annotations
 
