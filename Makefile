@@ -42,14 +42,8 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUNTIME_STAMP)
 	$(BIN)/kes server --dev
 
-# The API, TLS and HTTP tests once more on the opt-in PYKES_TLS=openssl layer (~20 s).
-OPENSSL_LANE := tests/test_api_keys.py tests/test_api_auth.py tests/test_api_system.py \
-	tests/test_tls_modes.py tests/test_tls_proxy.py tests/test_http2_conformance.py \
-	tests/test_http1_headers.py tests/test_go_interop.py tests/test_spin.py
-
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
-	PYKES_TLS=openssl $(BIN)/python -m pytest -q -p no:cacheprovider $(OPENSSL_LANE)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench

@@ -103,7 +103,7 @@ def stdlib_context(tmp: Path, hook: bool, num_tickets: int) -> ssl.SSLContext:
     ctx.load_cert_chain(str(tmp / "server.crt"), str(tmp / "server.key"))
     ctx.num_tickets = num_tickets
     if hook:  # pykes: CERT_REQUIRED + the ctypes accept-any verify callback
-        from pykes.server.tls import accept_any_client_certificate
+        from pykes.wire.tls import accept_any_client_certificate
 
         ctx.verify_mode = ssl.CERT_REQUIRED
         accept_any_client_certificate(ctx)

@@ -190,7 +190,7 @@ def load_bench_driver(module: str) -> ModuleType:
 def api_key_tls_context(api_key: str, directory: Path) -> ssl.SSLContext:
     """An mTLS client context presenting the API key's certificate (written to
     ``directory``) and trusting any server: for ``kes server --dev``'s throw-away one."""
-    from pykes.auth import APIKey, client_certificate
+    from pykes.pki import APIKey, client_certificate
 
     cert, private = client_certificate(APIKey.parse(api_key))
     (directory / "client.crt").write_bytes(cert)

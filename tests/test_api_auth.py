@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from conftest import PKI, RunningServer, config_yaml, start_server
-from pykes.auth import APIKey, client_certificate
+from pykes.pki import APIKey, client_certificate
 
 NOT_ALLOWED = {"message": "not authorized: insufficient permissions"}
 

@@ -218,7 +218,7 @@ def test_no_5xx_and_no_secrets_in_logs(kes: RunningServer, pki: PKI) -> None:
 
 
 def _routes() -> list[tuple[str, str]]:
-    from pykes.server.routes import DEFAULT_ROUTES
+    from pykes.api.routes import DEFAULT_ROUTES
 
     return [(r.method, r.path) for r in DEFAULT_ROUTES]
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pykes.auth import ED25519_SPKI_PREFIX, APIKey, client_certificate, identity_of_certificate
+from pykes.pki import ED25519_SPKI_PREFIX, APIKey, client_certificate, identity_of_certificate
 
 # Upstream test vectors (docs/compat/auth.md §7).
 VECTORS = [

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pykes.auth import (
+from pykes.pki import (
     APIKey,
     encrypt_private_key_pem_legacy,
     identity_of_certificate,
@@ -31,7 +31,7 @@ from pykes.auth import (
     new_identity_certificate,
     self_signed_server_certificate,
 )
-from pykes.auth.certs import _derive_legacy_key
+from pykes.pki.certs import _derive_legacy_key
 
 DER = serialization.Encoding.DER
 PEM = serialization.Encoding.PEM

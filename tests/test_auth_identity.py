@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from pykes.auth import (
+from pykes.pki import (
     decode_pem_blocks,
     identity_of_certificate,
     identity_of_pem_file,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pykes.auth import Authorizer, Policy, match
-from pykes.auth.policy import wider_pattern
+from pykes.auth.authorizer import Authorizer
+from pykes.auth.policy import Policy, match, wider_pattern
 from pykes.errors import ERR_NOT_ALLOWED, APIError
 
 ADMIN = "83a22dd8a28e1fe0961b1d5224371044b316df10334064d37e29484a627fe4b1"

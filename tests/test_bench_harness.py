@@ -148,8 +148,8 @@ def test_load_run_checks_the_schema(tmp_path: Path) -> None:
 
 def test_frame_name() -> None:
     assert (
-        profiling.frame_name("handle (pykes/server/pipeline.py:97)")
-        == "handle (pykes/server/pipeline.py)"
+        profiling.frame_name("handle (pykes/api/pipeline.py:97)")
+        == "handle (pykes/api/pipeline.py)"
     )
     assert profiling.frame_name("write (libc.so.6)") == "write (libc.so.6)"
     assert profiling.frame_name("0x7f3e5d33b62b (libcrypto.so.3)") == "? (libcrypto.so.3)"

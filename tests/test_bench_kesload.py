@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PKI, RunningServer, go_build, load_bench_driver
-from pykes.auth.apikey import APIKey
+from pykes.pki.apikey import APIKey
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 

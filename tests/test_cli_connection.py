@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PKI, free_port
-from pykes.auth import encrypt_private_key_pem_legacy, new_identity_certificate
+from pykes.pki import encrypt_private_key_pem_legacy, new_identity_certificate
 from test_cli_support import KesServer, clean_env, error_line, run_kes, start_kes
 
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import PKI, config_yaml, start_server
-from pykes.auth import APIKey
+from pykes.pki import APIKey
 from test_cli_support import READER_ALLOW, KesServer, clean_env, error_line, run_kes, start_kes
 
 VECTORS = {  # docs/compat/auth.md §7

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import PKI, config_yaml, free_port, kes_command, start_server
-from pykes.auth import APIKey, client_certificate
+from pykes.pki import APIKey, client_certificate
 
 
 def _run(args: list[str], timeout: float = 30) -> subprocess.CompletedProcess:

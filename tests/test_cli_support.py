@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import PKI, RunningServer, config_yaml, kes_command, start_server
-from pykes.auth import APIKey
 from pykes.client import Client
+from pykes.pki import APIKey
 
 #: The "reader" policy of the test server (patterns as in the config, sorted).
 READER_ALLOW = (

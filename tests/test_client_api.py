@@ -203,8 +203,8 @@ def test_unknown_route_is_plain_text_error(kes: KesServer) -> None:
 
 
 def test_certificate_file_credentials(kes: KesServer, pki: PKI, tmp_path) -> None:
-    from pykes.auth import encrypt_private_key_pem_legacy
     from pykes.client import Client, ConnError
+    from pykes.pki import encrypt_private_key_pem_legacy
 
     other = pki.client("sdk-cert-user")
     with Client(

@@ -1,4 +1,4 @@
-"""HTTP/1.1 request headers without a per-header callback (server/http1.py).
+"""HTTP/1.1 request headers without a per-header callback (wire/http1.py).
 
 The plain handler reads no header line by line: Content-Length is the body's length
 (unknown only for a chunked body), ``Expect: 100-continue`` is looked up in the raw

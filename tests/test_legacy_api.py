@@ -490,8 +490,8 @@ def test_every_worker_sees_writes_at_once(server_factory, pki: PKI, workers: int
 
 # ------------------------------------------------------------------ the shared store
 def test_store_survives_a_failed_write_and_is_bounded() -> None:
-    from pykes.auth import EphemeralStore, Policy, StoreFullError
-    from pykes.auth.ephemeral import Assignment, EphemeralPolicy
+    from pykes.auth.ephemeral import Assignment, EphemeralPolicy, EphemeralStore, StoreFullError
+    from pykes.auth.policy import Policy
 
     store = EphemeralStore(capacity=300)
     entry = EphemeralPolicy(Policy("p", ("/v1/status",)), 1, "admin")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import PKI, RunningServer, config_yaml, start_server
-from pykes.server.routes import LEGACY_HANDLERS, LEGACY_ROUTES
+from pykes.api.routes import LEGACY_HANDLERS, LEGACY_ROUTES
 
 DENIED = (403, "not authorized: insufficient permissions")
 

@@ -1,4 +1,4 @@
-"""docs/openapi.yaml cannot drift from the route table (src/pykes/server/routes.py).
+"""docs/openapi.yaml cannot drift from the route table (src/pykes/api/routes.py).
 
 Every served route is documented with its method(s), body limit, timeout and auth mode,
 and the document names no path or method that is not served. Legacy compatibility
@@ -16,8 +16,8 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from pykes.server import routes as routes_module
-from pykes.server.routes import DEFAULT_ROUTES, Route, RouteTable
+from pykes.api import routes as routes_module
+from pykes.api.routes import DEFAULT_ROUTES, Route, RouteTable
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")

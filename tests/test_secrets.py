@@ -31,14 +31,14 @@ from conftest import (
     kes_command,
     start_server,
 )
-from pykes.auth import APIKey, client_certificate
+from pykes.api.handlers import keys as key_handlers
+from pykes.api.messages import Request
+from pykes.api.routes import RouteTable
 from pykes.crypto import KeyType, KeyVersion, generate_key_version, new_data_key, wipe
 from pykes.crypto import keys as crypto_keys
 from pykes.crypto.encoding import encode_key_version
 from pykes.keystore import KeyCache, MemoryKeyStore
-from pykes.server.handlers import keys as key_handlers
-from pykes.server.http import Request
-from pykes.server.routes import RouteTable
+from pykes.pki import APIKey, client_certificate
 
 
 # --------------------------------------------------------------------- secret forms

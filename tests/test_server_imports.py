@@ -12,8 +12,8 @@ import pytest
 from conftest import PKI, config_yaml, start_server
 
 #: Packages a server with a fs keystore must not load: the other keystores' SDKs, the
-#: client commands' terminal output (rich) and the ``h2`` library (only the non-default
-#: ``PYKES_HTTP2=h2`` implementation uses it).
+#: client commands' terminal output (rich) and the ``h2`` library (the server's HTTP/2
+#: is its own; only the SDK's httpx uses ``h2``).
 NOT_FOR_FS = (
     "azure",
     "boto3",
@@ -60,7 +60,7 @@ def serve_both_protocols(tmp_path: Path, pki: PKI, http2_versions: tuple[bool, .
     finally:
         assert server.stop() == 0
     modules = imported_modules(server.stderr.read_text())
-    assert {"uvloop", "pykes.server.runner", "pykes.keystore.fs"} <= modules  # log works
+    assert {"uvloop", "pykes.process.runner", "pykes.keystore.fs"} <= modules  # log works
     return modules
 
 
@@ -71,12 +71,3 @@ def test_fs_server_and_workers_import_no_cloud_sdk_nor_rich(
     modules = serve_both_protocols(tmp_path, pki, (False, True))
     loaded = sorted(m for m in modules if m.split(".")[0] in NOT_FOR_FS)
     assert loaded == []
-
-
-def test_the_h2_library_implementation_is_imported_and_serves_when_selected(
-    tmp_path: Path, pki: PKI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
-    monkeypatch.setenv("PYKES_HTTP2", "h2")
-    modules = serve_both_protocols(tmp_path, pki, (True,))
-    assert {"h2.connection", "pykes.server.h2lib"} <= modules

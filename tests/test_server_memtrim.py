@@ -1,6 +1,6 @@
 """Handing freed heap memory back to the kernel in a memory-locked server (issue 7):
 the kernel refuses ``madvise(MADV_DONTNEED)`` on locked pages, so ``malloc_trim`` has to
-unlock around the trim (server/memtrim.py, server/memlock.py)."""
+unlock around the trim (process/memtrim.py, process/memlock.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pykes.server import memtrim
+from pykes.process import memtrim
 
 
 def _has_cap_ipc_lock() -> bool:
@@ -24,7 +24,7 @@ def _has_cap_ipc_lock() -> bool:
 _LOCKED_TRIM = textwrap.dedent(
     """
     import ctypes
-    from pykes.server import memlock, memtrim
+    from pykes.process import memlock, memtrim
 
     def heap_rss_locked():
         fields, in_heap = {}, False

@@ -1,4 +1,4 @@
-"""Spin-polling after an answer (server/spin.py, issue 7): a worker with few connections
+"""Spin-polling after an answer (wire/spin.py, issue 7): a worker with few connections
 keeps its event loop polling for a moment after it answers, instead of sleeping until
 the next request wakes it; a worker with many connections, or a zero window, sleeps.
 
@@ -18,7 +18,7 @@ import pytest
 import uvloop
 
 from conftest import PKI, RunningServer, config_yaml, start_server
-from pykes.server import spin
+from pykes.wire import spin
 
 WINDOW_US = 300_000  # the test servers' spin window (PYKES_SPIN_US): 0.3 s
 SPINNING_MIN_S = 0.06

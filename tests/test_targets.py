@@ -1,4 +1,4 @@
-"""Routing outcomes cached per request target (server/targets.py, issue 7): HTTP/1.1
+"""Routing outcomes cached per request target (api/targets.py, issue 7): HTTP/1.1
 (method and target as bytes, split by httptools) and HTTP/2 (``:method`` and ``:path``
 as str) must route every target exactly as ``route_request`` does, reuse the outcome
 for a repeated target, and start over with a new route table (SIGHUP)."""
@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from pykes.server import http1
-from pykes.server.h2lean import handler as h2
-from pykes.server.routes import RouteTable
-from pykes.server.targets import TargetCache, route_target
+from pykes.api.routes import RouteTable
+from pykes.api.targets import TargetCache, route_target
+from pykes.wire import http1
+from pykes.wire.http2 import handler as h2
 
 TARGETS = [
     ("POST", "/v1/key/generate/my-key", 200),

@@ -1,6 +1,5 @@
-"""Per-connection TLS choices of both layers (stdlib ``ssl`` and ``PYKES_TLS=openssl``):
-TLS 1.3 suites in Go's order (AES-128-GCM-SHA256 first, whatever the client's order)
-and the raw-cffi ALPN selection of the openssl layer."""
+"""Per-connection TLS choices: TLS 1.3 suites in Go's order (AES-128-GCM-SHA256 first,
+whatever the client's order) and the server's ALPN preference (h2)."""
 
 from __future__ import annotations
 
@@ -9,10 +8,8 @@ import ssl
 import threading
 from collections.abc import Callable
 
-import pytest
-
 from conftest import PKI
-from pykes.server.tls import TLS13_CIPHERSUITES, TLSSettings, server_context
+from pykes.wire.tls import TLS13_CIPHERSUITES, TLSSettings, server_context
 
 
 def _aes256_first_client(pki: PKI) -> ssl.SSLContext:
@@ -72,39 +69,3 @@ def test_stdlib_layer_picks_aes128_and_h2(pki: PKI) -> None:
         return seen
 
     assert _handshake_seen_by(serve, pki) == ("TLS_AES_128_GCM_SHA256", "h2", _client_der(pki))
-
-
-def test_openssl_layer_picks_aes128_h2_and_reads_the_certificate(pki: PKI) -> None:
-    pytest.importorskip("OpenSSL.SSL")
-    from OpenSSL import SSL
-
-    from pykes.server.tls_openssl import (
-        _peer_certificate_der,
-        _selected_alpn,
-        openssl_server_context,
-    )
-
-    ctx = openssl_server_context(TLSSettings(str(pki.server_cert), str(pki.server_key)))
-    assert ctx is not None
-
-    def serve(raw: socket.socket) -> tuple[str, str | None, bytes | None]:
-        conn = SSL.Connection(ctx, raw)
-        conn.set_accept_state()
-        conn.do_handshake()
-        ssl_ptr = conn._ssl  # noqa: SLF001
-        seen = (conn.get_cipher_name(), _selected_alpn(ssl_ptr), _peer_certificate_der(ssl_ptr))
-        conn.recv(1)
-        return seen
-
-    assert _handshake_seen_by(serve, pki) == ("TLS_AES_128_GCM_SHA256", "h2", _client_der(pki))
-
-
-def test_openssl_alpn_selection() -> None:
-    pytest.importorskip("OpenSSL.SSL")
-    from pykes.server.tls_openssl import select_alpn
-
-    assert select_alpn(b"\x08http/1.1\x02h2") == (10, 2)  # h2 wins, at its offset
-    assert select_alpn(b"\x02h2\x08http/1.1") == (1, 2)
-    assert select_alpn(b"\x08http/1.1") == (1, 8)
-    assert select_alpn(b"\x06spdy/3\x03h2c") is None  # no overlap: no ALPN
-    assert select_alpn(b"\x05h2") is None  # a name running past the end

@@ -29,7 +29,7 @@ from conftest import (
     spki_identity,
     start_server,
 )
-from pykes.auth import encrypt_private_key_pem_legacy
+from pykes.pki import encrypt_private_key_pem_legacy
 
 
 def _write(cert, key, root: Path, name: str) -> tuple[Path, Path]:

@@ -65,12 +65,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=None,
         help="serve pykes as of this git commit (git archive into a temp dir)",
     )
-    p.add_argument(
-        "--http2-impl",
-        choices=("lean", "h2"),
-        default=None,
-        help="the server's HTTP/2 implementation (PYKES_HTTP2; default: the server's own)",
-    )
     p.add_argument("--pause", type=float, default=1.0, help="seconds between rows (default 1)")
     p.add_argument(
         "--no-baseline",
@@ -165,9 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.server_ref:
             src, commit = export_ref(args.server_ref, workdir / "ref")
             pykes_info = {"commit": commit, "dirty_files": [], "ref": args.server_ref}
-        opts = ServerOptions(
-            workers=workers, audit=args.audit == "on", src=src, http2=args.http2_impl
-        )
+        opts = ServerOptions(workers=workers, audit=args.audit == "on", src=src)
         run = new_run_record(args, workers, pykes_info, src, kesload)
         run["python_floor"] = python_floor_mb()
         print(
@@ -239,7 +231,6 @@ def new_run_record(
             "workers": workers,
             "audit": args.audit,
             "keystore": "fs",
-            "http2": args.http2_impl or os.environ.get("PYKES_HTTP2", "lean"),
         },
         "settings": {
             "duration_s": args.duration,

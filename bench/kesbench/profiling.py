@@ -31,7 +31,7 @@ _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
 def frame_name(frame: str) -> str:
-    """``handle (pykes/server/pipeline.py:97)`` → ``handle (pykes/server/pipeline.py)``.
+    """``handle (pykes/api/pipeline.py:97)`` → ``handle (pykes/api/pipeline.py)``.
 
     Line numbers are dropped so that one function is one entry, and native frames
     without a symbol (``0x7f… (libcrypto.so.3)``) become one entry per library

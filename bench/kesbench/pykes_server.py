@@ -50,13 +50,10 @@ class ServerOptions:
     workers: int
     audit: bool
     src: Path | None = None  # serve pykes from this source tree (PYTHONPATH) instead
-    http2: str | None = None  # PYKES_HTTP2 for the server: "lean" or "h2"
 
 
-def server_env(src: Path | None, http2: str | None = None) -> dict[str, str]:
+def server_env(src: Path | None) -> dict[str, str]:
     env = dict(os.environ)
-    if http2 is not None:
-        env["PYKES_HTTP2"] = http2
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
     return env
@@ -86,7 +83,7 @@ def start_server(workdir: Path, opts: ServerOptions) -> BenchServer:
         proc = subprocess.Popen(
             cmd,
             cwd=workdir,
-            env=server_env(opts.src, opts.http2),
+            env=server_env(opts.src),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # audit events (if on) go to stdout: discard them
             stderr=stderr,
@@ -171,7 +168,7 @@ def measure_startup(workdir: Path, opts: ServerOptions, runs: int) -> dict[str, 
             proc = subprocess.Popen(
                 cmd,
                 cwd=wd,
-                env=server_env(opts.src, opts.http2),
+                env=server_env(opts.src),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,

@@ -72,7 +72,7 @@ def write_tls_files(workdir: Path) -> Any:
     """A fresh self-signed server certificate for 127.0.0.1 (``server.crt``/``server.key``)
     and a fresh API key's client certificate (``client.crt``/``client.key``) in
     ``workdir``; returns the ``APIKey``."""
-    from pykes.auth import APIKey, client_certificate, self_signed_server_certificate
+    from pykes.pki import APIKey, client_certificate, self_signed_server_certificate
 
     workdir.mkdir(parents=True, exist_ok=True)
     cert_pem, key_pem = self_signed_server_certificate(["127.0.0.1"], ["localhost"])

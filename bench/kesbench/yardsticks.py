@@ -64,7 +64,7 @@ def start_go_floor(binary: Path, like: BenchServer, work: str = "none") -> Bench
     cmd = [str(binary), "--addr", f"127.0.0.1:{port}"]
     cmd += ["--cert", str(like.workdir / "server.crt"), "--key", str(like.workdir / "server.key")]
     if work != "none":
-        from pykes.auth import APIKey
+        from pykes.pki import APIKey
 
         cmd += ["--work", work, "--admin", APIKey.parse(like.api_key).identity]
     stderr_file = like.workdir / f"go_floor-{port}.stderr"

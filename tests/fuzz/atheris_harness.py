@@ -26,14 +26,14 @@ import atheris
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 with atheris.instrument_imports():
-    from pykes.auth.apikey import APIKey
-    from pykes.auth.certs import load_private_key_pem
-    from pykes.auth.identity import decode_pem_blocks, identity_of_certificate, is_ca_certificate
     from pykes.config import parse_config
     from pykes.config.legacy import translate
     from pykes.crypto import KeyType, KeyVersion
     from pykes.errors import ConfigError, DecryptError
     from pykes.gojson import BodyError, bytes_field, parse_object
+    from pykes.pki.apikey import APIKey
+    from pykes.pki.certs import load_private_key_pem
+    from pykes.pki.identity import decode_pem_blocks, identity_of_certificate, is_ca_certificate
 
 _VECTOR_KEY = KeyVersion(bytes(range(1, 33)), KeyType.AES256, None, None, "")
 _CONTEXT = b"legacy-ctx"

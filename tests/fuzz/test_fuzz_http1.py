@@ -1,4 +1,4 @@
-"""Fuzzing the HTTP/1.1 request path (``pykes.server.http1``) of a live server (issue 20):
+"""Fuzzing the HTTP/1.1 request path (``pykes.wire.http1``) of a live server (issue 20):
 pipelines of requests decorated with what Go's server ignores and llhttp does not —
 ``Upgrade`` / ``Connection: upgrade`` headers, chunked bodies split anyhow with trailer
 fields (a forwarded certificate, an address, ``Upgrade``, ``Expect``), ``Expect:

@@ -1,4 +1,4 @@
-"""Fuzzing certificate / identity parsing (``pykes.auth.identity``, ``pykes.auth.certs``).
+"""Fuzzing certificate / identity parsing (``pykes.pki.identity``, ``pykes.pki.certs``).
 
 Properties, on mutated real certificates and keys (made by ``cryptography``, PEM and
 DER) and random bytes:
@@ -29,14 +29,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzz.fuzz_corpus import corpus, edits, mutate, with_examples
-from pykes.auth.certs import load_private_key_pem
-from pykes.auth.identity import (
+from pykes.auth.proxy import ERR_INVALID, _parse_forwarded
+from pykes.pki.certs import load_private_key_pem
+from pykes.pki.identity import (
     decode_pem_blocks,
     identity_of_certificate,
     identity_of_pem_file,
     is_ca_certificate,
 )
-from pykes.auth.proxy import ERR_INVALID, _parse_forwarded
 
 CERTS = corpus("certificate")
 DER = [data for name, data in CERTS if name.endswith(".der")]

@@ -35,8 +35,8 @@ from cryptography.x509.verification import (
     Store,
 )
 
-from pykes.auth.identity import X509_PARSE_ERRORS, decode_pem_blocks, identity_of_certificate
 from pykes.errors import APIError
+from pykes.pki.identity import X509_PARSE_ERRORS, decode_pem_blocks, identity_of_certificate
 
 if TYPE_CHECKING:
     from pykes.config.model import TLSConfig

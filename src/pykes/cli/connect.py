@@ -93,7 +93,7 @@ def new_client(
             "no private key file specified. Consider setting KES_CLIENT_KEY or MINIO_KES_KEY_FILE"
         )
     if key:
-        from pykes.auth import APIKey
+        from pykes.pki import APIKey
 
         try:
             parsed = APIKey.parse(key)

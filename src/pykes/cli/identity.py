@@ -9,13 +9,6 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from pykes.auth import (
-    APIKey,
-    encrypt_private_key_pem_legacy,
-    identity_of_certificate,
-    new_identity_certificate,
-)
-from pykes.auth.identity import decode_pem_blocks
 from pykes.cli.common import (
     ArgumentParser,
     CLIError,
@@ -31,6 +24,13 @@ from pykes.cli.connect import new_client, read_password, reported
 from pykes.cli.key import list_names
 from pykes.cli.output import clock, colorize, console, is_terminal, print_json, styled, write
 from pykes.client import Client
+from pykes.pki import (
+    APIKey,
+    encrypt_private_key_pem_legacy,
+    identity_of_certificate,
+    new_identity_certificate,
+)
+from pykes.pki.identity import decode_pem_blocks
 
 USAGE = """Usage:
     kes identity                          Generate a new API key.

@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pykes import __version__
-from pykes.auth import APIKey, Policy, client_certificate, self_signed_server_certificate
+from pykes.api.handlers import legacy
+from pykes.api.handlers.system import GOARCH, GOOS
+from pykes.api.routes import DEFAULT_ROUTES, RouteOverride
+from pykes.api.state import COMMIT
+from pykes.auth.policy import Policy
 from pykes.auth.proxy import tls_proxy
 from pykes.cli import server_flags
 from pykes.cli.common import ArgumentParser, CLIError
@@ -24,14 +28,11 @@ from pykes.errors import ConfigError
 from pykes.keystore import KeyStore, MemoryKeyStore
 from pykes.keystore.factory import UnsupportedKeyStoreError, connect_keystore
 from pykes.observe.slogtext import LEVEL_INFO, level_name
-from pykes.server import memlock
-from pykes.server.acceptor import raise_fd_limit
-from pykes.server.handlers import legacy
-from pykes.server.handlers.system import GOARCH, GOOS
-from pykes.server.routes import DEFAULT_ROUTES, RouteOverride
-from pykes.server.runner import ServerSetup, check_bind, create_predefined_keys, serve_forever
-from pykes.server.state import COMMIT
-from pykes.server.tls import TLSSettings, TLSSetupError, server_context
+from pykes.pki import APIKey, client_certificate, self_signed_server_certificate
+from pykes.process import memlock
+from pykes.process.runner import ServerSetup, check_bind, create_predefined_keys, serve_forever
+from pykes.wire.acceptor import raise_fd_limit
+from pykes.wire.tls import TLSSettings, TLSSetupError, server_context
 
 if TYPE_CHECKING:
     from pykes.config import ServerConfig
@@ -312,7 +313,7 @@ def banner(
 
 
 def _lock_memory() -> bool:
-    """mlockall where permitted (server/memlock.py), else one warning line. Workers
+    """mlockall where permitted (process/memlock.py), else one warning line. Workers
     forked later lock again themselves (runner.py)."""
     result = memlock.lock_memory()
     if not result.locked:

@@ -15,10 +15,10 @@ import hashlib
 import sys
 from collections.abc import Sequence
 
-from pykes.auth.identity import decode_pem_blocks, spki_of_certificate
 from pykes.cli import identity
 from pykes.cli.common import ArgumentParser, CLIError, dispatch, show_usage
 from pykes.cli.output import is_terminal, write
+from pykes.pki.identity import decode_pem_blocks, spki_of_certificate
 
 USAGE = """Usage:
     kes tool identity new [options] [<subject>]

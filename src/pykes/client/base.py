@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from pykes import __version__
-from pykes.auth import APIKey
 from pykes.client.balancer import LoadBalancer, Outcome
 from pykes.client.errors import MAX_ERROR_BODY, ConnError
 from pykes.client.ops import Op
 from pykes.client.tls import Password, client_ssl_context
+from pykes.pki import APIKey
 
 USER_AGENT = f"pykes/{__version__}"
 

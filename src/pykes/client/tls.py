@@ -22,8 +22,8 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from pykes.auth import APIKey, client_certificate, load_private_key_pem
-from pykes.auth.identity import decode_pem_blocks
+from pykes.pki import APIKey, client_certificate, load_private_key_pem
+from pykes.pki.identity import decode_pem_blocks
 
 __all__ = ["Password", "client_ssl_context", "is_encrypted_pem"]
 

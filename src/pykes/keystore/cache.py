@@ -51,7 +51,7 @@ async def in_task(coro: Coroutine[Any, Any, R]) -> R:
     """Await a backend call inside an ``asyncio.Task``.
 
     The server runs request handlers eagerly, outside any Task, until they first wait
-    (``pykes.server.eager``) — a cache hit never waits. Backend I/O may need a current
+    (``pykes.wire.eager``) — a cache hit never waits. Backend I/O may need a current
     Task (httpx/anyio take a reference to it), so a call made outside one is moved into
     its own Task; inside a Task it is awaited directly.
     """

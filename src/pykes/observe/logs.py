@@ -28,8 +28,8 @@ from pykes.observe.slogtext import (
 from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
+    from pykes.api.messages import Request
     from pykes.observe.bus import LogBus
-    from pykes.server.http import Request
 
 SUBSCRIBER_BUFFER = 1024  # events buffered per subscriber before new ones are dropped
 AUDIT_REQUESTS_CACHED = 1024  # audit: line middles (``Logs._middle``) kept, then all dropped

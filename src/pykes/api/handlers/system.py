@@ -1,0 +1,94 @@
+"""System APIs: /version, /v1/{ready,status,metrics,api} (docs/compat/api.md §5.1–§5.5)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from pykes.api.messages import EMPTY_OK, Request, Response
+from pykes.errors import APIError, KeyStoreUnreachable
+from pykes.gojson import go_json
+from pykes.observe.metrics import CONTENT_TYPE, memory_usage, usable_cpus
+
+if TYPE_CHECKING:
+    from pykes.api.state import ServerState
+
+_GOARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "i386": "386",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+}
+GOOS = {"linux": "linux", "darwin": "darwin", "win32": "windows"}.get(sys.platform, sys.platform)
+GOARCH = _GOARCH.get(platform.machine().lower(), platform.machine().lower())
+
+
+async def version(state: ServerState, req: Request) -> Response:
+    return Response(200, go_json({"version": state.version, "commit": state.commit}))
+
+
+async def ready(state: ServerState, req: Request) -> Response:
+    try:
+        await state.keys.status()
+    except KeyStoreUnreachable as err:
+        state.log.warn(f"key store is not reachable: {err}", req)
+        raise APIError(504, "key store is not reachable") from None
+    except Exception as err:
+        state.log.warn(f"key store is unavailable: {err}", req)
+        raise APIError(502, "key store is unavailable") from None
+    return EMPTY_OK
+
+
+async def status(state: ServerState, req: Request) -> Response:
+    heap, stack = memory_usage()
+    out: dict[str, object] = {
+        "version": state.version,
+        "os": GOOS,
+        "arch": GOARCH,
+        "uptime": round(time.monotonic() - state.start_monotonic),
+        "num_cpu": os.cpu_count() or 1,
+        "num_cpu_used": usable_cpus(),
+        "mem_heap_used": heap,
+        "mem_stack_used": stack,
+    }
+    try:
+        latency = await state.keys.status()
+    except Exception as err:
+        # The Go server sends only `keystore_unreachable`, which the Go SDK rejects
+        # ("keystore is unreachable but not unavailable"), so `kes status` fails instead
+        # of showing the keystore as down. We add `keystore_unavailable` (set for any
+        # keystore failure) so SDK clients decode the real state (issue 3 decision).
+        out["keystore_unavailable"] = True
+        if isinstance(err, KeyStoreUnreachable):
+            out["keystore_unreachable"] = True
+    else:
+        out["keystore_latency"] = max(1, round(latency * 1000))  # integer milliseconds
+    return Response(200, go_json(out))
+
+
+async def metrics(state: ServerState, req: Request) -> Response:
+    return Response(200, state.metrics.render(), CONTENT_TYPE)
+
+
+async def api(state: ServerState, req: Request) -> Response:
+    return Response(
+        200,
+        go_json(
+            [
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "max_body": r.max_body,
+                    "timeout": int(r.timeout),
+                }
+                for r in state.routes.routes
+            ]
+        ),
+    )

@@ -1,0 +1,119 @@
+"""Transport-independent request/response objects shared by HTTP/1.1 and HTTP/2."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pykes.api.routes import Route
+
+HEADER_TIMEOUT = 5.0  # request headers must arrive within 5 s (docs/compat/api.md §1)
+IDLE_TIMEOUT = 90.0  # idle keep-alive connections are closed after 90 s
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+
+REASONS = {
+    200: "OK",
+    301: "Moved Permanently",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class Request:
+    """One HTTP request as the route table sees it.
+
+    ``path`` is percent-decoded, without the query string. ``body`` holds at most the
+    route's ``max_body`` bytes; ``body_too_large`` is set when the client sent more.
+    ``content_length`` is ``None`` when unknown (chunked / HTTP/2 without the header).
+    ``query`` is the raw query string (ignored everywhere except the legacy API's
+    ``?legacy`` marker, docs/legacy-api.md).
+    """
+
+    __slots__ = (
+        "method",
+        "path",
+        "raw_target",
+        "body",
+        "body_too_large",
+        "content_length",
+        "identity",
+        "has_cert",
+        "ip",
+        "route",
+        "resource",
+        "started",
+        "forwarded",
+        "query",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        raw_target: str,
+        identity: str,
+        has_cert: bool,
+        ip: str,
+        started: float,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.raw_target = raw_target
+        self.body = b""
+        self.body_too_large = False
+        self.content_length: int | None = None
+        self.identity = identity
+        self.has_cert = has_cert
+        self.ip = ip
+        self.route: Route | None = None
+        self.resource = ""
+        self.started = started
+        # A TLS proxy's request headers (auth/proxy.py); None for every other peer.
+        self.forwarded: list[tuple[bytes, bytes]] | None = None
+        self.query = ""
+
+
+class Response:
+    """A complete response (``body`` is sent with an explicit Content-Length)."""
+
+    __slots__ = ("status", "content_type", "body", "headers")
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str | None = JSON,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type if body or status != 200 else None
+        self.headers = headers
+
+
+class StreamResponse:
+    """A long-lived streamed response (the log streams): one chunk per event."""
+
+    __slots__ = ("status", "content_type", "chunks")
+
+    def __init__(self, chunks: AsyncIterator[bytes], content_type: str = NDJSON) -> None:
+        self.status = 200
+        self.content_type = content_type
+        self.chunks = chunks
+
+
+EMPTY_OK = Response(200)

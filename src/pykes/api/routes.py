@@ -1,0 +1,167 @@
+"""The one route table (docs/compat/api.md §4): path, method, body limit, timeout, auth mode.
+
+A new reader finds an endpoint's code from its URL here: every route names its
+handler function, grouped by API family in ``pykes.api.handlers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
+
+from pykes.api.handlers import identities, keys, legacy, logs, policies, system
+
+if TYPE_CHECKING:
+    from pykes.api.messages import Request, Response, StreamResponse
+    from pykes.api.state import ServerState
+    from pykes.auth.authorizer import Authorizer
+
+Handler = Callable[["ServerState", "Request"], Awaitable["Response | StreamResponse"]]
+AuthMode = Literal["none", "identify", "policy", "legacy"]
+"""none: no identity; identify: identity only, never refused; policy: the admin or a
+policy that allows the path; legacy: the route's own ``authorize`` step (the legacy
+API's rules, docs/legacy-api.md)."""
+
+MAX_BODY = 1_000_000  # decimal, as Go's mem.MB
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str
+    method: str
+    handler: Handler
+    max_body: int = 0
+    timeout: float = 15.0  # seconds; 0 = no deadline
+    auth: AuthMode = "policy"
+    counted: bool = False  # counted in the request metrics (docs/compat/observability.md §3)
+    authorize: Callable[[Authorizer, Request], None] | None = None  # auth "legacy" only
+
+    @property
+    def subtree(self) -> bool:
+        return self.path.endswith("/")
+
+
+DEFAULT_ROUTES: tuple[Route, ...] = (
+    Route("/version", "GET", system.version, timeout=10.0, auth="none"),
+    Route("/v1/ready", "GET", system.ready),
+    Route("/v1/status", "GET", system.status),
+    Route("/v1/metrics", "GET", system.metrics),
+    Route("/v1/api", "GET", system.api, timeout=10.0),
+    Route("/v1/key/create/", "PUT", keys.create, counted=True),
+    Route("/v1/key/import/", "PUT", keys.import_, max_body=MAX_BODY, counted=True),
+    Route("/v1/key/describe/", "GET", keys.describe, counted=True),
+    Route("/v1/key/list/", "GET", keys.list_, counted=True),
+    Route("/v1/key/delete/", "DELETE", keys.delete, counted=True),
+    Route("/v1/key/generate/", "PUT", keys.generate, max_body=MAX_BODY, counted=True),
+    Route("/v1/key/encrypt/", "PUT", keys.encrypt, max_body=MAX_BODY, counted=True),
+    Route("/v1/key/decrypt/", "PUT", keys.decrypt, max_body=MAX_BODY, counted=True),
+    Route("/v1/key/hmac/", "PUT", keys.hmac, max_body=MAX_BODY, counted=True),
+    Route("/v1/policy/describe/", "GET", policies.describe, counted=True),
+    Route("/v1/policy/read/", "GET", policies.read, counted=True),
+    Route("/v1/policy/list/", "GET", policies.list_, counted=True),
+    Route("/v1/identity/describe/", "GET", identities.describe, counted=True),
+    Route("/v1/identity/list/", "GET", identities.list_, counted=True),
+    Route(
+        "/v1/identity/self/describe", "GET", identities.self_describe, auth="identify", counted=True
+    ),
+    Route("/v1/log/error", "GET", logs.error_stream, timeout=0.0),
+    Route("/v1/log/audit", "GET", logs.audit_stream, timeout=0.0),
+)
+
+
+# The legacy API (docs/compat/api.md §7, docs/legacy-api.md): on unless `api.legacy: off`. Not
+# listed by /v1/api (which describes the current API, as the Go server does).
+# Each is authorized by its own step (docs/legacy-api.md): the write routes only through
+# patterns that name them, the others as the current route they stand for too.
+_WRITE = legacy.authorize_write
+LEGACY_ROUTES: tuple[Route, ...] = (
+    Route("/v1/policy/write/", "POST", legacy.policy_write, max_body=MAX_BODY, counted=True,
+          auth="legacy", authorize=_WRITE),
+    Route("/v1/policy/delete/", "DELETE", legacy.policy_delete, counted=True, auth="legacy",
+          authorize=_WRITE),
+    Route("/v1/identity/assign/", "POST", legacy.identity_assign, counted=True, auth="legacy",
+          authorize=_WRITE),
+    Route("/v1/identity/forget/", "DELETE", legacy.identity_forget, counted=True, auth="legacy",
+          authorize=_WRITE),
+    Route("/v1/key/bulk/decrypt/", "POST", legacy.bulk_decrypt, max_body=MAX_BODY, counted=True,
+          auth="legacy", authorize=legacy.authorize_as("/v1/key/decrypt/")),
+    Route("/v1/log/audit/trace", "GET", legacy.audit_trace, timeout=0.0, auth="legacy",
+          authorize=legacy.authorize_as("/v1/log/audit")),
+    Route("/v1/log/error/trace", "GET", legacy.error_trace, timeout=0.0, auth="legacy",
+          authorize=legacy.authorize_as("/v1/log/error")),
+)  # fmt: skip
+# Current routes that answer in an old form when the request asks (`?legacy`).
+LEGACY_HANDLERS: dict[str, Handler] = {
+    "/v1/key/list/": legacy.key_list,
+    "/v1/policy/list/": legacy.policy_list,
+    "/v1/policy/read/": legacy.policy_read,
+    "/v1/identity/list/": legacy.identity_list,
+    "/v1/identity/self/describe": legacy.self_describe,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RouteOverride:
+    skip_auth: bool = False
+    timeout: float = 0.0  # > 0 replaces the route default
+
+
+def _override(route: Route, o: RouteOverride | None) -> Route:
+    if o is None:
+        return route
+    return replace(
+        route,
+        timeout=o.timeout if o.timeout > 0 else route.timeout,
+        auth="identify" if o.skip_auth and route.auth == "policy" else route.auth,
+    )
+
+
+class RouteTable:
+    """Route lookup with Go ``net/http.ServeMux`` semantics (docs/compat/api.md §3.1).
+
+    ``routes`` are the current API (what ``/v1/api`` lists); with ``legacy`` (the
+    default, ``api.legacy: off`` turns it off) the legacy routes are served as well.
+    """
+
+    __slots__ = ("routes", "exact", "subtrees", "skip_auth_any", "legacy")
+
+    def __init__(
+        self, overrides: Mapping[str, RouteOverride] | None = None, legacy: bool = True
+    ) -> None:
+        overrides = overrides or {}
+        routes = []
+        for route in DEFAULT_ROUTES:
+            if legacy and route.path in LEGACY_HANDLERS:
+                route = replace(route, handler=LEGACY_HANDLERS[route.path])
+            routes.append(_override(route, overrides.get(route.path)))
+        self.routes: tuple[Route, ...] = tuple(routes)
+        self.legacy = legacy
+        served = routes + [_override(r, overrides.get(r.path)) for r in LEGACY_ROUTES] * legacy
+        self.exact: dict[str, Route] = {r.path: r for r in served}
+        # Longest prefix first, like ServeMux's most-specific-pattern rule.
+        self.subtrees: tuple[Route, ...] = tuple(
+            sorted((r for r in served if r.subtree), key=lambda r: -len(r.path))
+        )
+        self.skip_auth_any = any(o.skip_auth for p, o in overrides.items() if p in self.exact)
+
+    def lookup(self, path: str) -> Route | None:
+        """The route serving ``path`` (already cleaned), or None."""
+        route = self.exact.get(path)
+        if route is not None:
+            return route
+        # Fast path: "/v1/key/generate/<name>" → the prefix up to the last "/".
+        route = self.exact.get(path[: path.rfind("/") + 1])
+        if route is not None and route.subtree:
+            return route
+        for route in self.subtrees:
+            if path.startswith(route.path):
+                return route
+        return None
+
+    def redirect_target(self, path: str) -> str | None:
+        """A subtree root requested without its trailing slash → the slash form."""
+        route = self.exact.get(path + "/")
+        if route is not None and route.subtree:
+            return path + "/"
+        return None

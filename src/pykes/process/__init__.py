@@ -1,0 +1,1 @@
+"""The process: start-up, the workers and their supervisor, signals, memory locking."""

@@ -1,0 +1,459 @@
+"""Start-up, serving, workers and shutdown of ``kes server`` (docs/compat/config.md §5).
+
+The master process validates everything (config, TLS, keystore), prints the banner,
+creates predefined keys and then serves — in-process for one worker, or by forking
+``--workers`` processes that each bind the port with SO_REUSEPORT. Workers share
+nothing but the metrics counters, the legacy API's ephemeral policies
+(auth/ephemeral.py) and the record of key writes (keystore/changes.py), all in shared
+memory created before the fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+from pykes.api.routes import RouteOverride, RouteTable
+from pykes.api.state import ServerState
+from pykes.auth.authorizer import Authorizer
+from pykes.auth.ephemeral import DEFAULT_CAPACITY, EphemeralStore
+from pykes.auth.policy import Policy
+from pykes.auth.proxy import TLSProxy
+from pykes.crypto import KeyVersion, decode_key_version, encode_key_version, generate_key_version
+from pykes.errors import KeyExistsError
+from pykes.keystore import KeyCache, KeyStore
+from pykes.keystore.changes import KeyChanges
+from pykes.observe.bus import LogBroker, LogBus, socket_pair
+from pykes.observe.logs import Logs, route_python_logging
+from pykes.observe.metrics import Metrics, SharedCounters
+from pykes.process import memlock, memtrim
+from pykes.wire.acceptor import tls_protocol_factory
+from pykes.wire.connection import Connection, ConnectionRegistry
+from pykes.wire.tls import TLSSettings, server_context
+
+SHUTDOWN_GRACE = 1.0  # seconds in-flight requests get on SIGINT/SIGTERM
+TLS_RELOAD_INTERVAL = 15 * 60.0  # seconds; PYKES_TLS_RELOAD_INTERVAL overrides it
+
+
+@dataclass
+class ServerSetup:
+    """Everything needed to serve, independent of where it came from (config or --dev)."""
+
+    host: str
+    port: int
+    tls: TLSSettings
+    admin: str
+    policies: dict[str, Policy]
+    assignments: dict[str, str]  # identity -> policy name
+    overrides: dict[str, RouteOverride]
+    cache_any: float
+    cache_unused: float
+    cache_offline: float
+    log_error: int
+    log_audit: int
+    open_keystore: Callable[[], Awaitable[KeyStore]]
+    predefined_keys: list[str] = field(default_factory=list)
+    workers: int = 1
+    legacy_api: bool = True  # `api.legacy` (docs/legacy-api.md)
+    # Re-reads the configuration for SIGHUP (None: nothing to reload, e.g. --dev).
+    reload: Callable[[], ServerSetup] | None = None
+    # tls.proxy (docs/compat/auth.md §10)
+    proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))
+    # Called once the first worker listens (prints "=> Server is up and running...").
+    on_listening: Callable[[], None] | None = None
+
+
+def build_state(
+    setup: ServerSetup,
+    store: KeyStore,
+    metrics: Metrics,
+    logs: Logs,
+    ephemeral: EphemeralStore | None = None,
+    key_changes: KeyChanges | None = None,
+) -> ServerState:
+    """The request state; ``ephemeral`` (the legacy API's run-time policies) and
+    ``key_changes`` (which keys were written), both shared by all workers, outlive
+    every state built from them, so SIGHUP keeps their contents."""
+    cache: KeyCache[KeyVersion] = KeyCache(
+        store,
+        decode=decode_key_version,
+        any=setup.cache_any,
+        unused=setup.cache_unused,
+        offline=setup.cache_offline,
+        changes=key_changes,
+    )
+    return ServerState(
+        routes=RouteTable(setup.overrides, legacy=setup.legacy_api),
+        authorizer=Authorizer(setup.admin, setup.policies, setup.assignments, ephemeral),
+        policies=setup.policies,
+        keys=cache,
+        log=logs,
+        metrics=metrics,
+        start_monotonic=metrics.start_monotonic,
+        proxy=setup.proxy,
+    )
+
+
+async def create_predefined_keys(store: KeyStore, names: list[str], admin: str) -> None:
+    """Create each configured key if missing; "exists" is fine (docs/compat/config.md §2)."""
+    for name in names:
+        key = generate_key_version(created_by=admin)
+        with contextlib.suppress(KeyExistsError):
+            await store.create(name, encode_key_version(key))
+
+
+def check_bind(host: str, port: int) -> None:
+    """Fail early (before forking) if the address cannot be bound.
+
+    The probe does not set SO_REUSEPORT, which the workers do: a port another server
+    listens on with it (a second ``kes server`` started by mistake) is refused here
+    instead of being silently shared, half of the connections going to each."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host or "0.0.0.0", port))
+
+
+class Worker:
+    """One event loop serving the port."""
+
+    def __init__(
+        self,
+        setup: ServerSetup,
+        store: KeyStore | None,
+        counters: SharedCounters,
+        slot: int = 0,
+        bus_socket: socket.socket | None = None,
+        ephemeral: EphemeralStore | None = None,
+        key_changes: KeyChanges | None = None,
+    ) -> None:
+        self.setup = setup
+        self.ephemeral = ephemeral
+        self.key_changes = key_changes
+        self.store = store
+        self.counters = counters
+        self.slot = slot
+        self.bus_socket = bus_socket
+        self.state: ServerState | None = None
+        self.stopping: asyncio.Event | None = None
+        self.ssl_context: ssl.SSLContext | None = None
+        self._reload_task: asyncio.Task[None] | None = None
+
+    def current_state(self) -> ServerState:
+        assert self.state is not None
+        return self.state
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        assert self.ssl_context is not None
+        return self.ssl_context
+
+    def _logs(self) -> Logs:
+        return self.state.log if self.state is not None else self._startup_logs
+
+    async def serve(self, reuse_port: bool) -> None:
+        setup = self.setup
+        loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        metrics = Metrics(time.monotonic(), self.counters, self.slot)
+        logs = Logs(setup.log_error, setup.log_audit)
+        self._startup_logs = logs
+        logs.audit_hub.on_delivered = metrics.requests.audit_event
+        logs.error_hub.on_delivered = metrics.requests.error_event
+        bus = None
+        if self.bus_socket is not None:
+            bus = LogBus(
+                self.bus_socket,
+                {b"a": logs.audit_hub, b"e": logs.error_hub},
+                on_master_lost=self.stopping.set,  # the master died: do not linger
+            )
+            bus.attach(loop)
+        route_python_logging(self._logs)
+        store = self.store if self.store is not None else await setup.open_keystore()
+        self.state = build_state(setup, store, metrics, logs, self.ephemeral, self.key_changes)
+        await self.state.keys.start()
+        loop.set_exception_handler(lambda _loop, ctx: _log_loop_error(logs, ctx))
+        self.ssl_context = server_context(setup.tls)
+        registry = ConnectionRegistry(self.current_state)
+        server = await loop.create_server(
+            tls_protocol_factory(registry, self._ssl_context, self._logs),
+            host=setup.host or None,
+            port=setup.port,
+            reuse_port=reuse_port,
+            reuse_address=True,
+            backlog=2048,
+        )
+        registry.start()
+        if setup.on_listening is not None and self.slot == 0:
+            setup.on_listening()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._schedule_reload)
+        tls_refresh = loop.create_task(self._refresh_tls_periodically())
+        # After a burst of connections, hand the freed heap back (memtrim.py, issue 7).
+        trimming = loop.create_task(memtrim.BurstTrimmer(lambda: len(registry.connections)).run())
+        try:
+            await self.stopping.wait()
+        finally:
+            tls_refresh.cancel()
+            trimming.cancel()
+            server.close()
+            for conn in list(registry.connections):
+                if conn.handler is not None:
+                    conn.handler.goaway()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_wait_idle(registry), SHUTDOWN_GRACE)
+            for conn in list(registry.connections):
+                conn.transport.abort()
+            registry.stop()
+            await self.state.keys.close()
+            self.state.log.flush()
+            if bus is not None:
+                bus.detach(loop)
+
+    async def _refresh_tls_periodically(self) -> None:
+        """Every 15 minutes re-read the config file and re-apply only its TLS part
+        (certificate rotation without SIGHUP, docs/compat/config.md §6)."""
+        interval = float(os.environ.get("PYKES_TLS_RELOAD_INTERVAL", TLS_RELOAD_INTERVAL))
+        while True:
+            await asyncio.sleep(interval)
+            if self.setup.reload is None:
+                continue
+            try:
+                self.ssl_context = server_context(self.setup.reload().tls)
+            except Exception as err:  # noqa: BLE001 - keep the current certificate
+                print(f"Failed to reload TLS configuration: {err}", file=sys.stderr, flush=True)
+
+    def _schedule_reload(self) -> None:
+        self._reload_task = asyncio.get_running_loop().create_task(self.reload())
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the config and swap in new policies, admin, routes, cache and
+        keystore; in-flight requests finish with the old state. A bad config keeps the
+        old one. (Listen address and TLS material are not changed.)"""
+        print("SIGHUP signal received. Reloading configuration...", file=sys.stderr, flush=True)
+        old = self.state
+        if self.setup.reload is None or old is None:
+            print("Failed to reload server config: nothing to reload", file=sys.stderr, flush=True)
+            return
+        try:
+            setup = self.setup.reload()
+            ssl_context = server_context(setup.tls)  # a new certificate for new connections
+            store = await setup.open_keystore()
+            await create_predefined_keys(store, setup.predefined_keys, setup.admin)
+        except Exception as err:  # noqa: BLE001 - report and keep serving
+            print(f"Failed to reload server config: {err}", file=sys.stderr, flush=True)
+            return
+        old.log.error_level, old.log.audit_level = setup.log_error, setup.log_audit
+        state = build_state(setup, store, old.metrics, old.log, self.ephemeral, self.key_changes)
+        state.start_ns, state.start_monotonic = old.start_ns, old.start_monotonic
+        await state.keys.start()
+        self.setup, self.state, self.ssl_context = setup, state, ssl_context
+        await old.keys.close()
+        print(
+            "=> Reloading configuration after SIGHUP signal completed.", file=sys.stderr, flush=True
+        )
+
+
+async def _wait_idle(registry: ConnectionRegistry) -> None:
+    while any(c.handler is not None and _busy(c) for c in registry.connections):
+        await asyncio.sleep(0.05)
+
+
+def _busy(conn: Connection) -> bool:
+    handler = conn.handler
+    if handler is None:
+        return False
+    return bool(getattr(handler, "worker", None) or getattr(handler, "streams", None))
+
+
+def _log_loop_error(logs: Logs, context: dict[str, object]) -> None:
+    """asyncio reports TLS handshake failures here; Go logs them at INFO."""
+    exc = context.get("exception")
+    message = str(context.get("message", ""))
+    transport = context.get("transport")
+    peer = ""
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            name = transport.get_extra_info("peername")  # type: ignore[attr-defined]
+            peer = f"{name[0]}:{name[1]}" if name else ""
+    if exc is not None and ("SSL" in message or "handshake" in message.lower()):
+        logs.info(f"http: TLS handshake error from {peer}: {exc}")
+    else:
+        logs.error(f"{message}: {type(exc).__name__ if exc else ''}".rstrip(": "))
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a hard dependency on Linux
+        return asyncio.new_event_loop()
+
+
+def run_worker(
+    setup: ServerSetup,
+    store: KeyStore | None,
+    reuse_port: bool,
+    counters: SharedCounters,
+    slot: int = 0,
+    bus_socket: socket.socket | None = None,
+    ephemeral: EphemeralStore | None = None,
+    key_changes: KeyChanges | None = None,
+) -> None:
+    loop = _new_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        worker = Worker(setup, store, counters, slot, bus_socket, ephemeral, key_changes)
+        loop.run_until_complete(worker.serve(reuse_port))
+    finally:
+        loop.close()
+
+
+def serve_forever(setup: ServerSetup, store: KeyStore | None) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit status."""
+    counters = SharedCounters(max(setup.workers, 1))
+    # Created before the fork: every worker shares the legacy API's run-time policies.
+    ephemeral = EphemeralStore(int(os.environ.get("PYKES_EPHEMERAL_BYTES", DEFAULT_CAPACITY)))
+    key_changes = KeyChanges()  # and every key write (issue 19)
+    if setup.workers <= 1:
+        run_worker(setup, store, False, counters, ephemeral=ephemeral, key_changes=key_changes)
+        return 0
+    return _Supervisor(setup, counters, ephemeral, key_changes).run()
+
+
+def _terminate_with_parent() -> None:
+    """Linux: SIGTERM this worker when the master dies (even by SIGKILL), so no orphan
+    keeps serving the port. The log bus's EOF is the portable second line of defence."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the master died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _Supervisor:
+    """The master of ``--workers N``: forks the workers, relays log events between them
+    (``LogBroker``), forwards signals and replaces a worker that dies unexpectedly."""
+
+    def __init__(
+        self,
+        setup: ServerSetup,
+        counters: SharedCounters,
+        ephemeral: EphemeralStore,
+        key_changes: KeyChanges,
+    ) -> None:
+        self.setup = setup
+        self.counters = counters
+        self.ephemeral = ephemeral
+        self.key_changes = key_changes
+        self.broker = LogBroker()
+        self.children: dict[int, int] = {}  # pid -> worker slot
+        self.stopping = False
+        self.status = 0
+
+    def _spawn(self, slot: int) -> None:
+        master_end, worker_end = socket_pair()
+        pid = os.fork()
+        if pid == 0:  # worker process
+            code = 0
+            try:
+                master_end.close()
+                self.broker.drop_inherited()
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_DFL)
+                _terminate_with_parent()
+                memlock.relock_after_fork()  # memory locks are not inherited by fork()
+                run_worker(
+                    self.setup,
+                    None,
+                    True,
+                    self.counters,
+                    slot,
+                    worker_end,
+                    self.ephemeral,
+                    self.key_changes,
+                )
+            except BaseException as err:  # noqa: BLE001 - report and exit the worker
+                print(f"Error: worker failed: {err}", file=sys.stderr, flush=True)
+                code = 1
+            finally:
+                os._exit(code)
+        worker_end.close()
+        self.children[pid] = slot
+        self.broker.add(slot, master_end)
+
+    def _signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGHUP:
+            # Keep the master's copy current, so a replaced worker starts with it.
+            with contextlib.suppress(Exception):
+                if self.setup.reload is not None:
+                    self.setup = self.setup.reload()
+        else:
+            self.stopping = True
+        for pid in self.children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
+
+    def run(self) -> int:
+        memtrim.before_fork()  # start-up garbage is not copied into the workers
+        for slot in range(self.setup.workers):
+            self._spawn(slot)
+        self.setup = replace(self.setup, on_listening=None)  # a replaced worker says nothing
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._signal)
+        while self.children:
+            self.broker.poll(0.2)
+            self._reap()
+        self.broker.close()
+        return self.status
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, code = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            slot = self.children.pop(pid, None)
+            if slot is None:
+                continue
+            self.broker.remove(slot)
+            exit_code = os.waitstatus_to_exitcode(code)
+            # It may have died between a key write and publishing it: no worker may keep
+            # a copy of any key that write changed (issue 19).
+            self.key_changes.publish(None)
+            if self.stopping:
+                if exit_code not in (0, -signal.SIGTERM):
+                    self.status = 1
+                continue
+            print(
+                f"Worker {pid} exited unexpectedly (status {exit_code}); starting a new one",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(0.1)  # no busy fork loop if a worker dies at start-up
+            self._spawn(slot)
+
+
+__all__ = [
+    "ServerSetup",
+    "build_state",
+    "check_bind",
+    "create_predefined_keys",
+    "serve_forever",
+]
