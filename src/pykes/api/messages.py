@@ -1,15 +1,15 @@
-"""Transport-independent request/response objects shared by HTTP/1.1 and HTTP/2."""
+"""What flows through the API, whatever the protocol: a request with the route it matched,
+and the answers (HTTP/1.1 and HTTP/2 build and send them, pykes.wire)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from pykes.api.routes import Route
-
-HEADER_TIMEOUT = 5.0  # request headers must arrive within 5 s (docs/compat/api.md §1)
-IDLE_TIMEOUT = 90.0  # idle keep-alive connections are closed after 90 s
+    from pykes.api.context import Context
+    from pykes.auth.authorizer import Authorizer
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -117,3 +117,30 @@ class StreamResponse:
 
 
 EMPTY_OK = Response(200)
+
+
+Handler = Callable[["Context", "Request"], Awaitable["Response | StreamResponse"]]
+AuthMode = Literal["none", "identify", "policy", "legacy"]
+"""none: no identity; identify: identity only, never refused; policy: the admin or a
+policy that allows the path; legacy: the route's own ``authorize`` step (the legacy
+API's rules, docs/legacy-api.md)."""
+
+MAX_BODY = 1_000_000  # decimal, as Go's mem.MB
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint (pykes.api.routes lists them all)."""
+
+    path: str
+    method: str
+    handler: Handler
+    max_body: int = 0
+    timeout: float = 15.0  # seconds; 0 = no deadline
+    auth: AuthMode = "policy"
+    counted: bool = False  # counted in the request metrics (docs/compat/observability.md §3)
+    authorize: Callable[[Authorizer, Request], None] | None = None  # auth "legacy" only
+
+    @property
+    def subtree(self) -> bool:
+        return self.path.endswith("/")

@@ -17,6 +17,7 @@ from pykes.errors import APIError, NoClientCertificateError
 from pykes.gojson import error_body
 
 if TYPE_CHECKING:
+    from pykes.api.context import Context
     from pykes.api.routes import RouteTable
     from pykes.api.state import ServerState
 
@@ -103,19 +104,22 @@ async def respond(
     """The response to a request (``early`` from ``route_request``, or the handler's),
     with its audit event: every request is audited, whatever its status.
 
-    Authentication, authorization and the handler run in this one coroutine (no
-    nested ``handle``/``_run`` coroutines): per request CPU, docs/performance.md."""
+    Who and where are resolved here, once: the identity (a TLS proxy's forwarded one),
+    then the tenant context the request acts in, against whose authorizer it is checked
+    and which its handler receives. They run in this one coroutine (no nested
+    ``handle``/``_run`` coroutines): per request CPU, docs/performance.md."""
     if early is not None:
         state.log.audit(req, early.status)
         return early
     route = req.route
     assert route is not None
+    ctx = state.context  # stateless mode: the one tenant
     try:
         auth = route.auth
         if auth == "policy" and req.has_cert and req.identity not in state.proxy.identities:
-            state.authorizer.authorize(req.identity, req.path)  # authenticate(), inline
+            ctx.authorizer.authorize(req.identity, req.path)  # authenticate(), inline
         elif auth != "none":
-            authenticate(state, req)
+            authenticate(state, ctx, req)
     except APIError as err:
         response = _denied(state, req, err)
         state.log.audit(req, response.status)
@@ -127,7 +131,7 @@ async def respond(
     status = 0  # a cancelled request (client gone) is timed but has no status
     try:
         try:
-            response = await route.handler(state, req)
+            response = await route.handler(ctx, req)
         except APIError as err:
             response = api_error_response(err)
         except Exception as err:  # a bug: never crash the connection, never leak details
@@ -142,9 +146,9 @@ async def respond(
     return response
 
 
-def authenticate(state: ServerState, req: Request) -> None:
+def authenticate(state: ServerState, ctx: Context, req: Request) -> None:
     """The identity and authorization steps of a routed request: ``APIError`` (400 /
-    403) when it may not go on to its handler."""
+    403) when it may not go on to its handler in ``ctx``."""
     route = req.route
     assert route is not None
     if route.auth == "none":
@@ -156,16 +160,16 @@ def authenticate(state: ServerState, req: Request) -> None:
     if not req.has_cert:
         raise NoClientCertificateError()
     if route.authorize is None:  # "policy"
-        state.authorizer.authorize(req.identity, req.path)
+        ctx.authorizer.authorize(req.identity, req.path)
     else:  # "legacy": the route's own rules
-        route.authorize(state.authorizer, req)
+        route.authorize(ctx.authorizer, req)
 
 
 def refusal(state: ServerState, req: Request) -> Response | None:
     """The answer of ``authenticate`` when it refuses ``req`` (None: the request may go
     on), before the body is read (``Expect: 100-continue``, wire/http1.py)."""
     try:
-        authenticate(state, req)
+        authenticate(state, state.context, req)
     except APIError as err:
         return _denied(state, req, err)
     return None

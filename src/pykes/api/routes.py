@@ -6,41 +6,12 @@ handler function, grouped by API family in ``pykes.api.handlers``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
 
 from pykes.api.handlers import identities, keys, legacy, logs, policies, system
-
-if TYPE_CHECKING:
-    from pykes.api.messages import Request, Response, StreamResponse
-    from pykes.api.state import ServerState
-    from pykes.auth.authorizer import Authorizer
-
-Handler = Callable[["ServerState", "Request"], Awaitable["Response | StreamResponse"]]
-AuthMode = Literal["none", "identify", "policy", "legacy"]
-"""none: no identity; identify: identity only, never refused; policy: the admin or a
-policy that allows the path; legacy: the route's own ``authorize`` step (the legacy
-API's rules, docs/legacy-api.md)."""
-
-MAX_BODY = 1_000_000  # decimal, as Go's mem.MB
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    path: str
-    method: str
-    handler: Handler
-    max_body: int = 0
-    timeout: float = 15.0  # seconds; 0 = no deadline
-    auth: AuthMode = "policy"
-    counted: bool = False  # counted in the request metrics (docs/compat/observability.md §3)
-    authorize: Callable[[Authorizer, Request], None] | None = None  # auth "legacy" only
-
-    @property
-    def subtree(self) -> bool:
-        return self.path.endswith("/")
-
+from pykes.api.messages import MAX_BODY, Handler, Route
+from pykes.gojson import go_json
 
 DEFAULT_ROUTES: tuple[Route, ...] = (
     Route("/version", "GET", system.version, timeout=10.0, auth="none"),
@@ -144,6 +115,20 @@ class RouteTable:
             sorted((r for r in served if r.subtree), key=lambda r: -len(r.path))
         )
         self.skip_auth_any = any(o.skip_auth for p, o in overrides.items() if p in self.exact)
+
+    def listing(self) -> bytes:
+        """The answer of ``/v1/api``: the current API's routes (docs/compat/api.md §5.5)."""
+        return go_json(
+            [
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "max_body": r.max_body,
+                    "timeout": int(r.timeout),
+                }
+                for r in self.routes
+            ]
+        )
 
     def lookup(self, path: str) -> Route | None:
         """The route serving ``path`` (already cleaned), or None."""

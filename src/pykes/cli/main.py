@@ -88,8 +88,8 @@ def version_text() -> str:
     import time
 
     from pykes import __version__
+    from pykes.api.context import COMMIT
     from pykes.api.handlers.system import GOARCH, GOOS
-    from pykes.api.state import COMMIT
 
     rows = [
         ("Version", f"{__version__} commit={COMMIT}"),

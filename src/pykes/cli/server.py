@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pykes import __version__
+from pykes.api.context import COMMIT
 from pykes.api.handlers import legacy
 from pykes.api.handlers.system import GOARCH, GOOS
 from pykes.api.routes import DEFAULT_ROUTES, RouteOverride
-from pykes.api.state import COMMIT
 from pykes.auth.policy import Policy
 from pykes.auth.proxy import tls_proxy
 from pykes.cli import server_flags

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pykes.observe.logs import Hub
+    from pykes.observe.hub import Hub
 
 KINDS = (b"a", b"e")
 MAX_MESSAGE = 1 << 20

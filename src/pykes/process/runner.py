@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
+from pykes.api.context import Context, ServerFacts
 from pykes.api.routes import RouteOverride, RouteTable
 from pykes.api.state import ServerState
 from pykes.auth.authorizer import Authorizer
@@ -35,7 +36,7 @@ from pykes.observe.bus import LogBroker, LogBus, socket_pair
 from pykes.observe.logs import Logs, route_python_logging
 from pykes.observe.metrics import Metrics, SharedCounters
 from pykes.process import memlock, memtrim
-from pykes.wire.acceptor import tls_protocol_factory
+from pykes.wire.acceptor import http_handler, tls_protocol_factory
 from pykes.wire.connection import Connection, ConnectionRegistry
 from pykes.wire.tls import TLSSettings, server_context
 
@@ -90,16 +91,21 @@ def build_state(
         offline=setup.cache_offline,
         changes=key_changes,
     )
-    return ServerState(
-        routes=RouteTable(setup.overrides, legacy=setup.legacy_api),
-        authorizer=Authorizer(setup.admin, setup.policies, setup.assignments, ephemeral),
-        policies=setup.policies,
-        keys=cache,
+    routes = RouteTable(setup.overrides, legacy=setup.legacy_api)
+    facts = ServerFacts(
         log=logs,
         metrics=metrics,
+        api_listing=routes.listing(),
         start_monotonic=metrics.start_monotonic,
-        proxy=setup.proxy,
     )
+    context = Context(
+        keys=cache,
+        authorizer=Authorizer(setup.admin, setup.policies, setup.assignments, ephemeral),
+        policies=setup.policies,
+        facts=facts,
+        log=logs,
+    )
+    return ServerState(routes=routes, context=context, proxy=setup.proxy)
 
 
 async def create_predefined_keys(store: KeyStore, names: list[str], admin: str) -> None:
@@ -178,10 +184,10 @@ class Worker:
         route_python_logging(self._logs)
         store = self.store if self.store is not None else await setup.open_keystore()
         self.state = build_state(setup, store, metrics, logs, self.ephemeral, self.key_changes)
-        await self.state.keys.start()
+        await self.state.context.keys.start()
         loop.set_exception_handler(lambda _loop, ctx: _log_loop_error(logs, ctx))
         self.ssl_context = server_context(setup.tls)
-        registry = ConnectionRegistry(self.current_state)
+        registry = ConnectionRegistry(self.current_state, http_handler)
         server = await loop.create_server(
             tls_protocol_factory(registry, self._ssl_context, self._logs),
             host=setup.host or None,
@@ -213,7 +219,7 @@ class Worker:
             for conn in list(registry.connections):
                 conn.transport.abort()
             registry.stop()
-            await self.state.keys.close()
+            await self.state.context.keys.close()
             self.state.log.flush()
             if bus is not None:
                 bus.detach(loop)
@@ -253,10 +259,11 @@ class Worker:
             return
         old.log.error_level, old.log.audit_level = setup.log_error, setup.log_audit
         state = build_state(setup, store, old.metrics, old.log, self.ephemeral, self.key_changes)
-        state.start_ns, state.start_monotonic = old.start_ns, old.start_monotonic
-        await state.keys.start()
+        facts, old_facts = state.context.facts, old.context.facts
+        facts.start_ns, facts.start_monotonic = old_facts.start_ns, old_facts.start_monotonic
+        await state.context.keys.start()
         self.setup, self.state, self.ssl_context = setup, state, ssl_context
-        await old.keys.close()
+        await old.context.keys.close()
         print(
             "=> Reloading configuration after SIGHUP signal completed.", file=sys.stderr, flush=True
         )

@@ -30,7 +30,9 @@ from asyncio.sslproto import SSLProtocol as _AsyncioSSLProtocol
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pykes.wire.connection import Connection, ConnectionRegistry
+from pykes.wire.connection import Connection, ConnectionRegistry, HTTPHandler
+from pykes.wire.http1 import HTTP1Handler, ProxiedHTTP1Handler
+from pykes.wire.http2 import H2Handler, ProxiedH2Handler
 
 if TYPE_CHECKING:
     from pykes.observe.logs import Logs
@@ -191,6 +193,14 @@ def handshake_error_text(err: BaseException) -> str:
     if isinstance(err, ConnectionError) or not str(err):
         return "EOF"
     return str(err)
+
+
+def http_handler(conn: Connection, alpn: str | None, proxied: bool) -> HTTPHandler:
+    """HTTP/2 when the client chose ``h2`` by ALPN, else HTTP/1.1; a TLS proxy's
+    connection keeps its requests' headers for the identity step (auth/proxy.py)."""
+    if alpn == "h2":
+        return ProxiedH2Handler(conn) if proxied else H2Handler(conn)
+    return ProxiedHTTP1Handler(conn) if proxied else HTTP1Handler(conn)
 
 
 def tls_protocol_factory(

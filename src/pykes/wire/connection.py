@@ -8,15 +8,29 @@ import math
 import time
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from pykes.api.messages import HEADER_TIMEOUT, IDLE_TIMEOUT
 from pykes.pki import identity_of_certificate, is_ca_certificate
-from pykes.wire.http1 import HTTP1Handler, ProxiedHTTP1Handler
-from pykes.wire.http2 import H2Handler, ProxiedH2Handler
 
 if TYPE_CHECKING:
     from pykes.api.state import ServerState
+
+HEADER_TIMEOUT = 5.0  # request headers must arrive within 5 s (docs/compat/api.md §1)
+IDLE_TIMEOUT = 90.0  # idle keep-alive connections are closed after 90 s
+
+
+class HTTPHandler(Protocol):
+    """The HTTP/1.1 or HTTP/2 side of a connection (wire/http1.py, wire/http2/)."""
+
+    def data_received(self, data: bytes) -> None: ...
+
+    def pause_writing(self) -> None: ...
+
+    def resume_writing(self) -> None: ...
+
+    def goaway(self) -> None: ...
+
+    def connection_lost(self) -> None: ...
 
 
 _date_until = 0.0  # the Date line below is valid until this time.time()
@@ -65,7 +79,7 @@ class Connection(asyncio.Protocol):
         self.identity = ""
         self.has_cert = False
         self.ip = ""
-        self.handler: HTTP1Handler | H2Handler | None = None
+        self.handler: HTTPHandler | None = None
         self.deadline = math.inf  # monotonic time by which the response must be out
         self.streaming = False
         self._paused = False
@@ -86,10 +100,7 @@ class Connection(asyncio.Protocol):
             alpn = ssl_object.selected_alpn_protocol()
         # A TLS proxy's connection keeps request headers for the identity step.
         proxied = self.identity in self.state().proxy.identities
-        if alpn == "h2":
-            self.handler = ProxiedH2Handler(self) if proxied else H2Handler(self)
-        else:
-            self.handler = ProxiedHTTP1Handler(self) if proxied else HTTP1Handler(self)
+        self.handler = self.server.new_handler(self, alpn, proxied)
         self.deadline = time.monotonic() + HEADER_TIMEOUT
         self.server.add(self)
 
@@ -115,12 +126,12 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._paused = True
-        if isinstance(self.handler, HTTP1Handler):
+        if self.handler is not None:
             self.handler.pause_writing()
 
     def resume_writing(self) -> None:
         self._paused = False
-        if isinstance(self.handler, HTTP1Handler):
+        if self.handler is not None:
             self.handler.resume_writing()
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
@@ -160,8 +171,14 @@ class ConnectionRegistry:
     """Tracks live connections and enforces their deadlines (one sweeper task instead
     of a timer per request)."""
 
-    def __init__(self, current_state: Callable[[], ServerState]) -> None:
+    def __init__(
+        self,
+        current_state: Callable[[], ServerState],
+        new_handler: Callable[[Connection, str | None, bool], HTTPHandler],
+    ) -> None:
         self.current_state = current_state
+        # The HTTP handler of a new connection: (connection, ALPN protocol, proxied).
+        self.new_handler = new_handler
         self.connections: set[Connection] = set()
         self._sweeper: asyncio.Task[None] | None = None
 

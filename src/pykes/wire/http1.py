@@ -23,7 +23,6 @@ from weakref import WeakKeyDictionary
 import httptools
 
 from pykes.api.messages import (
-    HEADER_TIMEOUT,
     JSON,
     REASONS,
     Request,
@@ -33,6 +32,7 @@ from pykes.api.messages import (
 from pykes.api.pipeline import refusal, respond
 from pykes.api.targets import TargetCache
 from pykes.wire import eager
+from pykes.wire.connection import HEADER_TIMEOUT
 from pykes.wire.spin import spinner_of
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from pykes.gojson import go_json
 from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
-    from pykes.api.state import ServerState
+    from pykes.api.context import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +32,12 @@ class IdentityInfo:
     created_by: str
 
 
-def assigned(state: ServerState, identity: str) -> tuple[Policy, int, str] | None:
+def assigned(ctx: Context, identity: str) -> tuple[Policy, int, str] | None:
     """The policy of a non-admin identity with its assignment time and assigner."""
-    authorizer = state.authorizer
+    authorizer = ctx.authorizer
     if identity in authorizer.assignments:
         policy = authorizer.policy_of(identity)
-        return (policy, state.start_ns, state.admin) if policy is not None else None
+        return (policy, ctx.facts.start_ns, ctx.admin) if policy is not None else None
     store = authorizer.ephemeral
     if store is None:
         return None
@@ -48,27 +48,27 @@ def assigned(state: ServerState, identity: str) -> tuple[Policy, int, str] | Non
     return policy, entry.created_at_ns, entry.created_by
 
 
-def all_identities(state: ServerState) -> list[IdentityInfo]:
+def all_identities(ctx: Context) -> list[IdentityInfo]:
     """The admin and every assigned identity (config file and run time), sorted."""
-    rows = {state.admin: IdentityInfo(state.admin, True, "", state.start_ns, "")}
-    names = set(state.authorizer.assignments)
-    store = state.authorizer.ephemeral
+    rows = {ctx.admin: IdentityInfo(ctx.admin, True, "", ctx.facts.start_ns, "")}
+    names = set(ctx.authorizer.assignments)
+    store = ctx.authorizer.ephemeral
     if store is not None:
         names.update(store.snapshot().assignments)
     for identity in names:
-        found = assigned(state, identity) if identity != state.admin else None
+        found = assigned(ctx, identity) if identity != ctx.admin else None
         if found is not None:
             policy, at, by = found
             rows[identity] = IdentityInfo(identity, False, policy.name, at, by)
     return [rows[i] for i in sorted(rows)]
 
 
-async def describe(state: ServerState, req: Request) -> Response:
+async def describe(ctx: Context, req: Request) -> Response:
     identity = require_name("identity", req.resource)
-    if state.authorizer.is_admin(identity):
-        created_at = format_rfc3339_nano(state.start_ns, local=True)
+    if ctx.authorizer.is_admin(identity):
+        created_at = format_rfc3339_nano(ctx.facts.start_ns, local=True)
         return Response(200, go_json({"admin": True, "created_at": created_at}))
-    found = assigned(state, identity)
+    found = assigned(ctx, identity)
     if found is None:
         raise IdentityNotFoundError()
     policy, at, by = found
@@ -84,22 +84,22 @@ async def describe(state: ServerState, req: Request) -> Response:
     )
 
 
-async def list_(state: ServerState, req: Request) -> Response:
+async def list_(ctx: Context, req: Request) -> Response:
     prefix = listing_prefix(req.resource)
-    names = [r.identity for r in all_identities(state) if r.identity.startswith(prefix)]
+    names = [r.identity for r in all_identities(ctx) if r.identity.startswith(prefix)]
     return Response(200, go_json({"identities": names, "continue_at": ""}))
 
 
-async def self_describe(state: ServerState, req: Request) -> Response:
+async def self_describe(ctx: Context, req: Request) -> Response:
     """Works for every identity, not just the admin (fixes the Go server's 404, docs/compat/api.md
     §5.20), in the flat shape the Go SDK's ``DescribeSelf`` decodes."""
     identity = req.identity
-    if identity and state.authorizer.is_admin(identity):
-        created_at = format_rfc3339_nano(state.start_ns, local=True)
+    if identity and ctx.authorizer.is_admin(identity):
+        created_at = format_rfc3339_nano(ctx.facts.start_ns, local=True)
         return Response(
             200, go_json({"identity": identity, "admin": True, "created_at": created_at})
         )
-    found = assigned(state, identity) if identity else None
+    found = assigned(ctx, identity) if identity else None
     if found is None:
         raise IdentityNotFoundError()
     policy, at, by = found

@@ -25,7 +25,7 @@ from pykes.gojson import BodyError, bytes_field, go_json, simple_bytes_fields, s
 from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
-    from pykes.api.state import ServerState
+    from pykes.api.context import Context
 
 _IMPORT_BODY = "invalid import key request body"
 _PAGE_SIZE = 1024
@@ -39,20 +39,20 @@ def _key_name(req: Request) -> str:
     return require_name("key name", req.resource)
 
 
-async def _load(state: ServerState, req: Request, name: str) -> KeyVersion:
+async def load_key(ctx: Context, req: Request, name: str) -> KeyVersion:
     try:
-        return await state.keys.get(name)
+        return await ctx.keys.get(name)
     except Exception as err:
-        raise _load_error(state, req, name, err) from None
+        raise _load_error(ctx, req, name, err) from None
 
 
-def _load_error(state: ServerState, req: Request, name: str, err: Exception) -> APIError:
+def _load_error(ctx: Context, req: Request, name: str, err: Exception) -> APIError:
     """What a failed key read answers: its own APIError (404 …), else a logged 502.
-    The hot handlers await ``state.keys.get`` themselves (one coroutine less than
-    ``_load``) and raise this."""
+    The hot handlers await ``ctx.keys.get`` themselves (one coroutine less than
+    ``load_key``) and raise this."""
     if isinstance(err, APIError):
         return err
-    state.log.error(f"failed to read key '{name}': {_describe(err)}", req)
+    ctx.log.error(f"failed to read key '{name}': {_describe(err)}", req)
     return APIError(502, "failed to read key")
 
 
@@ -62,27 +62,27 @@ def _describe(err: Exception) -> str:
     return str(err) or type(err).__name__
 
 
-async def _store(state: ServerState, req: Request, name: str, key: KeyVersion) -> None:
+async def _store(ctx: Context, req: Request, name: str, key: KeyVersion) -> None:
     try:
-        await state.keys.create(name, encode_key_version(key))
+        await ctx.keys.create(name, encode_key_version(key))
     except APIError:
         raise
     except Exception as err:
-        state.log.error(f"failed to create key '{name}': {_describe(err)}", req)
+        ctx.log.error(f"failed to create key '{name}': {_describe(err)}", req)
         raise APIError(502, "failed to create key") from None
 
 
-async def create(state: ServerState, req: Request) -> Response:
+async def create(ctx: Context, req: Request) -> Response:
     name = _key_name(req)
     try:
-        key = generate_key_version(state.default_key_type, req.identity)
+        key = generate_key_version(ctx.facts.default_key_type, req.identity)
     except Exception:
         raise APIError(500, "failed to generate encryption key") from None
-    await _store(state, req, name, key)
+    await _store(ctx, req, name, key)
     return EMPTY_OK
 
 
-async def import_(state: ServerState, req: Request) -> Response:
+async def import_(ctx: Context, req: Request) -> Response:
     name = _key_name(req)
     body = read_body(req, ("key", "cipher", "bytes", "algorithm"), _IMPORT_BODY)
     try:
@@ -104,13 +104,13 @@ async def import_(state: ServerState, req: Request) -> Response:
         key = import_key_version(material, key_type, req.identity)
     except Exception:
         raise APIError(500, "failed to create key") from None
-    await _store(state, req, name, key)
+    await _store(ctx, req, name, key)
     return EMPTY_OK
 
 
-async def describe(state: ServerState, req: Request) -> Response:
+async def describe(ctx: Context, req: Request) -> Response:
     name = _key_name(req)
-    key = await _load(state, req, name)
+    key = await load_key(ctx, req, name)
     info = {
         "name": name,
         "algorithm": key.key_type.text,
@@ -121,14 +121,14 @@ async def describe(state: ServerState, req: Request) -> Response:
     return Response(200, go_json(info))
 
 
-async def list_(state: ServerState, req: Request) -> Response:
+async def list_(ctx: Context, req: Request) -> Response:
     prefix = listing_prefix(req.resource)
     try:
-        names, continue_at = await state.keys.list(prefix, _LIST_ALL)
+        names, continue_at = await ctx.keys.list(prefix, _LIST_ALL)
     except APIError:
         raise
     except Exception as err:
-        state.log.error(f"failed to list keys: {_describe(err)}", req)
+        ctx.log.error(f"failed to list keys: {_describe(err)}", req)
         raise APIError(502, "failed to list keys") from None
     # One page with every name (docs/compat/api.md §5.9 recommendation): the SDK sends
     # `continue_at` back as the next *prefix*, so Go-style pages lose names. Only when
@@ -141,14 +141,14 @@ async def list_(state: ServerState, req: Request) -> Response:
     return Response(200, body)
 
 
-async def delete(state: ServerState, req: Request) -> Response:
+async def delete(ctx: Context, req: Request) -> Response:
     name = _key_name(req)
     try:
-        await state.keys.delete(name)
+        await ctx.keys.delete(name)
     except APIError:
         raise
     except Exception as err:
-        state.log.error(f"failed to delete key '{name}': {_describe(err)}", req)
+        ctx.log.error(f"failed to delete key '{name}': {_describe(err)}", req)
         raise APIError(502, "failed to delete key") from None
     return EMPTY_OK
 
@@ -167,16 +167,16 @@ def _crypto_body(req: Request, fields: tuple[str, ...]) -> dict[str, bytes]:
         raise APIError(400, INVALID_BODY) from None
 
 
-async def generate(state: ServerState, req: Request) -> Response:
+async def generate(ctx: Context, req: Request) -> Response:
     name = _key_name(req)
     context = b""
     # No body (Content-Length: 0) or {} (what the SDK sends): no context.
     if req.content_length != 0 and req.body != b"{}":
         context = _crypto_body(req, ("context",))["context"]
     try:
-        key = await state.keys.get(name)
+        key = await ctx.keys.get(name)
     except Exception as err:
-        raise _load_error(state, req, name, err) from None
+        raise _load_error(ctx, req, name, err) from None
     # The data key is a bytearray wiped here; its base64 form (immutable bytes) must go
     # out, and one join makes one copy of it where chained `+` would make four.
     dek = new_data_key()
@@ -191,13 +191,13 @@ async def generate(state: ServerState, req: Request) -> Response:
     return Response(200, body, JSON)
 
 
-async def encrypt(state: ServerState, req: Request) -> Response:
+async def encrypt(ctx: Context, req: Request) -> Response:
     name = _key_name(req)
     body = _crypto_body(req, ("plaintext", "context"))
     try:
-        key = await state.keys.get(name)
+        key = await ctx.keys.get(name)
     except Exception as err:
-        raise _load_error(state, req, name, err) from None
+        raise _load_error(ctx, req, name, err) from None
     try:
         ciphertext = key.encrypt(body["plaintext"], body["context"])
     except Exception:
@@ -205,13 +205,13 @@ async def encrypt(state: ServerState, req: Request) -> Response:
     return Response(200, b'{"ciphertext":"' + b2a_base64(ciphertext, newline=False) + b'"}\n', JSON)
 
 
-async def decrypt(state: ServerState, req: Request) -> Response:
+async def decrypt(ctx: Context, req: Request) -> Response:
     name = _key_name(req)
     body = _crypto_body(req, ("ciphertext", "context"))
     try:
-        key = await state.keys.get(name)
+        key = await ctx.keys.get(name)
     except Exception as err:
-        raise _load_error(state, req, name, err) from None
+        raise _load_error(ctx, req, name, err) from None
     plaintext = key.decrypt(body["ciphertext"], body["context"])  # DecryptError → 400
     try:  # a bytearray, wiped here; its base64 form goes out
         plain = b2a_base64(plaintext, newline=False)
@@ -220,9 +220,9 @@ async def decrypt(state: ServerState, req: Request) -> Response:
         wipe(plaintext)
 
 
-async def hmac(state: ServerState, req: Request) -> Response:
+async def hmac(ctx: Context, req: Request) -> Response:
     name = _key_name(req)
     body = _crypto_body(req, ("message",))
-    key = await _load(state, req, name)
+    key = await load_key(ctx, req, name)
     mac = key.hmac(body["message"])  # 409 for legacy keys without an HMAC key
     return Response(200, b'{"hmac":"' + b2a_base64(mac, newline=False) + b'"}\n', JSON)

@@ -36,8 +36,8 @@ from pykes.gojson import BodyError, b64decode_std, go_json
 from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
-    from pykes.api.routes import Handler
-    from pykes.api.state import ServerState
+    from pykes.api.context import Context
+    from pykes.api.messages import Handler
     from pykes.auth.authorizer import Authorizer
 
 MAX_BULK = 1000  # ciphertexts per bulk decrypt (docs/compat/api.md §7.1)
@@ -86,8 +86,8 @@ def write_routes_notice(policies: Mapping[str, Policy], legacy: bool) -> str | N
     )
 
 
-def _authorize_grant(state: ServerState, req: Request, policy: Policy) -> None:
-    state.authorizer.authorize_grant(req.identity, policy, WRITE_ROUTES)
+def _authorize_grant(ctx: Context, req: Request, policy: Policy) -> None:
+    ctx.authorizer.authorize_grant(req.identity, policy, WRITE_ROUTES)
 
 
 # ----------------------------------------------------------------- request signals
@@ -102,16 +102,16 @@ def wants_legacy(req: Request) -> bool:
     return False
 
 
-def _store(state: ServerState) -> EphemeralStore:
-    store = state.authorizer.ephemeral
-    if store is None:  # a state built without one (tests, tools): nothing to write to
+def _store(ctx: Context) -> EphemeralStore:
+    store = ctx.authorizer.ephemeral
+    if store is None:  # a ctx built without one (tests, tools): nothing to write to
         raise APIError(501, "not implemented")
     return store
 
 
-def _update(state: ServerState, change: Any) -> None:
+def _update(ctx: Context, change: Any) -> None:
     try:
-        _store(state).update(change)
+        _store(ctx).update(change)
     except StoreFullError as err:
         raise APIError(400, str(err)) from None
 
@@ -175,18 +175,18 @@ def _policy_body(req: Request) -> tuple[tuple[str, ...], tuple[str, ...], tuple[
 
 
 # ----------------------------------------------------------------- policies
-def _check_assignable(state: ServerState, req: Request, policy: str, identity: str) -> None:
+def _check_assignable(ctx: Context, req: Request, policy: str, identity: str) -> None:
     require_name("identity", identity)
-    if state.authorizer.is_admin(identity):
+    if ctx.authorizer.is_admin(identity):
         raise APIError(
             400, f"cannot assign policy '{policy}' to '{identity}': identity is already admin"
         )
-    if identity in state.authorizer.assignments:
+    if identity in ctx.authorizer.assignments:
         raise APIError(
             400,
             f"cannot assign policy '{policy}' to '{identity}': identity already has a policy",
         )
-    proxy = getattr(state, "proxy", None)  # tls.proxy (docs/compat/auth.md §10), when configured
+    proxy = getattr(ctx, "proxy", None)  # tls.proxy (docs/compat/auth.md §10), when configured
     if proxy is not None and identity in proxy.identities:
         raise APIError(
             400, f"cannot assign policy '{policy}' to '{identity}': identity is a TLS proxy"
@@ -195,17 +195,17 @@ def _check_assignable(state: ServerState, req: Request, policy: str, identity: s
         raise APIError(403, "identity cannot assign policy to itself")
 
 
-async def policy_write(state: ServerState, req: Request) -> Response:
+async def policy_write(ctx: Context, req: Request) -> Response:
     """``POST /v1/policy/write/{name}``: create or replace an ephemeral policy; the
     identities already assigned to it stay assigned."""
     name = require_name("policy name", req.resource)
     allow, deny, idents = _policy_body(req)
-    if name in state.policies:
+    if name in ctx.policies:
         raise APIError(400, "policy already exists")  # the config file's; SDK ErrPolicyExists
     written = Policy(name, allow, deny)
-    _authorize_grant(state, req, written)
+    _authorize_grant(ctx, req, written)
     for identity in idents:
-        _check_assignable(state, req, name, identity)
+        _check_assignable(ctx, req, name, identity)
     now, by = time.time_ns(), req.identity
     policy = EphemeralPolicy(written, now, by)
 
@@ -214,14 +214,14 @@ async def policy_write(state: ServerState, req: Request) -> Response:
         for identity in idents:
             assigned[identity] = Assignment(name, now, by)
 
-    _update(state, change)
+    _update(ctx, change)
     return EMPTY_OK
 
 
-async def policy_delete(state: ServerState, req: Request) -> Response:
+async def policy_delete(ctx: Context, req: Request) -> Response:
     """``DELETE /v1/policy/delete/{name}``: the policy and its run-time assignments."""
     name = require_name("policy name", req.resource)
-    if name in state.policies:
+    if name in ctx.policies:
         raise APIError(400, f"cannot delete policy '{name}': policy is defined in the config file")
 
     def change(pols: dict[str, EphemeralPolicy], assigned: dict[str, Assignment]) -> None:
@@ -230,16 +230,16 @@ async def policy_delete(state: ServerState, req: Request) -> Response:
         for identity in [i for i, a in assigned.items() if a.policy == name]:
             del assigned[identity]
 
-    _update(state, change)
+    _update(ctx, change)
     return EMPTY_OK
 
 
-async def policy_read(state: ServerState, req: Request) -> Response:
+async def policy_read(ctx: Context, req: Request) -> Response:
     """``GET /v1/policy/read/{name}``: the current shape, or with ``?legacy`` the old
     one (``allow``/``deny`` as arrays of strings, docs/compat/api.md §7.1)."""
     if not wants_legacy(req):
-        return await policies.read(state, req)
-    found = policies.lookup(state, req.resource)
+        return await policies.read(ctx, req)
+    found = policies.lookup(ctx, req.resource)
     out: dict[str, object] = {"name": found.policy.name}
     out["allow"] = sorted(set(found.policy.allow))
     out["deny"] = sorted(set(found.policy.deny))
@@ -249,22 +249,22 @@ async def policy_read(state: ServerState, req: Request) -> Response:
 
 
 # ----------------------------------------------------------------- identities
-async def self_describe(state: ServerState, req: Request) -> Response:
+async def self_describe(ctx: Context, req: Request) -> Response:
     """``GET /v1/identity/self/describe``: with ``?legacy`` the 2021–2023 shape
     (``policy_name`` plus a nested ``policy`` with string arrays, docs/compat/api.md §7.1)."""
     if not wants_legacy(req):
-        return await identities.self_describe(state, req)
+        return await identities.self_describe(ctx, req)
     identity = req.identity
-    if identity and state.authorizer.is_admin(identity):
-        created_at = format_rfc3339_nano(state.start_ns, local=True)
+    if identity and ctx.authorizer.is_admin(identity):
+        created_at = format_rfc3339_nano(ctx.facts.start_ns, local=True)
         return Response(
             200, go_json({"identity": identity, "admin": True, "created_at": created_at})
         )
-    found = identities.assigned(state, identity) if identity else None
+    found = identities.assigned(ctx, identity) if identity else None
     if found is None:
         raise IdentityNotFoundError()
     policy, at, by = found
-    entry = policies.lookup(state, policy.name)
+    entry = policies.lookup(ctx, policy.name)
     created_at = format_rfc3339_nano(at, local=True)
     out = {
         "identity": identity,
@@ -289,30 +289,30 @@ def _split_assign(resource: str) -> tuple[str, str]:
     return policy, identity
 
 
-async def identity_assign(state: ServerState, req: Request) -> Response:
+async def identity_assign(ctx: Context, req: Request) -> Response:
     """``POST /v1/identity/assign/{policy}/{identity}``: one policy per identity; a
     run-time assignment replaces the identity's previous run-time assignment."""
     policy, identity = _split_assign(req.resource)
-    _authorize_grant(state, req, policies.lookup(state, policy).policy)  # 404 if unknown
-    _check_assignable(state, req, policy, identity)
+    _authorize_grant(ctx, req, policies.lookup(ctx, policy).policy)  # 404 if unknown
+    _check_assignable(ctx, req, policy, identity)
     now, by = time.time_ns(), req.identity
-    in_config = policy in state.policies
+    in_config = policy in ctx.policies
 
     def change(pols: dict[str, EphemeralPolicy], assigned: dict[str, Assignment]) -> None:
         if not in_config and policy not in pols:
             raise PolicyNotFoundError()
         assigned[identity] = Assignment(policy, now, by)
 
-    _update(state, change)
+    _update(ctx, change)
     return EMPTY_OK
 
 
-async def identity_forget(state: ServerState, req: Request) -> Response:
+async def identity_forget(ctx: Context, req: Request) -> Response:
     """``DELETE /v1/identity/forget/{identity}``: drop a run-time assignment."""
     identity = require_name("identity", req.resource)
-    if state.authorizer.is_admin(identity):
+    if ctx.authorizer.is_admin(identity):
         raise APIError(400, f"cannot forget identity '{identity}': identity is admin")
-    if identity in state.authorizer.assignments:
+    if identity in ctx.authorizer.assignments:
         raise APIError(
             400,
             f"cannot forget identity '{identity}': identity is assigned in the config file",
@@ -322,19 +322,19 @@ async def identity_forget(state: ServerState, req: Request) -> Response:
         if assigned.pop(identity, None) is None:
             raise IdentityNotFoundError()
 
-    _update(state, change)
+    _update(ctx, change)
     return EMPTY_OK
 
 
 # ----------------------------------------------------------------- log traces
-async def audit_trace(state: ServerState, req: Request) -> StreamResponse:
+async def audit_trace(ctx: Context, req: Request) -> StreamResponse:
     """``GET /v1/log/audit/trace``: the ``/v1/log/audit`` stream."""
-    return await logs.audit_stream(state, req)
+    return await logs.audit_stream(ctx, req)
 
 
-async def error_trace(state: ServerState, req: Request) -> StreamResponse:
+async def error_trace(ctx: Context, req: Request) -> StreamResponse:
     """``GET /v1/log/error/trace``: the ``/v1/log/error`` stream."""
-    return await logs.error_stream(state, req)
+    return await logs.error_stream(ctx, req)
 
 
 # ----------------------------------------------------------------- bulk decrypt
@@ -369,12 +369,12 @@ def _bytes(value: Any) -> bytes:
     return b64decode_std(value)
 
 
-async def bulk_decrypt(state: ServerState, req: Request) -> Response:
+async def bulk_decrypt(ctx: Context, req: Request) -> Response:
     """``POST /v1/key/bulk/decrypt/{name}``: ≤ 1000 ``{ciphertext, context}`` → the
     ``{plaintext}`` of each, in order; any failure fails the whole call."""
     name = require_name("key name", req.resource)
     items = _bulk_body(req)
-    key = await keys._load(state, req, name)  # noqa: SLF001 - the key path of keys.py
+    key = await keys.load_key(ctx, req, name)
     parts = []
     for ct, ctx in items:
         plaintext = key.decrypt(ct, ctx)  # DecryptError (400) fails the whole call
@@ -386,14 +386,14 @@ async def bulk_decrypt(state: ServerState, req: Request) -> Response:
 
 
 # ----------------------------------------------------------------- old list forms
-def _glob(state: ServerState, req: Request) -> Callable[[str], object]:
+def _glob(ctx: Context, req: Request) -> Callable[[str], object]:
     """The matcher of a list form's glob (handlers/globs.py), checked before any use.
     The request stands for the current listing of the glob's literal prefix (every
     name it matches starts with it), which the policy must allow too."""
     route = req.route
     if route is not None and route.auth == "policy":  # (403 before 400, as everywhere)
         current = f"{route.path}{literal_prefix(req.resource)}*"
-        state.authorizer.authorize(req.identity, current)
+        ctx.authorizer.authorize(req.identity, current)
     compiled = compile_glob(req.resource)
     if compiled is None:
         raise APIError(400, f"listing pattern '{req.resource}' is empty, too long or is invalid")
@@ -407,37 +407,37 @@ def _ndjson(items: list[dict[str, object]]) -> Response:
 
 
 def _legacy_list(current: Handler, legacy: Handler) -> Handler:
-    async def handler(state: ServerState, req: Request) -> Response | StreamResponse:
+    async def handler(ctx: Context, req: Request) -> Response | StreamResponse:
         if wants_legacy(req):
-            return await legacy(state, req)
-        return await current(state, req)
+            return await legacy(ctx, req)
+        return await current(ctx, req)
 
     handler.__name__ = getattr(current, "__name__", "list_")
     handler.__doc__ = f"{current.__doc__ or ''} With ``?legacy``: the old ndjson stream."
     return handler
 
 
-async def _keys_ndjson(state: ServerState, req: Request) -> Response:
-    glob = _glob(state, req)
+async def _keys_ndjson(ctx: Context, req: Request) -> Response:
+    glob = _glob(ctx, req)
     try:
-        names, _ = await state.keys.list(literal_prefix(req.resource), sys.maxsize)
+        names, _ = await ctx.keys.list(literal_prefix(req.resource), sys.maxsize)
     except APIError as err:
         return _ndjson([{"error": err.message}])
     except Exception as err:
-        state.log.error(f"failed to list keys: {err or type(err).__name__}", req)
+        ctx.log.error(f"failed to list keys: {err or type(err).__name__}", req)
         return _ndjson([{"error": "failed to list keys"}])
     return _ndjson([{"name": n} for n in names if glob(n)])
 
 
-async def _policies_ndjson(state: ServerState, req: Request) -> Response:
-    glob = _glob(state, req)
-    names = sorted(n for n in policies.all_names(state) if glob(n))
+async def _policies_ndjson(ctx: Context, req: Request) -> Response:
+    glob = _glob(ctx, req)
+    names = sorted(n for n in policies.all_names(ctx) if glob(n))
     return _ndjson([{"name": n} for n in names])
 
 
-async def _identities_ndjson(state: ServerState, req: Request) -> Response:
-    glob = _glob(state, req)
-    rows = [r for r in identities.all_identities(state) if glob(r.identity)]
+async def _identities_ndjson(ctx: Context, req: Request) -> Response:
+    glob = _glob(ctx, req)
+    rows = [r for r in identities.all_identities(ctx) if glob(r.identity)]
     return _ndjson(
         [
             {

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from pykes.api.messages import Request, StreamResponse
 
 if TYPE_CHECKING:
-    from pykes.api.state import ServerState
+    from pykes.api.context import Context
 
 
-async def error_stream(state: ServerState, req: Request) -> StreamResponse:
-    return StreamResponse(state.log.error_hub.subscribe())
+async def error_stream(ctx: Context, req: Request) -> StreamResponse:
+    return StreamResponse(ctx.log.error_hub.subscribe())
 
 
-async def audit_stream(state: ServerState, req: Request) -> StreamResponse:
-    return StreamResponse(state.log.audit_hub.subscribe())
+async def audit_stream(ctx: Context, req: Request) -> StreamResponse:
+    return StreamResponse(ctx.log.audit_hub.subscribe())

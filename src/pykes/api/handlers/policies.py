@@ -19,7 +19,7 @@ from pykes.gojson import go_json
 from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
-    from pykes.api.state import ServerState
+    from pykes.api.context import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,22 +29,22 @@ class FoundPolicy:
     created_by: str
 
 
-def lookup(state: ServerState, resource: str) -> FoundPolicy:
+def lookup(ctx: Context, resource: str) -> FoundPolicy:
     """The policy named by ``resource`` (400 for a bad name, 404 when unknown)."""
     name = require_name("policy name", resource)
-    policy = state.policies.get(name)
+    policy = ctx.policies.get(name)
     if policy is not None:
-        return FoundPolicy(policy, state.start_ns, state.admin)
-    store = state.authorizer.ephemeral
+        return FoundPolicy(policy, ctx.facts.start_ns, ctx.admin)
+    store = ctx.authorizer.ephemeral
     entry = store.snapshot().policies.get(name) if store is not None else None
     if entry is None:
         raise PolicyNotFoundError()
     return FoundPolicy(entry.policy, entry.created_at_ns, entry.created_by)
 
 
-def all_names(state: ServerState) -> set[str]:
-    names = set(state.policies)
-    store = state.authorizer.ephemeral
+def all_names(ctx: Context) -> set[str]:
+    names = set(ctx.policies)
+    store = ctx.authorizer.ephemeral
     if store is not None:
         names.update(store.snapshot().policies)
     return names
@@ -55,8 +55,8 @@ def patterns(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
     return {p: {} for p in sorted(set(values))}
 
 
-async def describe(state: ServerState, req: Request) -> Response:
-    found = lookup(state, req.resource)
+async def describe(ctx: Context, req: Request) -> Response:
+    found = lookup(ctx, req.resource)
     return Response(
         200,
         go_json(
@@ -69,8 +69,8 @@ async def describe(state: ServerState, req: Request) -> Response:
     )
 
 
-async def read(state: ServerState, req: Request) -> Response:
-    found = lookup(state, req.resource)
+async def read(ctx: Context, req: Request) -> Response:
+    found = lookup(ctx, req.resource)
     policy = found.policy
     out: dict[str, object] = {"name": policy.name}
     if policy.allow:
@@ -82,7 +82,7 @@ async def read(state: ServerState, req: Request) -> Response:
     return Response(200, go_json(out))
 
 
-async def list_(state: ServerState, req: Request) -> Response:
+async def list_(ctx: Context, req: Request) -> Response:
     prefix = listing_prefix(req.resource)
-    names = sorted(n for n in all_names(state) if n.startswith(prefix))
+    names = sorted(n for n in all_names(ctx) if n.startswith(prefix))
     return Response(200, go_json({"names": names, "continue_at": ""}))

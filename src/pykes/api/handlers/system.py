@@ -14,7 +14,7 @@ from pykes.gojson import go_json
 from pykes.observe.metrics import CONTENT_TYPE, memory_usage, usable_cpus
 
 if TYPE_CHECKING:
-    from pykes.api.state import ServerState
+    from pykes.api.context import Context
 
 _GOARCH = {
     "x86_64": "amd64",
@@ -30,41 +30,41 @@ GOOS = {"linux": "linux", "darwin": "darwin", "win32": "windows"}.get(sys.platfo
 GOARCH = _GOARCH.get(platform.machine().lower(), platform.machine().lower())
 
 
-async def version(state: ServerState, req: Request) -> Response:
-    return Response(200, go_json({"version": state.version, "commit": state.commit}))
+async def version(ctx: Context, req: Request) -> Response:
+    return Response(200, go_json({"version": ctx.facts.version, "commit": ctx.facts.commit}))
 
 
-async def ready(state: ServerState, req: Request) -> Response:
+async def ready(ctx: Context, req: Request) -> Response:
     try:
-        await state.keys.status()
+        await ctx.keys.status()
     except KeyStoreUnreachable as err:
-        state.log.warn(f"key store is not reachable: {err}", req)
+        ctx.log.warn(f"key store is not reachable: {err}", req)
         raise APIError(504, "key store is not reachable") from None
     except Exception as err:
-        state.log.warn(f"key store is unavailable: {err}", req)
+        ctx.log.warn(f"key store is unavailable: {err}", req)
         raise APIError(502, "key store is unavailable") from None
     return EMPTY_OK
 
 
-async def status(state: ServerState, req: Request) -> Response:
+async def status(ctx: Context, req: Request) -> Response:
     heap, stack = memory_usage()
     out: dict[str, object] = {
-        "version": state.version,
+        "version": ctx.facts.version,
         "os": GOOS,
         "arch": GOARCH,
-        "uptime": round(time.monotonic() - state.start_monotonic),
+        "uptime": round(time.monotonic() - ctx.facts.start_monotonic),
         "num_cpu": os.cpu_count() or 1,
         "num_cpu_used": usable_cpus(),
         "mem_heap_used": heap,
         "mem_stack_used": stack,
     }
     try:
-        latency = await state.keys.status()
+        latency = await ctx.keys.status()
     except Exception as err:
         # The Go server sends only `keystore_unreachable`, which the Go SDK rejects
         # ("keystore is unreachable but not unavailable"), so `kes status` fails instead
         # of showing the keystore as down. We add `keystore_unavailable` (set for any
-        # keystore failure) so SDK clients decode the real state (issue 3 decision).
+        # keystore failure) so SDK clients decode the real ctx (issue 3 decision).
         out["keystore_unavailable"] = True
         if isinstance(err, KeyStoreUnreachable):
             out["keystore_unreachable"] = True
@@ -73,22 +73,9 @@ async def status(state: ServerState, req: Request) -> Response:
     return Response(200, go_json(out))
 
 
-async def metrics(state: ServerState, req: Request) -> Response:
-    return Response(200, state.metrics.render(), CONTENT_TYPE)
+async def metrics(ctx: Context, req: Request) -> Response:
+    return Response(200, ctx.facts.metrics.render(), CONTENT_TYPE)
 
 
-async def api(state: ServerState, req: Request) -> Response:
-    return Response(
-        200,
-        go_json(
-            [
-                {
-                    "method": r.method,
-                    "path": r.path,
-                    "max_body": r.max_body,
-                    "timeout": int(r.timeout),
-                }
-                for r in state.routes.routes
-            ]
-        ),
-    )
+async def api(ctx: Context, req: Request) -> Response:
+    return Response(200, ctx.facts.api_listing)

@@ -16,10 +16,11 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from pykes.api.messages import IDLE_TIMEOUT, Request, Response, StreamResponse
+from pykes.api.messages import Request, Response, StreamResponse
 from pykes.api.pipeline import respond
 from pykes.api.targets import TargetCache
 from pykes.wire import eager
+from pykes.wire.connection import IDLE_TIMEOUT
 from pykes.wire.http2 import frames as f
 from pykes.wire.http2.headers import (
     MAX_HEADER_LIST_SIZE,
@@ -676,6 +677,12 @@ class H2Handler:
             self._loop.call_soon(self._close_if_idle)
 
     # ------------------------------------------------------------ lifecycle
+    def pause_writing(self) -> None:
+        """Nothing to do: streams wait for the connection's ``drain`` themselves."""
+
+    def resume_writing(self) -> None:
+        """See :meth:`pause_writing`."""
+
     def goaway(self) -> None:
         """Graceful shutdown: no new streams; close once the open ones are answered."""
         if self._closed or self._goaway_sent:

@@ -1,0 +1,55 @@
+"""What a request's handler may touch, resolved once at the top of the pipeline.
+
+A :class:`Context` is one tenant's keys, policies and identities, plus the server's logs,
+metrics and facts. Handlers receive it and reach nothing global. In stateless mode a
+server has exactly one (its keystore is the only key space); stateful mode adds one per
+enclave behind the same seam.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pykes import __version__
+from pykes.auth.authorizer import Authorizer
+from pykes.auth.policy import Policy
+from pykes.crypto import KeyType, KeyVersion
+from pykes.keystore import KeyCache
+from pykes.observe.logs import Logs
+from pykes.observe.metrics import Metrics
+
+COMMIT = "<unknown>"
+DEFAULT_TENANT = "default"
+
+
+@dataclass(eq=False)
+class ServerFacts:
+    """Server-wide services and facts, the same for every tenant."""
+
+    log: Logs
+    metrics: Metrics
+    api_listing: bytes = b"[]"  # the answer of /v1/api: the current API's routes
+    start_ns: int = field(default_factory=time.time_ns)
+    start_monotonic: float = field(default_factory=time.monotonic)
+    default_key_type: KeyType = KeyType.AES256
+    version: str = __version__
+    commit: str = COMMIT
+
+
+@dataclass(eq=False, slots=True)
+class Context:
+    """One tenant: its keys (``keys``), who may do what (``authorizer``, with the config
+    file's ``policies``), and the server's ``log`` and ``facts``."""
+
+    keys: KeyCache[KeyVersion]
+    authorizer: Authorizer
+    policies: Mapping[str, Policy]
+    facts: ServerFacts
+    log: Logs
+    tenant: str = DEFAULT_TENANT
+
+    @property
+    def admin(self) -> str:
+        return self.authorizer.admin
