@@ -122,11 +122,8 @@ def upward_arrows(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
             there = area(target)
             if there == here:
                 continue
-            if here == "client":
-                allowed = there in ALONE_MAY_USE
-            else:
-                allowed = FLOORS[there] < FLOORS[here]
-            if not allowed:
+            alone = here == "client"
+            if there not in ALONE_MAY_USE if alone else FLOORS[there] >= FLOORS[here]:
                 arrows.append((source, target))
     return sorted(arrows)
 
