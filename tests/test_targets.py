@@ -9,7 +9,7 @@ import pytest
 
 from pykes.api.routes import RouteTable
 from pykes.api.targets import TargetCache, route_target
-from pykes.wire import http1
+from pykes.wire.http1 import handler as http1
 from pykes.wire.http2 import handler as h2
 
 TARGETS = [

@@ -2,7 +2,7 @@
 streams). Requests on one connection are answered strictly in order.
 
 Per-request CPU (docs/performance.md, "HTTP/1.1 per-request CPU"): responses are
-written once per event-loop turn for all connections together (``_WriteBatch``), the
+written once per event-loop turn for all connections together (``WriteBatch``, output.py), the
 routing of a request target is cached (``_Targets``), response heads are precomputed
 bytes, and a read sets the connection's deadline once, not once per parser step.
 
@@ -14,26 +14,31 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
 from collections import deque
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 import httptools
 
-from pykes.api.messages import (
-    JSON,
-    REASONS,
-    Request,
-    Response,
-    StreamResponse,
-)
+from pykes.api.messages import JSON, Request, Response, StreamResponse
 from pykes.api.pipeline import refusal, respond
 from pykes.api.targets import TargetCache
 from pykes.wire import eager
 from pykes.wire.connection import HEADER_TIMEOUT
-from pykes.wire.spin import spinner_of
+from pykes.wire.http1.expect import EXPECT_TAIL, expects_continue
+from pykes.wire.http1.output import (
+    BAD_REQUEST,
+    CLOSE,
+    CONTENT_LENGTHS,
+    CONTINUE,
+    HEAD_200_JSON,
+    HEADERS_TOO_LARGE,
+    batch_of,
+    content_length,
+    head_of,
+    stream_chunked,
+)
+from pykes.wire.http1.upgrade import NO_MORE_REQUESTS, head_without_upgrade
 
 if TYPE_CHECKING:
     from pykes.api.state import ServerState
@@ -48,21 +53,6 @@ FLUSH_BYTES = 64 << 10
 """Answers a connection holds back until the end of the loop turn, at most: beyond it
 they are written at once, so a long pipeline stays under the transport's back-pressure."""
 DEFAULT_TIMEOUT = 15.0  # write deadline of responses without a route (404, 301, 405)
-
-_BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Connection: close\r\n\r\n400 Bad Request"
-)
-_HEADERS_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"Content-Type: text/plain; charset=utf-8\r\n"
-    b"Connection: close\r\n\r\n431 Request Header Fields Too Large"
-)
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_EXPECT_CONTINUE = re.compile(rb"\nexpect[ \t]*:[ \t]*100-continue[ \t]*\r?\n", re.IGNORECASE)
-"""An ``Expect: 100-continue`` header line in a raw request (llhttp has checked its syntax)."""
-_TAIL = 256  # bytes of a read kept to find an Expect line split between two reads
-_CLOSE = b"Connection: close\r\n"
 
 
 class _Pending:
@@ -94,82 +84,6 @@ def _split_target(method: bytes, url: bytes) -> tuple[str, str, str]:
 _targets: TargetCache[bytes, bytes] = TargetCache(_split_target)
 
 
-# ------------------------------------------------------------------ response heads
-_HEADS: dict[tuple[int, str | None, tuple[tuple[str, str], ...]], bytes] = {}
-_HEADS_SIZE = 256
-
-
-def _head(response: Response) -> bytes:
-    """Status line, Content-Type and the response's own headers (cached bytes)."""
-    key = (response.status, response.content_type, response.headers)
-    head = _HEADS.get(key)
-    if head is None:
-        reason = REASONS.get(response.status, "").encode()
-        parts = [b"HTTP/1.1 %d %s\r\n" % (response.status, reason)]
-        if response.content_type is not None:
-            parts.append(b"Content-Type: " + response.content_type.encode() + b"\r\n")
-        for name, value in response.headers:
-            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
-        head = b"".join(parts)
-        if len(_HEADS) < _HEADS_SIZE:  # Location headers vary: cache only the first few
-            _HEADS[key] = head
-    return head
-
-
-_HEAD_200_JSON = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-"""``_head`` of the most common response, without the cache lookup."""
-
-_CONTENT_LENGTHS: dict[int, bytes] = {}
-_CONTENT_LENGTHS_MAX = 4096  # bodies up to this size have their header line cached
-
-
-def _content_length(size: int) -> bytes:
-    """The Content-Length line and the end of the header block (cached for small sizes:
-    most responses of a route have the same few sizes)."""
-    line = b"Content-Length: %d\r\n\r\n" % size
-    if size <= _CONTENT_LENGTHS_MAX:
-        _CONTENT_LENGTHS[size] = line
-    return line
-
-
-# ------------------------------------------------------------------ batched writes
-class _WriteBatch:
-    """The connections with answers not yet written in this event-loop turn.
-
-    They are written after every read of the turn was handled, back to back: with many
-    connections the peer's poller then wakes once per turn rather than once per answer
-    (measured: 82 → 47 µs of server CPU per request, docs/performance.md)."""
-
-    __slots__ = ("loop", "handlers", "spinner")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.handlers: list[HTTP1Handler] = []
-        self.spinner = spinner_of(loop)
-
-    def add(self, handler: HTTP1Handler) -> None:
-        if not self.handlers:
-            self.loop.call_soon(self.flush)
-        self.handlers.append(handler)
-
-    def flush(self) -> None:
-        handlers, self.handlers = self.handlers, []
-        for handler in handlers:
-            handler.flush()
-        if handlers:  # wait for the next request awake (wire/spin.py)
-            self.spinner.kick(len(handlers[-1].conn.server.connections))
-
-
-_batches: WeakKeyDictionary[asyncio.AbstractEventLoop, _WriteBatch] = WeakKeyDictionary()
-
-
-def _batch_of(loop: asyncio.AbstractEventLoop) -> _WriteBatch:
-    batch = _batches.get(loop)
-    if batch is None:
-        batch = _batches[loop] = _WriteBatch(loop)
-    return batch
-
-
 class HTTP1Handler:
     """Parser callbacks + the per-connection request queue."""
 
@@ -177,7 +91,7 @@ class HTTP1Handler:
         self.conn = conn
         self.transport = conn.transport
         self._loop = asyncio.get_running_loop()
-        self._batch = _batch_of(self._loop)
+        self._batch = batch_of(self._loop)
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[_Pending] = deque()
         self.worker: asyncio.Task[None] | None = None
@@ -186,7 +100,7 @@ class HTTP1Handler:
         # mark): stop reading requests and keep the last response's write deadline.
         self.write_blocked = False
         self._write_timeout = DEFAULT_TIMEOUT
-        # answers of this loop turn, not yet written (``_WriteBatch``)
+        # answers of this loop turn, not yet written (``WriteBatch``, output.py)
         self._out: list[bytes] = []
         self._out_bytes = 0
         # The deadline this read leaves (header or body phase of a request), set once
@@ -234,20 +148,9 @@ class HTTP1Handler:
             self.transport.write(data)
 
     def _write_and_close(self, data: bytes = b"") -> None:
-        """Write the queued output and ``data``, then close: in one call where the
-        transport offers it (the openssl TLS layer: the last response and the
-        close_notify leave in one write system call, not two)."""
-        out = self._out
+        """Write the queued output and ``data``, then close."""
         if data:
-            out.append(data)
-            self._out_bytes += len(data)
-        write_and_close = getattr(self.transport, "write_and_close", None)
-        if write_and_close is not None and out and not self.transport.is_closing():
-            payload = out[0] if len(out) == 1 else b"".join(out)
-            out.clear()
-            self._out_bytes = 0
-            write_and_close(payload)
-            return
+            self._out.append(data)
         self.flush()
         self.transport.close()
 
@@ -277,12 +180,11 @@ class HTTP1Handler:
             if self._header_bytes > MAX_HEADER_BYTES:
                 self._data = b""
                 self._next_deadline = None
-                self._fail(_HEADERS_TOO_LARGE)
+                self._fail(HEADERS_TOO_LARGE)
                 return
-            scan = self._header_tail + data  # a header line may span two reads
-            if scan.find(b"100-") != -1 and _EXPECT_CONTINUE.search(scan) is not None:
+            if expects_continue(False, b"", self._header_tail + data):  # a line may span reads
                 self._expect_seen = True
-            self._header_tail = data[-_TAIL:]
+            self._header_tail = data[-EXPECT_TAIL:]
         self._data = b""  # an idle connection keeps no read (up to 256 KiB)
         if self._next_deadline is not None:  # a request is still arriving
             self.conn.set_deadline(self._next_deadline)
@@ -294,7 +196,7 @@ class HTTP1Handler:
         # httptools wraps an exception raised in a callback; look at the original.
         cause = err.__context__
         if isinstance(cause, _HeadersTooLarge):
-            self._fail(_HEADERS_TOO_LARGE)
+            self._fail(HEADERS_TOO_LARGE)
             return
         if isinstance(cause, _Refused):
             self._answer_refused(*cause.args)
@@ -304,23 +206,24 @@ class HTTP1Handler:
             cause, (httptools.HttpParserError, httptools.HttpParserUpgrade)
         ):
             self.conn.state().log.error(f"internal error: {type(cause).__name__}")
-        self._fail(_BAD_REQUEST)
+        self._fail(BAD_REQUEST)
 
-    # ------------------------------------------------------------ Upgrade / CONNECT
-    # llhttp ends a request with ``Connection: upgrade`` + ``Upgrade`` (or a CONNECT) at
-    # its head, skips its body (the rest would be another protocol) and httptools
-    # raises HttpParserUpgrade with the offset after the head. Go's server ignores
-    # Upgrade, so such a request is parsed again here without its Upgrade lines, body
-    # and pipelined requests included; a CONNECT is answered (no route serves it) and
-    # then, as in Go, nothing more is read from the connection.
+    # ------------------------------------------------------------ Upgrade / CONNECT (upgrade.py)
     def _parse_after_upgrade(self, data: bytes, offset: int) -> bool:
         """Parse again the Upgrade request whose head ends at ``data[:offset]``, then the
         rest of ``data``; False when this connection reads no more."""
         try:
-            while self.parser is not _NO_MORE_REQUESTS and not self.closing:
-                head = self._head_without_upgrade(data, offset)
+            while self.parser is not NO_MORE_REQUESTS and not self.closing:
+                head = data[:offset]
+                if self._header_bytes:  # the head began in an earlier read
+                    head = b"".join(self._head_reads) + head
+                self._head_reads = []
+                parser = self.parser
+                version = parser.get_http_version().encode()
+                request_line = b"%s %s HTTP/%s" % (parser.get_method(), self._url, version)
+                head = head_without_upgrade(head, request_line)
                 if head is None:
-                    self._fail(_BAD_REQUEST)
+                    self._fail(BAD_REQUEST)
                     return False
                 # a new parser: llhttp reads nothing after an Upgrade with Connection: close
                 parser = self.parser = httptools.HttpRequestParser(self)
@@ -335,47 +238,6 @@ class HTTP1Handler:
         except httptools.HttpParserError as err:
             self._parse_error(err)
         return False
-
-    def _head_without_upgrade(self, data: bytes, end: int) -> bytes | None:
-        """The head of the request that ended at ``data[:end]`` (begun in an earlier read
-        when its headers spanned reads), without its ``Upgrade`` lines; None when it
-        cannot be told for sure.
-
-        llhttp checked the head strictly: its request line is ``method SP target SP
-        version`` (the text before its first ``:`` has a space), every line after it
-        is ``name ":" value`` with no space in the name, and the line before it ends in
-        a blank line or is the end of a body without a line break. So the lines are
-        read back from the end while they look like fields; the request line is the
-        line that ends with the known request line — one only: a field value or a
-        body that repeats it makes the head ambiguous, and such a request is refused."""
-        head = data[:end]
-        if self._header_bytes:  # the head began in an earlier read
-            head = b"".join(self._head_reads) + head
-        self._head_reads = []
-        parser = self.parser
-        version = parser.get_http_version().encode()
-        request_line = b"%s %s HTTP/%s" % (parser.get_method(), self._url, version)
-        end = len(head) - 4  # the blank line
-        if head[end:] != b"\r\n\r\n":
-            return None
-        lines: list[bytes] = []  # from the last one back
-        starts: list[int] = []  # request line candidates: how many lines follow each
-        while True:
-            found = head.rfind(b"\r\n", 0, end)
-            line = head[found + 2 if found >= 0 else 0 : end]
-            if line.endswith(request_line):
-                starts.append(len(lines))
-            colon = line.find(b":")
-            if colon <= 0 or b" " in line[:colon] or b"\t" in line[:colon] or found < 0:
-                break  # not a field: the head cannot begin before this line
-            lines.append(line)
-            end = found
-        if len(starts) != 1:
-            return None
-        fields = [f for f in lines[: starts[0]] if f[: f.find(b":")].lower() != b"upgrade"]
-        fields.append(request_line)
-        fields.reverse()
-        return b"\r\n".join(fields) + b"\r\n\r\n"
 
     def _fail(self, raw: bytes) -> None:
         self.closing = True
@@ -401,7 +263,7 @@ class HTTP1Handler:
     # No on_header: httptools then makes no call (and no name and value bytes) per
     # header line, ~10 % of a request's Python time. What the headers were read for:
     # Content-Length is the body's length (``on_message_complete``), Expect is looked
-    # up in the raw request only when it matters (``_expects_continue``), the header
+    # up in the raw request only when it matters (``expect.py``), the header
     # size limit counts reads (``data_received``).
 
     def on_headers_complete(self) -> None:
@@ -435,7 +297,7 @@ class HTTP1Handler:
             # the usual case ends here (find: `in` first tries the operand as an integer,
             # and the TypeError it raises and clears costs more than the search)
             and (self._expect_seen or self._data.find(b"100-") != -1)
-            and self._expects_continue()
+            and expects_continue(self._expect_seen, self._header_tail, self._data)
         ):
             self._continue_or_refuse(req, state)
         if self.worker is None and not self.write_blocked:  # deadline from routing on
@@ -451,27 +313,14 @@ class HTTP1Handler:
         refused = refusal(state, req)
         if refused is not None:
             raise _Refused(req, refused, state)
-        self._emit(_CONTINUE)
+        self._emit(CONTINUE)
 
     def _answer_refused(self, req: Request, response: Response, state: ServerState) -> None:
         self._req = self._state = self._early = None
-        self.parser = _NO_MORE_REQUESTS  # the body may follow: never parsed as a request
+        self.parser = NO_MORE_REQUESTS  # the body may follow: never parsed as a request
         self.queue.append(_Pending(req, response, False, state))
         if self.worker is None:
             self._pump()
-
-    def _expects_continue(self) -> bool:
-        """The request has an ``Expect: 100-continue`` line: in an earlier read of its
-        headers, or in this read. The value has no letters to fold, so a read without
-        ``100-`` (the usual case) needs no closer look. This read may hold more than
-        the header block (the body, pipelined requests): a crafted body with such a
-        line gets an extra ``100 Continue``, which HTTP/1.1 clients must accept."""
-        if self._expect_seen:
-            return True
-        data = self._data
-        if data.find(b"100-") == -1:
-            return False
-        return _EXPECT_CONTINUE.search(self._header_tail + data) is not None
 
     def on_chunk_header(self) -> None:
         self._chunked = True
@@ -506,7 +355,7 @@ class HTTP1Handler:
             req.content_length = 0
             if req.method != "CONNECT":
                 return  # parsed again without its Upgrade lines
-            parser = self.parser = _NO_MORE_REQUESTS  # as Go after a CONNECT
+            parser = self.parser = NO_MORE_REQUESTS  # as Go after a CONNECT
         else:
             req.content_length = body_len
         keep_alive = not req.body_too_large and parser.should_keep_alive()
@@ -538,7 +387,7 @@ class HTTP1Handler:
             budget -= 1
             item = queue.popleft()
             if item.req is None:  # a parse error queued behind earlier requests
-                self._write_and_close(_BAD_REQUEST)
+                self._write_and_close(BAD_REQUEST)
                 return
             assert item.state is not None
             if not self._serve(item.state, item.req, item.early, item.keep_alive):
@@ -578,7 +427,8 @@ class HTTP1Handler:
         try:
             response = await pending
             if isinstance(response, StreamResponse):
-                await self._stream(response)
+                self.flush()  # the answers before it go first
+                await stream_chunked(self.transport, self.conn, response)
                 return
             keep_going = self._send(req, keep_alive, response)
         except ConnectionError:
@@ -601,12 +451,12 @@ class HTTP1Handler:
         conn = self.conn
         data = b"".join(
             (
-                _HEAD_200_JSON
+                HEAD_200_JSON
                 if response.status == 200 and response.content_type is JSON and not response.headers
-                else _head(response),
+                else head_of(response),
                 conn.date_header(),
-                b"" if keep_alive else _CLOSE,
-                _CONTENT_LENGTHS.get(len(body)) or _content_length(len(body)),
+                b"" if keep_alive else CLOSE,
+                CONTENT_LENGTHS.get(len(body)) or content_length(len(body)),
                 # a HEAD response has the headers of the GET, but no body
                 b"" if req.method == "HEAD" else body,
             )
@@ -643,33 +493,12 @@ class HTTP1Handler:
 
     async def _stream_task(self, response: StreamResponse) -> None:
         try:
-            await self._stream(response)
+            self.flush()  # the answers before it go first
+            await stream_chunked(self.transport, self.conn, response)
         except ConnectionError:
             self.transport.abort()
         finally:
             self.worker = None
-
-    async def _stream(self, response: StreamResponse) -> None:
-        transport = self.transport
-        self.flush()  # the answers before it go first
-        transport.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: "
-            + response.content_type.encode()
-            + b"\r\n"
-            + self.conn.date_header()
-            + b"Transfer-Encoding: chunked\r\n\r\n"
-        )
-        self.conn.clear_deadline()
-        self.conn.streaming = True
-        chunks = response.chunks
-        try:
-            async for chunk in chunks:
-                if transport.is_closing():
-                    break
-                transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                await self.conn.drain()
-        finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
 
     def goaway(self) -> None:
         """Graceful shutdown: answer what is in flight, then close (keep-alive ends)."""
@@ -693,45 +522,3 @@ class _HeadersTooLarge(Exception):
 
 class _Refused(Exception):
     """Stops the parser at a request answered before its body: (request, answer, state)."""
-
-
-class _NoMoreRequests:
-    """The parser of a connection that reads no more requests (after a CONNECT or a
-    request refused before its body)."""
-
-    @staticmethod
-    def feed_data(data: bytes | memoryview) -> None:
-        pass
-
-    @staticmethod
-    def should_keep_alive() -> bool:
-        return False
-
-
-_NO_MORE_REQUESTS = _NoMoreRequests()
-
-
-class ProxiedHTTP1Handler(HTTP1Handler):
-    """For a TLS proxy's connection: also keeps every request's headers, which the
-    pipeline's identity step reads (auth/proxy.py). Other connections keep none."""
-
-    _headers: list[tuple[bytes, bytes]]
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._headers = []
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # httptools reports a chunked body's trailer fields here too: as Go, only the
-        # header block counts (a trailer must never choose the identity or address).
-        if self._in_headers:
-            self._headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        super().on_headers_complete()
-        assert self._req is not None
-        self._req.forwarded = self._headers
-
-    def _continue_or_refuse(self, req: Request, state: ServerState) -> None:
-        req.forwarded = self._headers  # (the identity step reads them)
-        super()._continue_or_refuse(req, state)

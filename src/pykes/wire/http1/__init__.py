@@ -1,0 +1,7 @@
+"""HTTP/1.1 on ``httptools``: the connection handler (``handler.py``), what it writes
+(``output.py``) and requests with ``Upgrade`` (``upgrade.py``)."""
+
+from pykes.wire.http1.handler import HTTP1Handler
+from pykes.wire.http1.proxied import ProxiedHTTP1Handler
+
+__all__ = ["HTTP1Handler", "ProxiedHTTP1Handler"]
