@@ -22,15 +22,15 @@ from pykes.api.targets import TargetCache
 from pykes.wire import eager
 from pykes.wire.connection import IDLE_TIMEOUT
 from pykes.wire.http2 import frames as f
+from pykes.wire.http2.answers import Answers
+from pykes.wire.http2.control import ControlFrames
 from pykes.wire.http2.headers import (
     MAX_HEADER_LIST_SIZE,
-    RESPONSES,
-    TABLE_SIZE_ZERO,
     CompressionError,
-    HeaderListTooLarge,
     RequestDecoder,
 )
 from pykes.wire.http2.limits import FloodGuard
+from pykes.wire.http2.streams import ConnectionError_, Stream, hpack_error, strip_padding
 from pykes.wire.spin import spinner_of
 
 if TYPE_CHECKING:
@@ -52,59 +52,16 @@ def _split_target(method: str, target: str) -> tuple[str, str, str]:
 _targets: TargetCache[str, str] = TargetCache(_split_target)
 
 
-class _Stream:
-    __slots__ = (
-        "sid",
-        "req",
-        "early",
-        "body",
-        "received",
-        "held",
-        "max_body",
-        "content_length",
-        "remote_open",
-        "send_window",
-        "pending",
-        "pending_end",
-        "task",
-        "timer",
-        "deadline",
-        "waiter",
-    )
+class H2Handler(Answers, ControlFrames):
+    """One HTTP/2 connection: its streams, flow control, and their requests and answers."""
 
-    def __init__(self, sid: int, send_window: int) -> None:
-        self.sid = sid
-        self.req: Request | None = None
-        self.early: Response | None = None
-        self.body: list[bytes] = []
-        self.received = 0  # DATA payload bytes (after padding)
-        self.held = 0  # connection-window bytes kept in ``body`` (returned when done)
-        self.max_body = 0
-        self.content_length: int | None = None
-        self.remote_open = True
-        self.send_window = send_window
-        self.pending: memoryview | None = None  # response body not yet sent (flow control)
-        self.pending_end = False
-        self.task: asyncio.Task[None] | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.deadline = 0.0
-        self.waiter: asyncio.Future[None] | None = None
-
-
-class ConnectionError_(Exception):  # noqa: N818 - an HTTP/2 connection error (§5.4.1)
-    def __init__(self, code: int, why: str = "") -> None:
-        super().__init__(why)
-        self.code = code
-
-
-class H2Handler:
     keep_headers = False  # a TLS proxy's connection: requests carry their headers
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._loop = asyncio.get_running_loop()
         self._spinner = spinner_of(self._loop)
-        self.streams: dict[int, _Stream] = {}
+        self.streams: dict[int, Stream] = {}
         self.decoder = RequestDecoder()
         self._buf = b""
         self._preface = False
@@ -124,7 +81,7 @@ class H2Handler:
         self._max_frame = f.DEFAULT_MAX_FRAME  # the client's SETTINGS_MAX_FRAME_SIZE
         self._recv_window = CONNECTION_WINDOW  # connection, from the client
         self._recv_credit = 0  # consumed bytes not yet returned by WINDOW_UPDATE
-        self._blocked: dict[int, _Stream] = {}  # streams waiting for send window
+        self._blocked: dict[int, Stream] = {}  # streams waiting for send window
         # abuse accounting
         self._guard = FloodGuard()
         self._reading_paused = False
@@ -275,7 +232,7 @@ class H2Handler:
         if sid == 0:
             raise ConnectionError_(f.PROTOCOL_ERROR, "HEADERS on stream 0")
         if flags & (f.PADDED | f.PRIORITY_FLAG):
-            payload = _strip(payload, flags, priority=True)
+            payload = strip_padding(payload, flags, priority=True)
         if flags & f.END_HEADERS:
             self._header_block(sid, flags, payload)
             return
@@ -305,7 +262,7 @@ class H2Handler:
             try:
                 self.decoder.decode_raw(block)
             except CompressionError as err:
-                raise _hpack_error(err) from None
+                raise hpack_error(err) from None
             if stream is None or not stream.remote_open:
                 self._reset(sid, f.STREAM_CLOSED)
             elif not flags & f.END_STREAM:
@@ -319,7 +276,7 @@ class H2Handler:
         try:
             head = self.decoder.decode(block)
         except CompressionError as err:
-            raise _hpack_error(err) from None
+            raise hpack_error(err) from None
         if self._goaway_sent:
             return  # beyond our GOAWAY: ignored (§6.8)
         if len(self.streams) >= MAX_CONCURRENT_STREAMS:
@@ -328,7 +285,7 @@ class H2Handler:
         if head.malformed is not None:
             self._out.append(f.rst_stream(sid, f.PROTOCOL_ERROR))
             return
-        stream = _Stream(sid, self._peer_initial_window)
+        stream = Stream(sid, self._peer_initial_window)
         self.streams[sid] = stream
         conn = self.conn
         method, path, raw_path, query, route, resource, early = _targets.get(
@@ -361,7 +318,7 @@ class H2Handler:
             raise ConnectionError_(f.FLOW_CONTROL_ERROR, "connection window exceeded")
         self._recv_window -= flow
         if flags & f.PADDED:
-            payload = _strip(payload, flags, priority=False)
+            payload = strip_padding(payload, flags, priority=False)
         stream = self.streams.get(sid)
         if stream is None or not stream.remote_open:
             self._credit(flow)
@@ -400,7 +357,7 @@ class H2Handler:
             self._recv_window += self._recv_credit
             self._recv_credit = 0
 
-    def _end_stream(self, stream: _Stream) -> None:
+    def _end_stream(self, stream: Stream) -> None:
         stream.remote_open = False
         req = stream.req
         if req is None:
@@ -423,7 +380,7 @@ class H2Handler:
         stream.task = self._loop.create_task(self._finish(stream, pending))
 
     async def _finish(
-        self, stream: _Stream, pending: eager.Suspended[Response | StreamResponse]
+        self, stream: Stream, pending: eager.Suspended[Response | StreamResponse]
     ) -> None:
         try:
             response = await pending
@@ -434,109 +391,7 @@ class H2Handler:
             self._answer(stream, response)
             self._flush()
 
-    # ------------------------------------------------------------ responses
-    def _answer(self, stream: _Stream, response: Response | StreamResponse) -> None:
-        if stream.timer is not None:
-            stream.timer.cancel()
-            stream.timer = None
-        req = stream.req
-        assert req is not None
-        date = self.conn.date_header()
-        if isinstance(response, StreamResponse):
-            stream.deadline = 0  # a log stream has no write deadline
-            block = RESPONSES.block(200, response.content_type, (), None, date)
-            self._send_headers(stream.sid, block, end_stream=False)
-            stream.task = self._loop.create_task(self._stream_chunks(stream, response))
-            return
-        body = response.body
-        block = RESPONSES.block(
-            response.status, response.content_type, response.headers, len(body), date
-        )
-        self._guard.answered += 1
-        if not body or req.method == "HEAD":
-            self._send_headers(stream.sid, block, end_stream=True)
-            self._done(stream)
-            return
-        self._send_headers(stream.sid, block, end_stream=False)
-        stream.pending = memoryview(body)
-        stream.pending_end = True
-        self._send_pending(stream)
-
-    def _send_headers(self, sid: int, block: bytes, end_stream: bool) -> None:
-        if self._first_block:
-            self._first_block = False
-            block = TABLE_SIZE_ZERO + block
-        flags = f.END_HEADERS | (f.END_STREAM if end_stream else 0)
-        max_frame = self._max_frame
-        if len(block) <= max_frame:
-            self._out.append(f.frame_header(f.HEADERS, flags, sid, len(block)))
-            self._out.append(block)
-            return
-        first, rest = block[:max_frame], block[max_frame:]
-        self._out.append(f.frame(f.HEADERS, flags & ~f.END_HEADERS, sid, first))
-        while rest:
-            chunk, rest = rest[:max_frame], rest[max_frame:]
-            self._out.append(f.frame(f.CONTINUATION, 0 if rest else f.END_HEADERS, sid, chunk))
-
-    def _send_pending(self, stream: _Stream) -> None:
-        """Send as much of the stream's pending body as the windows allow."""
-        view = stream.pending
-        assert view is not None
-        out = self._out
-        if not view and stream.pending_end:
-            out.append(f.frame_header(f.DATA, f.END_STREAM, stream.sid, 0))
-        while view:
-            size = min(len(view), stream.send_window, self._send_window, self._max_frame)
-            if size <= 0:
-                self._blocked[stream.sid] = stream
-                stream.pending = view
-                return
-            flags = f.END_STREAM if size == len(view) and stream.pending_end else 0
-            out.append(f.frame_header(f.DATA, flags, stream.sid, size))
-            out.append(view[:size])  # joined into one write by _flush_now
-            stream.send_window -= size
-            self._send_window -= size
-            view = view[size:]
-        stream.pending = None
-        self._blocked.pop(stream.sid, None)
-        if stream.pending_end:
-            self._done(stream)
-        elif stream.waiter is not None and not stream.waiter.done():
-            stream.waiter.set_result(None)
-
-    def _done(self, stream: _Stream) -> None:
-        """Our side of the stream ended."""
-        if stream.remote_open:
-            # Answered before the request ended (cannot happen: handlers start at
-            # END_STREAM) — or a deadline: tell the client to stop sending.
-            self._out.append(f.rst_stream(stream.sid, f.NO_ERROR))
-        self._drop(stream.sid)
-
-    async def _stream_chunks(self, stream: _Stream, response: StreamResponse) -> None:
-        chunks = response.chunks
-        try:
-            async for chunk in chunks:
-                if not chunk or self.streams.get(stream.sid) is not stream:
-                    continue
-                stream.pending = memoryview(chunk)
-                stream.pending_end = False
-                self._send_pending(stream)
-                self._flush()
-                if stream.pending is not None:
-                    stream.waiter = self._loop.create_future()
-                    await stream.waiter
-                await self.conn.drain()
-            if self.streams.get(stream.sid) is stream:  # the stream's source ended
-                stream.pending = memoryview(b"")
-                stream.pending_end = True
-                self._send_pending(stream)
-                self._flush()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                await chunks.aclose()  # type: ignore[attr-defined]
-
+    # ------------------------------------------------------------ responses (answers.py)
     def _drop(self, sid: int) -> None:
         stream = self.streams.pop(sid, None)
         if stream is None:
@@ -569,7 +424,7 @@ class H2Handler:
                 now = now if now is not None else self._loop.time()
                 stream.timer = self._loop.call_at(now + stream.deadline, self._expire, stream)
 
-    def _expire(self, stream: _Stream) -> None:
+    def _expire(self, stream: Stream) -> None:
         if self.streams.get(stream.sid) is stream and not self._closed:
             stream.timer = None
             self._reset(stream.sid, f.CANCEL)
@@ -577,104 +432,6 @@ class H2Handler:
 
     def _update_idle(self) -> None:
         self.conn.deadline = math.inf if self.streams else time.monotonic() + IDLE_TIMEOUT
-
-    # ------------------------------------------------------------ control frames
-    def _on_window_update(self, sid: int, payload: bytes) -> None:
-        if len(payload) != 4:
-            raise ConnectionError_(f.FRAME_SIZE_ERROR, "WINDOW_UPDATE size")
-        increment = int.from_bytes(payload, "big") & 0x7FFFFFFF
-        if sid == 0:
-            if increment == 0:
-                raise ConnectionError_(f.PROTOCOL_ERROR, "zero window increment")
-            self._send_window += increment
-            if self._send_window > f.MAX_WINDOW:
-                raise ConnectionError_(f.FLOW_CONTROL_ERROR, "window overflow")
-            for stream in list(self._blocked.values()):
-                if self._send_window <= 0:
-                    break
-                self._send_pending(stream)
-            return
-        stream = self.streams.get(sid)
-        if stream is None:
-            if sid > self._last_sid:
-                raise ConnectionError_(f.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream")
-            self._count_junk()  # a closed stream: ignored
-            return
-        if increment == 0:
-            self._reset(sid, f.PROTOCOL_ERROR)
-            return
-        stream.send_window += increment
-        if stream.send_window > f.MAX_WINDOW:
-            self._reset(sid, f.FLOW_CONTROL_ERROR)
-        elif stream.pending is not None:
-            self._send_pending(stream)
-
-    def _on_rst(self, sid: int, payload: bytes) -> None:
-        if sid == 0:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "RST_STREAM on stream 0")
-        if len(payload) != 4:
-            raise ConnectionError_(f.FRAME_SIZE_ERROR, "RST_STREAM size")
-        if sid > self._last_sid:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
-        stream = self.streams.get(sid)
-        if stream is None:
-            self._count_junk()
-            return
-        if not self._guard.reset():
-            raise ConnectionError_(f.ENHANCE_YOUR_CALM, "rapid reset")
-        self._drop(sid)
-
-    def _on_settings(self, flags: int, sid: int, payload: bytes) -> None:
-        if sid != 0:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "SETTINGS on a stream")
-        if flags & f.ACK:
-            if payload:
-                raise ConnectionError_(f.FRAME_SIZE_ERROR, "SETTINGS ACK with payload")
-            return
-        if len(payload) % 6:
-            raise ConnectionError_(f.FRAME_SIZE_ERROR, "SETTINGS size")
-        self._count_junk()
-        for key, value in f.parse_settings(payload):
-            if key == f.INITIAL_WINDOW_SIZE:
-                if value > f.MAX_WINDOW:
-                    raise ConnectionError_(f.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE")
-                delta = value - self._peer_initial_window
-                self._peer_initial_window = value
-                for stream in self.streams.values():
-                    stream.send_window += delta
-                    if stream.send_window > f.MAX_WINDOW:
-                        raise ConnectionError_(f.FLOW_CONTROL_ERROR, "window overflow")
-            elif key == f.MAX_FRAME_SIZE:
-                if not f.DEFAULT_MAX_FRAME <= value <= f.MAX_FRAME_LIMIT:
-                    raise ConnectionError_(f.PROTOCOL_ERROR, "MAX_FRAME_SIZE")
-                self._max_frame = value
-            elif key == f.ENABLE_PUSH and value > 1:
-                raise ConnectionError_(f.PROTOCOL_ERROR, "ENABLE_PUSH")
-        self._control_reply(f.SETTINGS_ACK)
-        for stream in list(self._blocked.values()):
-            if stream.send_window > 0 and self._send_window > 0:
-                self._send_pending(stream)
-
-    def _on_ping(self, flags: int, sid: int, payload: bytes) -> None:
-        if sid != 0:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "PING on a stream")
-        if len(payload) != 8:
-            raise ConnectionError_(f.FRAME_SIZE_ERROR, "PING size")
-        if flags & f.ACK:
-            return
-        self._count_junk()
-        self._control_reply(f.frame(f.PING, f.ACK, 0, payload))
-
-    def _control_reply(self, data: bytes) -> None:
-        if self._reading_paused:
-            raise ConnectionError_(f.ENHANCE_YOUR_CALM, "control replies not read")
-        self._out.append(data)
-
-    def _on_goaway(self) -> None:
-        """The client will open no more streams: finish the open ones, then close."""
-        self._goaway_sent = True  # treat like our own: no new streams
-        if not self.streams:
-            self._loop.call_soon(self._close_if_idle)
 
     # ------------------------------------------------------------ lifecycle
     def pause_writing(self) -> None:
@@ -703,28 +460,6 @@ class H2Handler:
         self._closed = True
         for sid in list(self.streams):
             self._drop(sid)
-
-
-def _hpack_error(err: CompressionError) -> ConnectionError_:
-    if isinstance(err, HeaderListTooLarge):  # an HPACK bomb, or just too much
-        return ConnectionError_(f.ENHANCE_YOUR_CALM, "header list too large")
-    return ConnectionError_(f.COMPRESSION_ERROR, "bad header block")
-
-
-def _strip(payload: bytes, flags: int, priority: bool) -> bytes:
-    """Remove padding (and the priority fields of HEADERS)."""
-    start, end = 0, len(payload)
-    if flags & f.PADDED:
-        if not payload:
-            raise ConnectionError_(f.FRAME_SIZE_ERROR, "padded frame without pad length")
-        pad = payload[0]
-        start = 1
-        end -= pad
-    if priority and flags & f.PRIORITY_FLAG:
-        start += 5
-    if end < start:
-        raise ConnectionError_(f.PROTOCOL_ERROR, "padding exceeds the payload")
-    return payload[start:end]
 
 
 class ProxiedH2Handler(H2Handler):
