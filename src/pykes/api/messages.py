@@ -56,7 +56,7 @@ class Request:
         "route",
         "resource",
         "started",
-        "forwarded",
+        "headers",
         "query",
     )
 
@@ -82,8 +82,11 @@ class Request:
         self.route: Route | None = None
         self.resource = ""
         self.started = started
-        # A TLS proxy's request headers (auth/proxy.py); None for every other peer.
-        self.forwarded: list[tuple[bytes, bytes]] | None = None
+        # The request's header fields (names as sent: compare them case-insensitively)
+        # where the API reads headers:
+        # a TLS proxy's requests (auth/proxy.py) and a state that asks for them
+        # (``ServerState.reads_headers``). None on the header-less fast path.
+        self.headers: list[tuple[bytes, bytes]] | None = None
         self.query = ""
 
 

@@ -184,11 +184,11 @@ def _forwarded_identity(proxy: TLSProxy, req: Request, required: bool) -> None:
     """The identity step for a TLS proxy's request: the forwarded client's identity and
     address replace the proxy's. Without a usable certificate a policy route fails
     (``required``, Go's 400/403); an identify-only route serves it anonymously."""
-    ip = client_ip(req.forwarded)
+    ip = client_ip(req.headers)
     if ip is not None:
         req.ip = ip
     try:
-        req.identity = proxy.client_identity(req.forwarded)
+        req.identity = proxy.client_identity(req.headers)
     except APIError:
         if required:
             raise

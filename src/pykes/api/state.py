@@ -21,6 +21,9 @@ class ServerState:
     context: Context  # stateless mode: the one tenant, the keystore's key space
     # tls.proxy (docs/compat/auth.md §10); no identities = no proxies, one set lookup per request
     proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))
+    # Every request carries its header fields (``Request.headers``), not only a TLS
+    # proxy's: for what the API reads from headers beyond the proxy's (e.g. a tenant).
+    reads_headers: bool = False
 
     def __post_init__(self) -> None:
         # The pipeline's per-request services, one attribute load away.

@@ -31,8 +31,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pykes.wire.connection import Connection, ConnectionRegistry, HTTPHandler
-from pykes.wire.http1 import HTTP1Handler, ProxiedHTTP1Handler
-from pykes.wire.http2 import H2Handler, ProxiedH2Handler
+from pykes.wire.http1 import HeaderKeepingHTTP1Handler, HTTP1Handler
+from pykes.wire.http2 import H2Handler, HeaderKeepingH2Handler
 
 if TYPE_CHECKING:
     from pykes.observe.logs import Logs
@@ -195,12 +195,12 @@ def handshake_error_text(err: BaseException) -> str:
     return str(err)
 
 
-def http_handler(conn: Connection, alpn: str | None, proxied: bool) -> HTTPHandler:
-    """HTTP/2 when the client chose ``h2`` by ALPN, else HTTP/1.1; a TLS proxy's
-    connection keeps its requests' headers for the identity step (auth/proxy.py)."""
+def http_handler(conn: Connection, alpn: str | None, keep_headers: bool) -> HTTPHandler:
+    """HTTP/2 when the client chose ``h2`` by ALPN, else HTTP/1.1; with ``keep_headers``
+    its requests carry their header fields, else none (the fast path)."""
     if alpn == "h2":
-        return ProxiedH2Handler(conn) if proxied else H2Handler(conn)
-    return ProxiedHTTP1Handler(conn) if proxied else HTTP1Handler(conn)
+        return HeaderKeepingH2Handler(conn) if keep_headers else H2Handler(conn)
+    return HeaderKeepingHTTP1Handler(conn) if keep_headers else HTTP1Handler(conn)
 
 
 def tls_protocol_factory(

@@ -98,9 +98,11 @@ class Connection(asyncio.Protocol):
         if ssl_object is not None:
             self.identity, self.has_cert = _identity(ssl_object.getpeercert(binary_form=True))
             alpn = ssl_object.selected_alpn_protocol()
-        # A TLS proxy's connection keeps request headers for the identity step.
-        proxied = self.identity in self.state().proxy.identities
-        self.handler = self.server.new_handler(self, alpn, proxied)
+        # Requests carry their headers where the API reads them: a TLS proxy's
+        # (the identity step), or every request of a state that asks for them.
+        state = self.state()
+        keep_headers = state.reads_headers or self.identity in state.proxy.identities
+        self.handler = self.server.new_handler(self, alpn, keep_headers)
         self.deadline = time.monotonic() + HEADER_TIMEOUT
         self.server.add(self)
 
@@ -177,7 +179,7 @@ class ConnectionRegistry:
         new_handler: Callable[[Connection, str | None, bool], HTTPHandler],
     ) -> None:
         self.current_state = current_state
-        # The HTTP handler of a new connection: (connection, ALPN protocol, proxied).
+        # The HTTP handler of a new connection: (connection, ALPN protocol, keep headers).
         self.new_handler = new_handler
         self.connections: set[Connection] = set()
         self._sweeper: asyncio.Task[None] | None = None

@@ -55,7 +55,7 @@ _targets: TargetCache[str, str] = TargetCache(_split_target)
 class H2Handler(Answers, ControlFrames):
     """One HTTP/2 connection: its streams, flow control, and their requests and answers."""
 
-    keep_headers = False  # a TLS proxy's connection: requests carry their headers
+    keep_headers = False  # requests carry their headers (HeaderKeepingH2Handler)
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -297,7 +297,7 @@ class H2Handler(Answers, ControlFrames):
         ended = flags & f.END_STREAM != 0
         req.content_length = 0 if ended else head.content_length
         if self.keep_headers:
-            req.forwarded = head.headers
+            req.headers = head.headers
         stream.content_length = head.content_length
         stream.early = early
         stream.req = req
@@ -462,7 +462,8 @@ class H2Handler(Answers, ControlFrames):
             self._drop(sid)
 
 
-class ProxiedH2Handler(H2Handler):
-    """For a TLS proxy's connection: requests keep their headers (auth/proxy.py)."""
+class HeaderKeepingH2Handler(H2Handler):
+    """Requests keep their headers: where the API reads them (a TLS proxy's connection,
+    auth/proxy.py; a state that asks for them)."""
 
     keep_headers = True

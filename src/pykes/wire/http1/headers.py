@@ -1,4 +1,4 @@
-"""HTTP/1.1 for a TLS proxy's connection (auth/proxy.py)."""
+"""HTTP/1.1 with the requests' headers kept, where the API reads them."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ if TYPE_CHECKING:
     from pykes.api.state import ServerState
 
 
-class ProxiedHTTP1Handler(HTTP1Handler):
-    """For a TLS proxy's connection: also keeps every request's headers, which the
-    pipeline's identity step reads (auth/proxy.py). Other connections keep none."""
+class HeaderKeepingHTTP1Handler(HTTP1Handler):
+    """Keeps every request's header fields (``Request.headers``): on a TLS proxy's
+    connection (the identity step, auth/proxy.py) and where the state asks for them.
+    Other connections keep none: httptools then makes no call per header line."""
 
     _headers: list[tuple[bytes, bytes]]
 
@@ -30,8 +31,8 @@ class ProxiedHTTP1Handler(HTTP1Handler):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         assert self._req is not None
-        self._req.forwarded = self._headers
+        self._req.headers = self._headers
 
     def _continue_or_refuse(self, req: Request, state: ServerState) -> None:
-        req.forwarded = self._headers  # (the identity step reads them)
+        req.headers = self._headers  # (the identity step reads them)
         super()._continue_or_refuse(req, state)
