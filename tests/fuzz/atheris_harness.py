@@ -33,7 +33,7 @@ with atheris.instrument_imports():
     from pykes.config.legacy import translate
     from pykes.crypto import KeyType, KeyVersion
     from pykes.errors import ConfigError, DecryptError
-    from pykes.gojson import BodyError, bytes_field, parse_object
+    from pykes.goformat.json import BodyError, bytes_field, parse_object
 
 _VECTOR_KEY = KeyVersion(bytes(range(1, 33)), KeyType.AES256, None, None, "")
 _CONTEXT = b"legacy-ctx"

@@ -7,7 +7,6 @@ text wherever the spec gives one).
 
 from __future__ import annotations
 
-from pykes.config.duration import DurationError, format_duration, parse_duration
 from pykes.config.keystores import (
     AWSKeyStoreConfig,
     AzureKeyStoreConfig,
@@ -53,7 +52,6 @@ __all__ = [
     "AWSKeyStoreConfig",
     "AzureKeyStoreConfig",
     "CacheConfig",
-    "DurationError",
     "EntrustKeyStoreConfig",
     "FSKeyStoreConfig",
     "FortanixKeyStoreConfig",
@@ -69,10 +67,8 @@ __all__ = [
     "VaultKubernetesConfig",
     "VaultTLSConfig",
     "VaultTransitConfig",
-    "format_duration",
     "load_config",
     "parse_config",
-    "parse_duration",
     "parse_log_level",
     "split_address",
 ]

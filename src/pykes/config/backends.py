@@ -14,7 +14,6 @@ import os
 from typing import Any
 
 from pykes.config.decode import Duration, Ptr, Str, StrList, Struct
-from pykes.config.duration import SECOND
 from pykes.config.keystores import (
     DEFAULT_GCP_ENDPOINT,
     DEFAULT_VAULT_APPROLE_ENGINE,
@@ -37,8 +36,9 @@ from pykes.config.keystores import (
     VaultTLSConfig,
     VaultTransitConfig,
 )
-from pykes.config.oserr import go_os_error
 from pykes.errors import ConfigError
+from pykes.goformat.duration import SECOND
+from pykes.goformat.oserror import go_os_error
 
 Raw = dict[str, Any]
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from pykes.config.duration import DurationError, go_quote, parse_duration_ns
-from pykes.config.levels import go_trim_space
 from pykes.errors import ConfigError
+from pykes.goformat.duration import DurationError, parse_duration_ns
+from pykes.goformat.text import go_quote, go_trim_space
 
 NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 _TRUE = frozenset(("true", "True", "TRUE"))

@@ -29,7 +29,6 @@ from pykes.config.decode import (
     Struct,
     is_null,
 )
-from pykes.config.duration import SECOND, format_duration
 from pykes.config.legacy import translate
 from pykes.config.levels import parse_log_level
 from pykes.config.model import (
@@ -44,8 +43,9 @@ from pykes.config.model import (
     TLSConfig,
 )
 from pykes.config.oneline import one_line_errors
-from pykes.config.oserr import go_os_error
 from pykes.errors import ConfigError
+from pykes.goformat.duration import SECOND, format_duration
+from pykes.goformat.oserror import go_os_error
 from pykes.names import valid_name
 
 Raw = dict[str, Any]

@@ -17,7 +17,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, TextIO
 
-from pykes.gojson import go_json, go_json_string
+from pykes.goformat.json import go_json, go_json_string
+from pykes.goformat.timestamp import format_rfc3339_nano
 from pykes.observe.slogtext import (
     LEVEL_DEBUG,
     LEVEL_ERROR,
@@ -25,7 +26,6 @@ from pykes.observe.slogtext import (
     LEVEL_WARN,
     format_record,
 )
-from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
     from pykes.observe.bus import LogBus

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from pykes.auth.proxy import TLSProxy, client_ip
 from pykes.errors import APIError, NoClientCertificateError
-from pykes.gojson import error_body
+from pykes.goformat.json import error_body
 from pykes.server.http import JSON, Request, Response, StreamResponse
 
 if TYPE_CHECKING:

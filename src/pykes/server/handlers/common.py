@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pykes.errors import APIError
-from pykes.gojson import BodyError, parse_object
+from pykes.goformat.json import BodyError, parse_object
 from pykes.names import pattern_prefix, valid_name, valid_pattern
 from pykes.server.http import Request
 

@@ -19,10 +19,10 @@ from pykes.crypto import (
     wipe,
 )
 from pykes.errors import APIError
-from pykes.gojson import BodyError, bytes_field, go_json, simple_bytes_fields, string_field
+from pykes.goformat.json import BodyError, bytes_field, go_json, simple_bytes_fields, string_field
+from pykes.goformat.timestamp import format_rfc3339_nano
 from pykes.server.handlers.common import INVALID_BODY, listing_prefix, read_body, require_name
 from pykes.server.http import EMPTY_OK, JSON, Request, Response
-from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
     from pykes.server.state import ServerState

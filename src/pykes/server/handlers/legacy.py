@@ -25,11 +25,11 @@ from pykes.auth import Policy, StoreFullError
 from pykes.auth.ephemeral import Assignment, EphemeralPolicy, EphemeralStore
 from pykes.crypto import wipe
 from pykes.errors import APIError, IdentityNotFoundError, PolicyNotFoundError
-from pykes.gojson import BodyError, b64decode_std, go_json
+from pykes.goformat.json import BodyError, b64decode_std, go_json
+from pykes.goformat.timestamp import format_rfc3339_nano
 from pykes.server.handlers import identities, keys, logs, policies
 from pykes.server.handlers.common import INVALID_BODY, require_name
 from pykes.server.http import EMPTY_OK, JSON, NDJSON, Request, Response, StreamResponse
-from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
     from pykes.server.routes import Handler

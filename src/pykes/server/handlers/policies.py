@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from pykes.auth import Policy
 from pykes.errors import PolicyNotFoundError
-from pykes.gojson import go_json
+from pykes.goformat.json import go_json
+from pykes.goformat.timestamp import format_rfc3339_nano
 from pykes.server.handlers.common import listing_prefix, require_name
 from pykes.server.http import Request, Response
-from pykes.timefmt import format_rfc3339_nano
 
 if TYPE_CHECKING:
     from pykes.server.state import ServerState

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from pykes.errors import APIError, KeyStoreUnreachable
-from pykes.gojson import go_json
+from pykes.goformat.json import go_json
 from pykes.observe.metrics import CONTENT_TYPE, memory_usage, usable_cpus
 from pykes.server.http import EMPTY_OK, Request, Response
 
