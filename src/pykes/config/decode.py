@@ -301,12 +301,14 @@ class Ptr(Field):
 
 
 class MapOf(Field):
-    """A mapping with arbitrary (non-substituted) string keys, in document order."""
+    """A mapping with arbitrary (non-substituted) string keys, in document order; the
+    keys in ``fixed`` have a decoder of their own (``api.legacy`` among the routes)."""
 
     into = "mapping"
 
-    def __init__(self, value: Field) -> None:
+    def __init__(self, value: Field, fixed: dict[str, Field] | None = None) -> None:
         self.value = value
+        self.fixed = fixed if fixed is not None else {}
 
     def zero(self) -> dict[str, Any]:
         return {}
@@ -318,7 +320,7 @@ class MapOf(Field):
             dec.type_error(node, path, self.into)
             return {}
         return {
-            key: self.value.decode(dec, vnode, f"{path}.{key}")
+            key: self.fixed.get(key, self.value).decode(dec, vnode, f"{path}.{key}")
             for key, _, vnode in dec.pairs(node, path)
         }
 
