@@ -1,17 +1,18 @@
-"""Schema-driven decoding of composed YAML nodes with Go ``yaml.v3`` semantics.
+"""Decoding composed YAML nodes with Go ``yaml.v3`` semantics.
 
 The config is composed with PyYAML (``yaml.compose``-style, so every node keeps its
-line) and decoded against a small schema mirroring the Go structs of ``kesconf``:
+line) and decoded against a tree of the decoders below, which ``pykes.config.schema``
+derives from the config dataclasses (mirroring the Go structs of ``kesconf``):
 
 * keys are matched exactly (case-sensitive); unknown keys are ignored (and collected,
   so that the server can warn about them: a typo is not an error, as in Go);
 * a ``null`` value (empty, ``~``, ``null``) leaves the zero value; an optional section
   (:class:`Ptr`) counts as present only when it is a non-null value;
 * string fields take the raw text of any scalar; duplicate keys are an error;
-* fields marked ``env`` accept a whole-scalar ``${NAME}`` reference (spec/config.md
-  §1); the substituted text is then decoded as if written there, keeping the quoting
-  style of the reference (so ``${FLAG}`` with ``FLAG=yes`` is a bool, an empty
-  variable is the zero value).
+* fields marked ``env`` accept a whole-scalar ``${NAME}`` reference
+  (docs/compat/config.md §1); the substituted text is then decoded as if written
+  there, keeping the quoting style of the reference (so ``${FLAG}`` with ``FLAG=yes``
+  is a bool, an empty variable is the zero value).
 
 Errors: a missing environment variable aborts at once (as in Go); type errors and
 duplicate keys are collected and the first one is reported after decoding.
