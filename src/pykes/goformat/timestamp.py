@@ -31,8 +31,14 @@ def format_rfc3339_nano(ns: int | None, *, local: bool = False) -> str:
         return ZERO_TIME
     seconds, nanos = divmod(ns, _NS)
     tm = time.localtime(seconds) if local else time.gmtime(seconds)
-    fraction = "." + f"{nanos:09d}".rstrip("0") if nanos else ""
-    return _clock(tm) + fraction + _zone(tm.tm_gmtoff if local else 0)
+    text = (
+        f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
+        f"T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
+    )
+    if nanos:
+        text += "." + f"{nanos:09d}".rstrip("0")
+    offset = tm.tm_gmtoff if local else 0
+    return text + _zone(offset) if offset else text + "Z"
 
 
 def format_slog_time(ns: int) -> str:
@@ -40,19 +46,14 @@ def format_slog_time(ns: int) -> str:
     with milliseconds, in the local zone."""
     seconds, nanos = divmod(ns, _NS)
     tm = time.localtime(seconds)
-    return f"{_clock(tm)}.{nanos // 1_000_000:03d}{_zone(tm.tm_gmtoff)}"
-
-
-def _clock(tm: time.struct_time) -> str:
-    return (
-        f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
-        f"T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
-    )
+    millis = f".{nanos // 1_000_000:03d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", tm) + millis + (_zone(tm.tm_gmtoff) or "Z")
 
 
 def _zone(offset: int) -> str:
+    """``±hh:mm`` of a UTC offset in seconds; "" for none."""
     if not offset:
-        return "Z"
+        return ""
     minutes = abs(offset) // 60  # Go drops the seconds of an offset
     sign = "-" if offset < 0 else "+"
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
