@@ -122,24 +122,13 @@ class Text(Setting):
 
 
 @dataclass(frozen=True)
-class Texts(Setting):
-    """A list of strings."""
+class Plain(Setting):
+    """A value kept as decoded (a bool, a list of strings)."""
 
-    env: bool = True
-
-    def node(self) -> Node:
-        return StrList(self.env)
-
-    def build(self, value: list[str], ctx: Context) -> list[str]:
-        return list(value)
-
-
-@dataclass(frozen=True)
-class Flag(Setting):
-    """A bool."""
+    decoder: Node = dataclasses.field(default_factory=Bool)
 
     def node(self) -> Node:
-        return Bool()
+        return self.decoder
 
 
 @dataclass(frozen=True)
@@ -255,13 +244,13 @@ def text(path: str | None = None, **options: Any) -> Any:
 
 
 def texts(path: str | None = None, *, env: bool = True) -> Any:
-    """A list of strings (:class:`Texts`)."""
-    return _declare(Texts(path, env), default_factory=list)
+    """A list of strings (:class:`Plain`)."""
+    return _declare(Plain(path, StrList(env)), default_factory=list)
 
 
 def flag(path: str | None = None) -> Any:
-    """A bool (:class:`Flag`)."""
-    return _declare(Flag(path), default=False)
+    """A bool (:class:`Plain`)."""
+    return _declare(Plain(path, Bool()), default=False)
 
 
 def duration(path: str | None = None, *, default: float = 0.0, negative: str | None = None) -> Any:
@@ -269,13 +258,13 @@ def duration(path: str | None = None, *, default: float = 0.0, negative: str | N
     return _declare(Span(path, default, negative), default=default)
 
 
-def section(cls: type[T], path: str | None = None, *, optional: bool = False) -> Any:
+def section(cls: type, path: str | None = None, *, optional: bool = False) -> Any:
     """A nested section (:class:`Nested`)."""
     setting = Nested(path, cls, optional)
     return _declare(setting, default=None) if optional else _declare(setting, default_factory=cls)
 
 
-def table(cls: type[T], path: str | None = None, **options: Any) -> Any:
+def table(cls: type, path: str | None = None, **options: Any) -> Any:
     """A table of sections (:class:`Table`)."""
     return _declare(Table(path, cls, **options), default_factory=dict)
 
