@@ -3,6 +3,7 @@ errors and banner descriptions (docs/compat/config.md §3, §5)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -480,3 +481,45 @@ def test_more_than_one_keystore(second: str) -> None:
 def test_kes_section_alongside_a_real_keystore_is_ignored() -> None:
     ks = keystore("  kes:\n    endpoint:\n      - https://kes:7373\n  fs:\n    path: /k\n")
     assert ks == FSKeyStoreConfig(path="/k")
+
+
+COMPLETE_SAMPLES = sorted(
+    (Path(__file__).parent / "fuzz" / "corpus" / "config").glob("complete-*.yaml")
+)
+
+
+def unknown_keys_of(text: str) -> list[str]:
+    """The keys ``parse_config`` reports as unknown (valid config or not)."""
+    unknown: list[str] = []
+    # the samples hold placeholders; the keys are reported before any error
+    with contextlib.suppress(ConfigError):
+        parse_config(text, environ={}, on_unknown_key=lambda key, line: unknown.append(key))
+    return unknown
+
+
+@pytest.mark.parametrize("sample", COMPLETE_SAMPLES, ids=lambda path: path.stem)
+def test_every_documented_key_is_known(sample: Path) -> None:
+    """Each sample lists every key of docs/compat/config.md for one backend."""
+    assert len(COMPLETE_SAMPLES) == 8
+    assert unknown_keys_of(sample.read_text()) == []
+
+
+def test_keys_decoded_but_not_kept_are_known() -> None:
+    text = HEAD + (
+        "version: v1\napi:\n  legacy: off\n  /v1/status:\n    skip_auth: true\n"
+        "keystore:\n  kes:\n    endpoint: [https://kes:7373]\n    enclave: e\n"
+        "    tls: {cert: /c, key: /k, ca: /ca}\n  fs:\n    path: /k\n"
+    )
+    assert unknown_keys_of(text) == []
+
+
+def test_a_misspelt_backend_key_is_reported() -> None:
+    text = HEAD + (
+        "keystore:\n  generic: {endpoint: e}\n  azure:\n    keyvault:\n      endpoint: e\n"
+        "      credentials: {tenant: t}\n      managed_identiy: {client_id: c}\n"
+    )
+    assert unknown_keys_of(text) == [
+        "keystore.generic",
+        "keystore.azure.keyvault.credentials.tenant",
+        "keystore.azure.keyvault.managed_identiy",
+    ]

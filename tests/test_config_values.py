@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from pykes.config import (
+from pykes.config import parse_log_level, split_address
+from pykes.errors import ConfigError
+from pykes.goformat.duration import (
     DurationError,
     format_duration,
     parse_duration,
-    parse_log_level,
-    split_address,
+    parse_duration_ns,
 )
-from pykes.config.duration import parse_duration_ns
-from pykes.errors import ConfigError
 
 NS, US, MS, S, M, H = 1, 10**3, 10**6, 10**9, 60 * 10**9, 3600 * 10**9
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import PKI, RunningServer, config_yaml, start_server
-from pykes.gojson import BodyError, bytes_field, parse_object, simple_bytes_fields
+from pykes.goformat.json import BodyError, bytes_field, parse_object, simple_bytes_fields
 
 FIELDS = ("ciphertext", "context")
 

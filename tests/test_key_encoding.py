@@ -12,7 +12,7 @@ import traceback
 import pytest
 
 from pykes.crypto import KeyType, KeyVersion, decode_key_version, encode_key_version
-from pykes.timefmt import format_rfc3339_nano
+from pykes.goformat.timestamp import format_rfc3339_nano
 
 # docs/compat/crypto.md §2.1 upstream vector.
 UPSTREAM = (

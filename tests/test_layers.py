@@ -20,18 +20,18 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: it may use only what it shares with the server at the bottom (ALONE_MAY_USE).
 FLOORS = {
     "base": 0,  # errors, names, the root package
-    "goformat": 0,  # what Go prints: durations, timestamps, JSON, OS errors
-    "crypto": 1,
-    "pki": 1,  # identities, API keys, certificates
-    "config": 1,
-    "keystore": 2,
-    "auth": 2,
-    "observe": 2,
-    "api": 3,  # route tables, pipeline, context, handlers: never a socket
-    "wire": 4,  # TLS, HTTP/1.1, HTTP/2: never keys or policies
-    "process": 5,
-    "client": 5,
-    "cli": 6,
+    "goformat": 1,  # what Go prints: durations, timestamps, JSON, OS errors
+    "crypto": 2,
+    "pki": 2,  # identities, API keys, certificates
+    "config": 2,
+    "keystore": 3,
+    "auth": 3,
+    "observe": 3,
+    "api": 4,  # route tables, pipeline, context, handlers: never a socket
+    "wire": 5,  # TLS, HTTP/1.1, HTTP/2: never keys or policies
+    "process": 6,
+    "client": 6,
+    "cli": 7,
 }
 ALONE_MAY_USE = {"base", "goformat", "pki"}
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pykes.timefmt import format_rfc3339_nano, parse_rfc3339_nano
+from pykes.goformat.timestamp import format_rfc3339_nano, parse_rfc3339_nano
 
 S = 1_000_000_000
 

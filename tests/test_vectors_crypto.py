@@ -17,7 +17,7 @@ from pykes.crypto import (
     parse_cipher_name,
 )
 from pykes.errors import DecryptError
-from pykes.timefmt import format_rfc3339_nano
+from pykes.goformat.timestamp import format_rfc3339_nano
 
 
 @functools.cache

@@ -30,7 +30,7 @@ with atheris.instrument_imports():
     from pykes.config.legacy import translate
     from pykes.crypto import KeyType, KeyVersion
     from pykes.errors import ConfigError, DecryptError
-    from pykes.gojson import BodyError, bytes_field, parse_object
+    from pykes.goformat.json import BodyError, bytes_field, parse_object
     from pykes.pki.apikey import APIKey
     from pykes.pki.certs import load_private_key_pem
     from pykes.pki.identity import decode_pem_blocks, identity_of_certificate, is_ca_certificate

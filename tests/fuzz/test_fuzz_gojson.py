@@ -1,4 +1,4 @@
-"""Fuzzing the request-level JSON decoding of ``pykes.gojson`` (docs/compat/api.md §2).
+"""Fuzzing the request-level JSON decoding of ``pykes.goformat.json`` (docs/compat/api.md §2).
 
 Properties:
 
@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzz.fuzz_corpus import corpus, edits, mutate, with_examples
-from pykes.gojson import (
+from pykes.goformat.json import (
     BodyError,
     b64decode_std,
     bytes_field,

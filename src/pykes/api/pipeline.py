@@ -14,7 +14,7 @@ from urllib.parse import quote
 from pykes.api.messages import JSON, Request, Response, StreamResponse
 from pykes.auth.proxy import TLSProxy, client_ip
 from pykes.errors import APIError, NoClientCertificateError
-from pykes.gojson import error_body
+from pykes.goformat.json import error_body
 
 if TYPE_CHECKING:
     from pykes.api.context import Context

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from pykes.api.handlers import identities, keys, legacy, logs, policies, system
 from pykes.api.messages import MAX_BODY, Handler, Route
-from pykes.gojson import go_json
+from pykes.goformat.json import go_json
 
 DEFAULT_ROUTES: tuple[Route, ...] = (
     Route("/version", "GET", system.version, timeout=10.0, auth="none"),

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from pykes.config.duration import go_quote
+from pykes.goformat.text import go_quote
 
 __all__ = ["ArgumentParser", "CLIError", "env", "fail", "go_quote", "show_usage", "split_list"]
 

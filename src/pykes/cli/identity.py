@@ -137,7 +137,7 @@ def _check_ips(values: list[str]) -> list[str]:
 
 
 def _expiry(value: str | None) -> float:
-    from pykes.config.duration import DurationError, parse_duration_ns
+    from pykes.goformat.duration import DurationError, parse_duration_ns
 
     if value is None:
         return 0.0

@@ -10,7 +10,7 @@ from pykes.cli.common import ArgumentParser, CLIError, flag_insecure, flag_json
 from pykes.cli.connect import new_client, reported
 from pykes.cli.output import colorize, console, print_json, styled, write
 from pykes.client.types import AuditEvent
-from pykes.config.duration import format_duration
+from pykes.goformat.duration import format_duration
 
 USAGE = """Usage:
     kes log [options]

@@ -14,7 +14,7 @@ from pykes.cli.connect import new_client, reported
 from pykes.cli.output import colorize, console, format_memory, is_terminal, print_json, styled
 from pykes.client import KESError
 from pykes.client.metrics import Metric
-from pykes.config.duration import DurationError, format_duration, parse_duration_ns
+from pykes.goformat.duration import DurationError, format_duration, parse_duration_ns
 
 USAGE = """Usage:
     kes metric [options]

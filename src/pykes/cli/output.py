@@ -12,7 +12,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from pykes.gojson import go_json
+from pykes.goformat.json import go_json
 
 if TYPE_CHECKING:  # rich is imported when used: `kes server` never loads it (issue 7)
     from rich.console import Console

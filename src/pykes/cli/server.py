@@ -25,6 +25,7 @@ from pykes.auth.proxy import tls_proxy
 from pykes.cli import server_flags
 from pykes.cli.common import ArgumentParser, CLIError
 from pykes.errors import ConfigError
+from pykes.goformat.oserror import go_errno_text
 from pykes.keystore import KeyStore, MemoryKeyStore
 from pykes.keystore.factory import UnsupportedKeyStoreError, connect_keystore
 from pykes.observe.slogtext import LEVEL_INFO, level_name
@@ -327,8 +328,7 @@ def _lock_memory() -> bool:
 def _listen_error(setup: ServerSetup, err: OSError) -> CLIError:
     """Go's text: ``listen tcp 127.0.0.1:7373: bind: address already in use``."""
     host = f"[{setup.host}]" if ":" in setup.host else setup.host
-    reason = err.strerror or str(err)
-    return CLIError(f"listen tcp {host}:{setup.port}: bind: {reason[:1].lower()}{reason[1:]}")
+    return CLIError(f"listen tcp {host}:{setup.port}: bind: {go_errno_text(err)}")
 
 
 async def _check_keystore(setup: ServerSetup) -> None:

@@ -11,7 +11,7 @@ from pykes.cli.common import ArgumentParser, CLIError, flag_color, flag_insecure
 from pykes.cli.connect import new_client, reported
 from pykes.cli.output import colorize, console, format_memory, is_terminal, print_json, styled
 from pykes.client.types import API, State
-from pykes.config.duration import format_duration
+from pykes.goformat.duration import format_duration
 
 USAGE = """Usage:
     kes status [options]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pykes.client.errors import ResponseError
-from pykes.config.duration import DurationError, parse_duration_ns
+from pykes.goformat.duration import DurationError, parse_duration_ns
 
 __all__ = [
     "API",

@@ -1,4 +1,4 @@
-"""The ``kes server`` configuration file (spec/config.md).
+"""The ``kes server`` configuration file (docs/compat/config.md).
 
 ``load_config(path)`` / ``parse_config(text)`` return a validated :class:`ServerConfig`
 or raise :class:`pykes.errors.ConfigError` with a one-line message (the Go server's
@@ -7,7 +7,7 @@ text wherever the spec gives one).
 
 from __future__ import annotations
 
-from pykes.config.duration import DurationError, format_duration, parse_duration
+from pykes.config.address import split_address
 from pykes.config.keystores import (
     AWSKeyStoreConfig,
     AzureKeyStoreConfig,
@@ -32,7 +32,7 @@ from pykes.config.levels import (
     LEVEL_WARN,
     parse_log_level,
 )
-from pykes.config.loader import load_config, parse_config, split_address
+from pykes.config.loader import load_config, parse_config
 from pykes.config.model import (
     DEFAULT_ADDRESS,
     APIRouteConfig,
@@ -53,7 +53,6 @@ __all__ = [
     "AWSKeyStoreConfig",
     "AzureKeyStoreConfig",
     "CacheConfig",
-    "DurationError",
     "EntrustKeyStoreConfig",
     "FSKeyStoreConfig",
     "FortanixKeyStoreConfig",
@@ -69,10 +68,8 @@ __all__ = [
     "VaultKubernetesConfig",
     "VaultTLSConfig",
     "VaultTransitConfig",
-    "format_duration",
     "load_config",
     "parse_config",
-    "parse_duration",
     "parse_log_level",
     "split_address",
 ]

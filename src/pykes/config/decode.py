@@ -1,17 +1,18 @@
-"""Schema-driven decoding of composed YAML nodes with Go ``yaml.v3`` semantics.
+"""Decoding composed YAML nodes with Go ``yaml.v3`` semantics.
 
 The config is composed with PyYAML (``yaml.compose``-style, so every node keeps its
-line) and decoded against a small schema mirroring the Go structs of ``kesconf``:
+line) and decoded against a tree of the decoders below, which ``pykes.config.schema``
+derives from the config dataclasses (mirroring the Go structs of ``kesconf``):
 
 * keys are matched exactly (case-sensitive); unknown keys are ignored (and collected,
   so that the server can warn about them: a typo is not an error, as in Go);
 * a ``null`` value (empty, ``~``, ``null``) leaves the zero value; an optional section
   (:class:`Ptr`) counts as present only when it is a non-null value;
 * string fields take the raw text of any scalar; duplicate keys are an error;
-* fields marked ``env`` accept a whole-scalar ``${NAME}`` reference (spec/config.md
-  §1); the substituted text is then decoded as if written there, keeping the quoting
-  style of the reference (so ``${FLAG}`` with ``FLAG=yes`` is a bool, an empty
-  variable is the zero value).
+* fields marked ``env`` accept a whole-scalar ``${NAME}`` reference
+  (docs/compat/config.md §1); the substituted text is then decoded as if written
+  there, keeping the quoting style of the reference (so ``${FLAG}`` with ``FLAG=yes``
+  is a bool, an empty variable is the zero value).
 
 Errors: a missing environment variable aborts at once (as in Go); type errors and
 duplicate keys are collected and the first one is reported after decoding.
@@ -25,9 +26,9 @@ from typing import Any
 
 import yaml
 
-from pykes.config.duration import DurationError, go_quote, parse_duration_ns
-from pykes.config.levels import go_trim_space
 from pykes.errors import ConfigError
+from pykes.goformat.duration import DurationError, parse_duration_ns
+from pykes.goformat.text import go_quote, go_trim_space
 
 NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 _TRUE = frozenset(("true", "True", "TRUE"))
@@ -301,12 +302,14 @@ class Ptr(Field):
 
 
 class MapOf(Field):
-    """A mapping with arbitrary (non-substituted) string keys, in document order."""
+    """A mapping with arbitrary (non-substituted) string keys, in document order; the
+    keys in ``fixed`` have a decoder of their own (``api.legacy`` among the routes)."""
 
     into = "mapping"
 
-    def __init__(self, value: Field) -> None:
+    def __init__(self, value: Field, fixed: dict[str, Field] | None = None) -> None:
         self.value = value
+        self.fixed = fixed if fixed is not None else {}
 
     def zero(self) -> dict[str, Any]:
         return {}
@@ -318,7 +321,7 @@ class MapOf(Field):
             dec.type_error(node, path, self.into)
             return {}
         return {
-            key: self.value.decode(dec, vnode, f"{path}.{key}")
+            key: self.fixed.get(key, self.value).decode(dec, vnode, f"{path}.{key}")
             for key, _, vnode in dec.pairs(node, path)
         }
 

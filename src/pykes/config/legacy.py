@@ -1,4 +1,4 @@
-"""Configuration files of older KES releases (spec/config.md §7), read by translating
+"""Configuration files of older KES releases (docs/compat/config.md §7), read by translating
 them to the v1 layout before the v1 parser sees them.
 
 * v0.4 – v0.7: TOML (chosen by the ``.toml`` extension): ``root``, ``[tls]``,

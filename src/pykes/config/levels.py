@@ -1,10 +1,9 @@
-"""``log.error`` / ``log.audit`` level strings (spec/config.md §2, Go ``slog`` levels)."""
+"""``log.error`` / ``log.audit`` level strings (docs/compat/config.md §2, Go ``slog`` levels)."""
 
 from __future__ import annotations
 
-import re
-
 from pykes.errors import ConfigError
+from pykes.goformat.text import go_atoi, go_trim_space
 
 LEVEL_DEBUG = -4
 LEVEL_INFO = 0
@@ -18,30 +17,6 @@ _BASES = (
     ("WARN", LEVEL_WARN),
     ("ERROR", LEVEL_ERROR),
 )
-_ATOI = re.compile(r"[+-]?[0-9]+\Z")
-_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
-
-# Go's strings.TrimSpace: unicode.IsSpace (narrower than str.isspace, e.g. no \x1c-\x1f).
-GO_SPACE = (
-    " \t\n\v\f\r\x85\xa0\u1680"
-    + "".join(chr(c) for c in range(0x2000, 0x200B))
-    + "\u2028\u2029\u202f\u205f\u3000"
-)
-
-
-def go_trim_space(s: str) -> str:
-    """Strip leading/trailing white space like Go's ``strings.TrimSpace``."""
-    return s.strip(GO_SPACE)
-
-
-def _atoi(s: str) -> int:
-    """Go ``strconv.Atoi`` (64-bit); raises ``ValueError`` with Go's error text."""
-    if not _ATOI.match(s):
-        raise ValueError(f'strconv.Atoi: parsing "{s}": invalid syntax')
-    n = int(s)
-    if not _INT_MIN <= n <= _INT_MAX:
-        raise ValueError(f'strconv.Atoi: parsing "{s}": value out of range')
-    return n
 
 
 def parse_log_level(s: str) -> int:
@@ -69,11 +44,11 @@ def parse_log_level(s: str) -> int:
         if not plus or go_trim_space(level) != name:
             raise ConfigError(f"kesconf: invalid log level '{v}'")
         try:
-            return base + _atoi(suffix)
+            return base + go_atoi(suffix)
         except ValueError as err:
             raise ConfigError(f"kesconf: invalid log level suffix '{suffix}': {err}") from None
     try:
-        return _atoi(v)
+        return go_atoi(v)
     except ValueError:
         # Go returns the bare strconv error here; a kesconf-style message is clearer.
         raise ConfigError(f"kesconf: invalid log level '{v}'") from None

@@ -16,14 +16,14 @@ Input that does not parse as its legacy format is used unchanged (as raw). The
 algorithm and key id recorded in a legacy ciphertext are validated but otherwise
 ignored: the stored key's type decides the cipher.
 
-Go's decoding rules (``b64decode_std``, ``go_json_fields``) live in ``pykes.gojson``.
+Go's decoding rules (``b64decode_std``, ``go_json_fields``) live in ``pykes.goformat.json``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pykes.gojson import b64decode_std, go_json_fields
+from pykes.goformat.json import b64decode_std, go_json_fields
 
 _IV_SIZE = 16
 _NONCE_SIZE = 12

@@ -21,8 +21,8 @@ import base64
 from typing import Any
 
 from pykes.crypto.keys import KEY_SIZE, KeyType, KeyVersion, parse_cipher_name
-from pykes.gojson import b64decode_std, go_json_fields
-from pykes.timefmt import ZERO_TIME_NS, parse_rfc3339_nano
+from pykes.goformat.json import b64decode_std, go_json_fields
+from pykes.goformat.timestamp import ZERO_TIME_NS, parse_rfc3339_nano
 
 _NS = 1_000_000_000
 _U64 = (1 << 64) - 1

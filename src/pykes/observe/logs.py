@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
-from pykes.gojson import go_json, go_json_string
+from pykes.goformat.json import go_json, go_json_string
+from pykes.goformat.timestamp import format_rfc3339_nano
 from pykes.observe.hub import Hub
 from pykes.observe.slogtext import (
     LEVEL_DEBUG,
@@ -26,7 +27,6 @@ from pykes.observe.slogtext import (
     LEVEL_WARN,
     format_record,
 )
-from pykes.timefmt import format_rfc3339_nano
 
 
 class Request(Protocol):

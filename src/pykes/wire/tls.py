@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from pykes.config.oserr import go_os_error
+from pykes.goformat.oserror import go_os_error
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 

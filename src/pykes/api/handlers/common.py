@@ -6,7 +6,7 @@ from typing import Any
 
 from pykes.api.messages import Request
 from pykes.errors import APIError
-from pykes.gojson import BodyError, parse_object
+from pykes.goformat.json import BodyError, parse_object
 from pykes.names import pattern_prefix, valid_name, valid_pattern
 
 INVALID_BODY = "invalid request body"

@@ -16,8 +16,8 @@ from pykes.api.handlers.policies import patterns
 from pykes.api.messages import Request, Response
 from pykes.auth.policy import Policy
 from pykes.errors import IdentityNotFoundError
-from pykes.gojson import go_json
-from pykes.timefmt import format_rfc3339_nano
+from pykes.goformat.json import go_json
+from pykes.goformat.timestamp import format_rfc3339_nano
 
 if TYPE_CHECKING:
     from pykes.api.context import Context

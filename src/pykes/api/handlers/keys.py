@@ -21,8 +21,8 @@ from pykes.crypto import (
     wipe,
 )
 from pykes.errors import APIError
-from pykes.gojson import BodyError, bytes_field, go_json, simple_bytes_fields, string_field
-from pykes.timefmt import format_rfc3339_nano
+from pykes.goformat.json import BodyError, bytes_field, go_json, simple_bytes_fields, string_field
+from pykes.goformat.timestamp import format_rfc3339_nano
 
 if TYPE_CHECKING:
     from pykes.api.context import Context

@@ -32,8 +32,8 @@ from pykes.auth.ephemeral import Assignment, EphemeralPolicy, EphemeralStore, St
 from pykes.auth.policy import Policy
 from pykes.crypto import wipe
 from pykes.errors import APIError, IdentityNotFoundError, PolicyNotFoundError
-from pykes.gojson import BodyError, b64decode_std, go_json
-from pykes.timefmt import format_rfc3339_nano
+from pykes.goformat.json import BodyError, b64decode_std, go_json
+from pykes.goformat.timestamp import format_rfc3339_nano
 
 if TYPE_CHECKING:
     from pykes.api.context import Context

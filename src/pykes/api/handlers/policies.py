@@ -15,8 +15,8 @@ from pykes.api.handlers.common import listing_prefix, require_name
 from pykes.api.messages import Request, Response
 from pykes.auth.policy import Policy
 from pykes.errors import PolicyNotFoundError
-from pykes.gojson import go_json
-from pykes.timefmt import format_rfc3339_nano
+from pykes.goformat.json import go_json
+from pykes.goformat.timestamp import format_rfc3339_nano
 
 if TYPE_CHECKING:
     from pykes.api.context import Context

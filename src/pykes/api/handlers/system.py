@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pykes.api.messages import EMPTY_OK, Request, Response
 from pykes.errors import APIError, KeyStoreUnreachable
-from pykes.gojson import go_json
+from pykes.goformat.json import go_json
 from pykes.observe.metrics import CONTENT_TYPE, memory_usage, usable_cpus
 
 if TYPE_CHECKING:

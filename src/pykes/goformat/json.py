@@ -1,4 +1,4 @@
-"""JSON in the shape Go's ``encoding/json`` produces and accepts (spec/api.md §2).
+"""JSON in the shape Go's ``encoding/json`` produces and accepts (docs/compat/api.md §2).
 
 Responses: compact, ``<``, ``>``, ``&``, U+2028 and U+2029 escaped, one trailing
 newline. Requests: the first JSON value of the body, unknown fields ignored, field

@@ -1,4 +1,5 @@
-"""Timestamps as Go's ``time.RFC3339Nano`` formats them (spec/api.md §2).
+"""Timestamps as Go prints and reads them: ``time.RFC3339Nano`` (docs/compat/api.md §2)
+and the time of a ``log/slog`` text record.
 
 ``2024-01-12T10:39:20.886816Z``: the fraction has its trailing zeros trimmed and is
 omitted when zero; the zone is ``Z`` for a zero UTC offset, else ``±hh:mm``. Times are
@@ -37,11 +38,25 @@ def format_rfc3339_nano(ns: int | None, *, local: bool = False) -> str:
     if nanos:
         text += "." + f"{nanos:09d}".rstrip("0")
     offset = tm.tm_gmtoff if local else 0
+    return text + _zone(offset) if offset else text + "Z"
+
+
+def format_slog_time(ns: int) -> str:
+    """Unix nanoseconds as Go's ``log/slog`` text handler prints a record's time: RFC 3339
+    with milliseconds, in the local zone."""
+    seconds, nanos = divmod(ns, _NS)
+    tm = time.localtime(seconds)
+    millis = f".{nanos // 1_000_000:03d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", tm) + millis + (_zone(tm.tm_gmtoff) or "Z")
+
+
+def _zone(offset: int) -> str:
+    """``±hh:mm`` of a UTC offset in seconds; "" for none."""
     if not offset:
-        return text + "Z"
+        return ""
     minutes = abs(offset) // 60  # Go drops the seconds of an offset
     sign = "-" if offset < 0 else "+"
-    return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _days_from_civil(year: int, month: int, day: int) -> int:

@@ -1,4 +1,4 @@
-"""Go ``time.Duration`` parsing and formatting (spec/config.md §1 "Durations").
+"""Go ``time.Duration`` parsing and formatting (docs/compat/config.md §1 "Durations").
 
 Durations are kept as integer nanoseconds internally so that error texts which print
 a duration (``%v`` → :func:`format_duration`, ``%d`` → nanoseconds) are byte-exact;
@@ -8,6 +8,7 @@ the public :func:`parse_duration` returns float seconds.
 from __future__ import annotations
 
 from pykes.errors import ConfigError
+from pykes.goformat.text import go_quote
 
 NANOSECOND = 1
 MICROSECOND = 1000 * NANOSECOND
@@ -30,39 +31,9 @@ _UNITS: dict[str, int] = {
 _MAX_UINT = 1 << 63  # Go accumulates in uint64 and checks against 1<<63
 _MAX_INT64 = (1 << 63) - 1
 
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
 
 class DurationError(ConfigError, ValueError):
     """An invalid Go duration string; the message is Go's ``time`` package text."""
-
-
-def go_quote(s: str) -> str:
-    """Quote ``s`` like Go's ``strconv.Quote`` (printable runes kept, others escaped)."""
-    out = ['"']
-    for c in s:
-        if c in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[c])
-        elif c.isprintable():
-            out.append(c)
-        elif ord(c) < 0x80:
-            out.append(f"\\x{ord(c):02x}")
-        elif ord(c) <= 0xFFFF:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def _is_digit(c: str) -> bool:
