@@ -372,9 +372,12 @@ def test_dev_server_prints_its_api_key_once_and_nowhere_else(tmp_path: Path) -> 
     finally:
         proc.terminate()
         proc.wait(10)
-    output = out_file.read_bytes() + err_file.read_bytes()
+    banner, _, served = out_file.read_bytes().partition(b"=> Server is up and running...")
+    output = banner + served + err_file.read_bytes()
     text = str(api_key).encode()
-    assert output.count(text) == 1  # the banner, by design
+    # The banner, by design: its API Key row and the `export KES_API_KEY=…` line to copy.
+    assert banner.count(text) == 2 and banner.count(b"export KES_SERVER=") == 1
+    assert text not in served + err_file.read_bytes()  # never while serving, nor on stderr
     seed = api_key_seed(api_key)
     assert leaks(output.replace(text, b""), [seed]) == []
 
