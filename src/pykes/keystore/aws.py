@@ -35,7 +35,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.httpsession import get_cert_path
 
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
-from pykes.keystore.base import connected
+from pykes.keystore.base import connected, utf8_text
 from pykes.keystore.httpclient import probe_once
 from pykes.keystore.listing import list_page
 
@@ -164,27 +164,23 @@ class AWSSecretsManagerKeyStore:
         chained exception (a UnicodeDecodeError holds the whole value, botocore's
         parameter report may quote it) ever travels with the error.
         """
+        text = utf8_text("aws", name, value)
+        params: dict[str, str] = {"Name": name, "SecretString": text}
+        if self._kms_key:
+            params["KmsKeyId"] = self._kms_key
         failure: Exception
         try:
-            text = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            failure = ValueError(f"aws: value of '{name}' is not UTF-8 text")
-        else:
-            params: dict[str, str] = {"Name": name, "SecretString": text}
-            if self._kms_key:
-                params["KmsKeyId"] = self._kms_key
-            try:
-                await self._run(self._client.create_secret, **params)
-                return
-            except ClientError as err:
-                if _error_code(err) == "ResourceExistsException":
-                    failure = KeyExistsError()
-                else:
-                    failure = AWSError(f"aws: failed to create '{name}': {err}")
-            except ParamValidationError:
-                failure = ValueError(f"aws: failed to create '{name}': invalid request")
-            except BotoCoreError as err:
+            await self._run(self._client.create_secret, **params)
+            return
+        except ClientError as err:
+            if _error_code(err) == "ResourceExistsException":
+                failure = KeyExistsError()
+            else:
                 failure = AWSError(f"aws: failed to create '{name}': {err}")
+        except ParamValidationError:
+            failure = ValueError(f"aws: failed to create '{name}': invalid request")
+        except BotoCoreError as err:
+            failure = AWSError(f"aws: failed to create '{name}': {err}")
         raise failure
 
     async def get(self, name: str) -> bytes:

@@ -22,12 +22,11 @@ import contextlib
 import datetime
 import random
 import ssl
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from azure.core.exceptions import (
-    ClientAuthenticationError,
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
@@ -42,7 +41,7 @@ from azure.identity.aio import (
 from azure.keyvault.secrets.aio import SecretClient
 
 from pykes.errors import KeyExistsError, KeyNotFoundError, KeyStoreUnreachable
-from pykes.keystore.base import connected
+from pykes.keystore.base import connected, utf8_text
 from pykes.keystore.httpclient import probe_once
 from pykes.keystore.listing import list_page
 
@@ -69,6 +68,7 @@ PURGE_DELAY = (0.2, 1.0)
 """Jitter bounds (seconds) between purge attempts."""
 
 _SOFT_DELETED = ("ObjectIsDeletedButRecoverable", "ObjectIsBeingDeleted")
+T = TypeVar("T")
 
 
 class AzureError(Exception):
@@ -199,35 +199,34 @@ class AzureKeyVaultKeyStore:
             "azure", self._url, verify=verify, timeout=timeout, deadline=self._operation_timeout
         )
 
-    def _unreachable(self, err: Exception) -> KeyStoreUnreachable:
-        return KeyStoreUnreachable(f"azure: {self._url}: {_reason(err)}")
-
-    def _timeout(self) -> KeyStoreUnreachable:
-        return KeyStoreUnreachable(
-            f"azure: no response from {self._url} within {self._operation_timeout:g}s"
-        )
+    async def _bounded(self, what: str, operation: Awaitable[T], not_found: bool = False) -> T:
+        """Await ``operation`` within the operation deadline, its failures mapped: no
+        answer in time or a transport failure → KeyStoreUnreachable; a missing secret →
+        KeyNotFoundError if ``not_found``; any other error answer → AzureError
+        ``failed to <what>``. The failure is raised outside ``except``: nothing holding
+        the request (and so a value) travels along as ``__context__``."""
+        failure: Exception
+        try:
+            async with asyncio.timeout(self._operation_timeout):
+                return await operation
+        except TimeoutError:
+            failure = KeyStoreUnreachable(
+                f"azure: no response from {self._url} within {self._operation_timeout:g}s"
+            )
+        except (ServiceRequestError, ServiceResponseError) as err:
+            failure = KeyStoreUnreachable(f"azure: {self._url}: {_reason(err)}")
+        except HttpResponseError as err:
+            if not_found and isinstance(err, ResourceNotFoundError):
+                failure = KeyNotFoundError()
+            else:
+                failure = AzureError(f"azure: failed to {what}: {_reason(err)}")
+        raise failure
 
     async def create(self, name: str, value: bytes) -> None:
         """GET first (exists → KeyExistsError), then SetSecret; a soft-deleted secret
         of the same name is purged and creation retried."""
-        try:
-            text = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is None:
-            raise ValueError(f"azure: value of '{name}' is not UTF-8 text")
-        failure: Exception
-        try:
-            async with asyncio.timeout(self._operation_timeout):
-                await self._create(name, text)
-                return
-        except TimeoutError:
-            failure = self._timeout()
-        except (ServiceRequestError, ServiceResponseError) as err:
-            failure = self._unreachable(err)
-        except ClientAuthenticationError as err:
-            failure = AzureError(f"azure: failed to create '{name}': {_reason(err)}")
-        raise failure  # raised outside ``except``: nothing holding the value is chained
+        text = utf8_text("azure", name, value)
+        await self._bounded(f"create '{name}'", self._create(name, text))
 
     async def _create(self, name: str, text: str) -> None:
         # Failures are raised outside the ``except`` blocks: a SetSecret error holds the
@@ -306,19 +305,7 @@ class AzureKeyVaultKeyStore:
     async def get(self, name: str) -> bytes:
         """The value of the oldest version (one page of versions; no versions →
         KeyNotFoundError; disabled, not-yet-valid or expired → error)."""
-        failure: Exception
-        try:
-            async with asyncio.timeout(self._operation_timeout):
-                return await self._get(name)
-        except TimeoutError:
-            failure = self._timeout()
-        except ResourceNotFoundError:
-            failure = KeyNotFoundError()
-        except (ServiceRequestError, ServiceResponseError) as err:
-            failure = self._unreachable(err)
-        except HttpResponseError as err:
-            failure = AzureError(f"azure: failed to read '{name}': {_reason(err)}")
-        raise failure
+        return await self._bounded(f"read '{name}'", self._get(name), not_found=True)
 
     async def _get(self, name: str) -> bytes:
         versions = await self._versions(name)
@@ -343,45 +330,26 @@ class AzureKeyVaultKeyStore:
         Unlike KES, a missing key raises KeyNotFoundError (DeleteSecret answers 404);
         a soft-deleted leftover of an earlier, interrupted delete is still purged.
         """
-        failure: Exception
-        try:
-            async with asyncio.timeout(self._operation_timeout):
-                missing = False
-                try:
-                    await self._client.delete_secret(name)
-                except ResourceNotFoundError:
-                    missing = True
-                await self._purge(name, PURGE_TRIES_DELETE)
-                if not missing:
-                    return
-                failure = KeyNotFoundError()
-        except TimeoutError:
-            failure = self._timeout()
-        except (ServiceRequestError, ServiceResponseError) as err:
-            failure = self._unreachable(err)
-        except HttpResponseError as err:
-            failure = AzureError(f"azure: failed to delete '{name}': {_reason(err)}")
-        raise failure
+        missing = await self._bounded(f"delete '{name}'", self._delete(name))
+        if missing:
+            raise KeyNotFoundError()
 
-    async def _names(self) -> AsyncIterator[str]:
-        async for props in self._client.list_properties_of_secrets():
-            if props.name:
-                yield props.name
+    async def _delete(self, name: str) -> bool:
+        """DeleteSecret and the purge; whether the secret was missing."""
+        missing = False
+        try:
+            await self._client.delete_secret(name)
+        except ResourceNotFoundError:
+            missing = True
+        await self._purge(name, PURGE_TRIES_DELETE)
+        return missing
+
+    async def _names(self) -> list[str]:
+        return [p.name async for p in self._client.list_properties_of_secrets() if p.name]
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         """Every secret name of the vault, then the shared list helper."""
-        failure: Exception
-        try:
-            async with asyncio.timeout(self._operation_timeout):
-                names = [name async for name in self._names()]
-            return list_page(names, prefix, n)
-        except TimeoutError:
-            failure = self._timeout()
-        except (ServiceRequestError, ServiceResponseError) as err:
-            failure = self._unreachable(err)
-        except HttpResponseError as err:
-            failure = AzureError(f"azure: failed to list secrets: {_reason(err)}")
-        raise failure
+        return list_page(await self._bounded("list secrets", self._names()), prefix, n)
 
     async def close(self) -> None:
         """Close the client and the credential (and their HTTP sessions)."""

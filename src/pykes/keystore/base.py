@@ -1,4 +1,5 @@
-"""The keystore protocol every backend implements (docs/compat/keystore.md §1).
+"""The keystore protocol every backend implements (docs/compat/keystore.md §1), and
+two helpers the backends share: start-up with clean-up, values as text.
 
 KES is stateless: all keys live in one external keystore. Values are opaque byte
 strings (the encoded key), names are key names. Backends signal the two canonical
@@ -57,6 +58,17 @@ class KeyStore(Protocol):
     async def close(self) -> None:
         """Release background tasks and connections."""
         ...
+
+
+def utf8_text(prefix: str, name: str, value: bytes) -> str:
+    """``value`` as text, for backends that store strings. Raises ValueError naming the
+    key, outside the ``except`` so that the UnicodeDecodeError (which holds the whole
+    value) never travels along as ``__context__``."""
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    raise ValueError(f"{prefix}: value of '{name}' is not UTF-8 text")
 
 
 class _Closable(Protocol):

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -31,13 +31,12 @@ import httpx
 from pykes.errors import KeyExistsError, KeyNotFoundError
 from pykes.keystore.base import connected
 from pykes.keystore.httpclient import (
-    BACKOFF,
-    MAX_ATTEMPTS,
-    TIMEOUT,
     TokenSession,
     VendorAPI,
+    VendorOptions,
     describe,
     error_text,
+    json_object,
 )
 from pykes.keystore.listing import byte_order_key
 
@@ -78,37 +77,20 @@ def _token(box_id: str, name: str) -> str:
 class EntrustKeyStore:
     """A keystore backed by an Entrust KeyControl vault box. Use :func:`connect`."""
 
-    def __init__(
-        self,
-        config: EntrustKeyStoreConfig,
-        *,
-        timeout: float = TIMEOUT,
-        max_attempts: int = MAX_ATTEMPTS,
-        backoff: float = BACKOFF,
-    ) -> None:
+    def __init__(self, config: EntrustKeyStoreConfig, **options: Unpack[VendorOptions]) -> None:
         self.description = config.description
         self._vault_id = config.vault_id
         self._box_id = config.box_id
         self._username = config.username
         self._password = config.password
-        self._token = ""
-        self._lifetime = DEFAULT_LIFETIME
         self._session = TokenSession(
-            token=lambda: self._token,
-            lifetime=lambda: self._lifetime,
+            lifetime=DEFAULT_LIFETIME,
             renew=self.renew,
             relogin=self.login,
             log=log,
             failure="keycontrol: failed to login: %s",
         )
-        self._api = VendorAPI(
-            "keycontrol",
-            config.endpoint,
-            config.ca,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            backoff=backoff,
-        )
+        self._api = VendorAPI("keycontrol", config.endpoint, config.ca, **options)
 
     async def _raw(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self._api.send("POST", path, **kwargs)
@@ -117,15 +99,12 @@ class EntrustKeyStore:
     def _accept(self, resp: httpx.Response, action: str) -> None:
         if resp.status_code != 200:
             raise EntrustError(f"keycontrol: {action} failed: {describe(resp)}")
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        token = body.get("access_token") if isinstance(body, dict) else None
+        body = json_object(resp) or {}
+        token = body.get("access_token")
         if not isinstance(token, str) or not token:
             raise EntrustError(f"keycontrol: {action} failed: auth token is empty")
-        self._token = token
-        self._lifetime = _lifetime(body.get("expires_at") if isinstance(body, dict) else None)
+        self._session.token = token
+        self._session.lifetime = _lifetime(body.get("expires_at"))
 
     async def login(self) -> None:
         """Log in with username and password."""
@@ -136,7 +115,8 @@ class EntrustKeyStore:
     async def renew(self) -> None:
         """Renew the current token, falling back to a new login."""
         try:
-            resp = await self._raw("/vault/1.0/Renew/", headers={"X-Vault-Auth": self._token})
+            headers = {"X-Vault-Auth": self._session.token}
+            resp = await self._raw("/vault/1.0/Renew/", headers=headers)
             self._accept(resp, "token renewal")
         except Exception as err:
             log.warning("keycontrol: failed to renew auth token: %s", err)
@@ -175,11 +155,7 @@ class EntrustKeyStore:
         request = {"box_id": self._box_id, "secret_id": name}
         resp = await self._send("/vault/1.0/CheckoutSecret/", request)
         self._check(resp, f"failed to fetch '{name}'")
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        data = body.get("secret_data") if isinstance(body, dict) else None
+        data = (json_object(resp) or {}).get("secret_data")
         try:
             if not isinstance(data, str):
                 raise ValueError
@@ -218,13 +194,9 @@ class EntrustKeyStore:
             resp = await self._send("/vault/1.0/ListSecretIds/", request)
             if resp.status_code != 200:
                 raise EntrustError(f"keycontrol: failed to list keys: {describe(resp)}")
-            try:
-                body = resp.json()
-            except ValueError:
-                body = None
-            secrets = None
-            if isinstance(body, dict):  # Go decodes the untagged field case-insensitively
-                secrets = body.get("secrets", body.get("Secrets"))
+            body = json_object(resp) or {}
+            # Go decodes the untagged field case-insensitively.
+            secrets = body.get("secrets", body.get("Secrets"))
             if not isinstance(secrets, list):
                 raise EntrustError("keycontrol: failed to list keys: invalid response")
             past = False

@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import quote
 
 from pykes.errors import KeyExistsError, KeyNotFoundError
 from pykes.keystore.base import connected
 from pykes.keystore.httpclient import (
-    BACKOFF,
-    MAX_ATTEMPTS,
-    TIMEOUT,
     VendorAPI,
+    VendorOptions,
     describe,
     error_text,
+    json_object,
 )
 from pykes.keystore.listing import list_page
 
@@ -49,25 +48,11 @@ class FortanixError(Exception):
 class FortanixKeyStore:
     """A keystore backed by Fortanix SDKMS. Use :func:`connect` to create one."""
 
-    def __init__(
-        self,
-        config: FortanixKeyStoreConfig,
-        *,
-        timeout: float = TIMEOUT,
-        max_attempts: int = MAX_ATTEMPTS,
-        backoff: float = BACKOFF,
-    ) -> None:
+    def __init__(self, config: FortanixKeyStoreConfig, **options: Unpack[VendorOptions]) -> None:
         self.description = config.description
         self._group_id = config.group_id
-        self._api = VendorAPI(
-            "fortanix",
-            config.endpoint,
-            config.ca,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            headers={"Authorization": "Basic " + config.api_key},
-        )
+        basic = {"Authorization": "Basic " + config.api_key}
+        self._api = VendorAPI("fortanix", config.endpoint, config.ca, headers=basic, **options)
         self._send = self._api.send
 
     async def check(self) -> None:
@@ -78,10 +63,7 @@ class FortanixKeyStore:
         resp = await self._send("POST", "/sys/v1/session/auth")
         if resp.status_code != 200:
             raise FortanixError(f"fortanix: authentication failed: {describe(resp)}")
-        try:
-            token = resp.json().get("access_token")
-        except (ValueError, AttributeError):
-            token = None
+        token = (json_object(resp) or {}).get("access_token")
         if not token:
             raise FortanixError("fortanix: authentication failed: no access token")
         resp = await self._send(
@@ -116,11 +98,8 @@ class FortanixKeyStore:
             raise KeyNotFoundError()
         if resp.status_code != 200:
             raise FortanixError(f"fortanix: failed to {action} '{name}': {describe(resp)}")
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
+        body = json_object(resp)
+        if body is None:
             raise FortanixError(f"fortanix: failed to {action} '{name}': invalid response")
         return body
 

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import quote
 
 import httpx
 
 from pykes.errors import KeyExistsError, KeyNotFoundError
-from pykes.keystore.base import connected
+from pykes.keystore.base import connected, utf8_text
 from pykes.keystore.httpclient import (
-    BACKOFF,
-    MAX_ATTEMPTS,
-    TIMEOUT,
     TokenSession,
     VendorAPI,
+    VendorOptions,
     describe,
+    json_object,
 )
 from pykes.keystore.listing import list_page
 
@@ -56,33 +55,21 @@ class GemaltoKeyStore:
         self,
         config: GemaltoKeyStoreConfig,
         *,
-        timeout: float = TIMEOUT,
-        max_attempts: int = MAX_ATTEMPTS,
-        backoff: float = BACKOFF,
         retry_interval: float = RETRY_INTERVAL,
+        **options: Unpack[VendorOptions],
     ) -> None:
         self.description = config.description
         self._refresh_token = config.token
         self._domain = config.domain
-        self._jwt = ""
-        self._duration = DEFAULT_DURATION
         self._session = TokenSession(
-            token=lambda: self._jwt,
-            lifetime=lambda: self._duration,
+            lifetime=DEFAULT_DURATION,
             renew=self.authenticate,
             relogin=self.authenticate,
             log=log,
             failure="gemalto: failed to renew authentication token: %s",
             retry_interval=retry_interval,
         )
-        self._api = VendorAPI(
-            "gemalto",
-            config.endpoint,
-            config.ca,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            backoff=backoff,
-        )
+        self._api = VendorAPI("gemalto", config.endpoint, config.ca, **options)
 
     # ------------------------------------------------------------------ auth
     async def authenticate(self) -> None:
@@ -93,17 +80,14 @@ class GemaltoKeyStore:
         resp = await self._api.send("POST", "/api/v1/auth/tokens", json=request)
         if resp.status_code not in (200, 201):
             raise GemaltoError(f"gemalto: failed to authenticate: {describe(resp)}")
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        jwt = body.get("jwt") if isinstance(body, dict) else None
+        body = json_object(resp) or {}
+        jwt = body.get("jwt")
         if not isinstance(jwt, str) or not jwt:
             raise GemaltoError("gemalto: failed to authenticate: no token in response")
-        duration = body.get("duration") if isinstance(body, dict) else None
-        self._jwt = jwt
+        duration = body.get("duration")
+        self._session.token = jwt
         valid = isinstance(duration, int | float) and duration > 0
-        self._duration = float(duration) if valid else DEFAULT_DURATION
+        self._session.lifetime = float(duration) if valid else DEFAULT_DURATION
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """An authenticated request; a 401 re-authenticates once and repeats it."""
@@ -121,12 +105,7 @@ class GemaltoKeyStore:
 
     async def create(self, name: str, value: bytes) -> None:
         """``POST /api/v1/vault/secrets``; 409 → KeyExistsError."""
-        try:
-            material = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            material = None
-        if material is None:
-            raise ValueError(f"gemalto: value of '{name}' is not UTF-8 text")
+        material = utf8_text("gemalto", name, value)
         request = {"dataType": "seed", "material": material, "name": name}
         resp = await self._send("POST", "/api/v1/vault/secrets", json=request)
         del request, material
@@ -144,11 +123,7 @@ class GemaltoKeyStore:
             raise KeyNotFoundError()
         if resp.status_code != 200:
             raise GemaltoError(f"gemalto: failed to fetch '{name}': {describe(resp)}")
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        material = body.get("material") if isinstance(body, dict) else None
+        material = (json_object(resp) or {}).get("material")
         if not isinstance(material, str):
             raise GemaltoError(f"gemalto: failed to fetch '{name}': invalid response")
         return material.encode("utf-8")
@@ -169,12 +144,9 @@ class GemaltoKeyStore:
             resp = await self._send("GET", "/api/v1/vault/secrets", params=params)
             if resp.status_code != 200:
                 raise GemaltoError(f"gemalto: failed to list keys: {describe(resp)}")
-            try:
-                body = resp.json()
-            except ValueError:
-                body = None
-            resources = body.get("resources") if isinstance(body, dict) else None
-            total = body.get("total") if isinstance(body, dict) else None
+            body = json_object(resp) or {}
+            resources = body.get("resources")
+            total = body.get("total")
             if not isinstance(resources, list) or not isinstance(total, int):
                 raise GemaltoError("gemalto: failed to list keys: invalid response")
             names.extend(str(r["name"]) for r in resources if isinstance(r, dict) and r.get("name"))

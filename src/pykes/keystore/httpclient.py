@@ -13,7 +13,7 @@ import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -133,9 +133,27 @@ async def probe_once(
         raise KeyStoreUnreachable(f"{prefix}: {url}: {reason}") from None
 
 
+def json_object(resp: httpx.Response) -> dict[str, Any] | None:
+    """The response body if it is a JSON object; None for any other body."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def describe(resp: httpx.Response) -> str:
     """An error response for a message: the server's text and the status."""
     return f"{error_text(resp)} ({resp.status_code})"
+
+
+class VendorOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`VendorAPI` a store passes through, so that tests
+    can shrink its timeout and retries."""
+
+    timeout: float
+    max_attempts: int
+    backoff: float
 
 
 class VendorAPI:
@@ -225,24 +243,23 @@ class TokenSession:
     a background task at half its lifetime, and renewed at once — by one request only —
     when the server answers 401 to the token it was given.
 
-    ``token``/``lifetime`` read the store's current token and its lifetime in seconds;
-    ``renew`` is the background renewal, ``relogin`` what a 401 triggers. A failed
-    background renewal is logged with ``failure`` (a %-format for the error) and retried
-    after ``retry_interval`` seconds (None: after half a lifetime)."""
+    The store keeps ``token`` and ``lifetime`` (seconds) current as it logs in; ``renew``
+    is the background renewal, ``relogin`` what a 401 triggers. A failed background
+    renewal is logged with ``failure`` (a %-format for the error) and retried after
+    ``retry_interval`` seconds (None: after half a lifetime)."""
 
     def __init__(
         self,
         *,
-        token: Callable[[], str],
-        lifetime: Callable[[], float],
+        lifetime: float,
         renew: Callable[[], Awaitable[None]],
         relogin: Callable[[], Awaitable[None]],
         log: logging.Logger,
         failure: str,
         retry_interval: float | None = None,
     ) -> None:
-        self._token = token
-        self._lifetime = lifetime
+        self.token = ""
+        self.lifetime = lifetime
         self._renew = renew
         self._relogin = relogin
         self._log = log
@@ -254,14 +271,14 @@ class TokenSession:
     async def send(self, request: Callable[[str], Awaitable[httpx.Response]]) -> httpx.Response:
         """``request(token)``; on 401 log in again (unless another request already
         replaced that token) and repeat it once."""
-        token = self._token()
+        token = self.token
         resp = await request(token)
         if resp.status_code != 401:
             return resp
         async with self._lock:
-            if self._token() == token:  # nobody renewed it meanwhile
+            if self.token == token:  # nobody renewed it meanwhile
                 await self._relogin()
-        return await request(self._token())
+        return await request(self.token)
 
     def start(self) -> None:
         """Start the background renewal task (once)."""
@@ -269,13 +286,13 @@ class TokenSession:
             self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
 
     async def _renew_loop(self) -> None:
-        delay = self._lifetime() / 2
+        delay = self.lifetime / 2
         while True:
             await asyncio.sleep(delay)
             try:
                 async with self._lock:
                     await self._renew()
-                delay = self._lifetime() / 2
+                delay = self.lifetime / 2
             except Exception as err:  # keep renewing; requests log in again on 401 too
                 self._log.warning(self._failure, err)
                 if self._retry_interval is not None:
