@@ -4,6 +4,7 @@ the exact texts of docs/compat/api.md §3.6 and observability.md §3)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 
@@ -21,7 +22,20 @@ from pykes.client import (
 )
 from pykes.client.errors import error_from_response
 from pykes.client.metrics import parse_metrics
-from pykes.client.types import KeyInfo, State, format_time, parse_time
+from pykes.client.types import (
+    IdentityInfo,
+    KeyInfo,
+    Policy,
+    PolicyInfo,
+    State,
+    format_time,
+    get_bool,
+    get_bytes,
+    get_float,
+    get_int,
+    get_str,
+    parse_time,
+)
 
 JSON = "application/json"
 
@@ -106,6 +120,55 @@ def test_status_and_key_info_decoding() -> None:
     assert legacy.algorithm is KeyAlgorithm.CHACHA20
     with pytest.raises(ResponseError, match="invalid key algorithm 'DES'"):
         KeyInfo.from_json({"name": "k", "algorithm": "DES"})
+
+
+@pytest.mark.parametrize(
+    ("get", "value", "error"),
+    [
+        (get_str, True, "'f' is not a string"),
+        (get_int, True, "'f' is not an integer"),  # a JSON boolean is no number
+        (get_int, 1.5, "'f' is not an integer"),
+        (get_float, False, "'f' is not a number"),
+        (get_float, "1", "'f' is not a number"),
+        (get_bool, 1, "'f' is not a boolean"),
+        (get_bytes, 1, "'f' is not a base64 string"),
+        (get_bytes, "!!", "'f' is not valid base64"),
+    ],
+)
+def test_field_type_errors(
+    get: Callable[[dict[str, object], str], object], value: object, error: str
+) -> None:
+    with pytest.raises(ResponseError) as failure:
+        get({"f": value}, "f")
+    assert str(failure.value) == f"kes: invalid response: {error}"
+
+
+def test_field_values_and_zero_values() -> None:
+    fields = {"s": "x", "i": 3, "f": 2, "b": True, "y": "AQI=\n"}
+    assert (get_str(fields, "s"), get_int(fields, "i"), get_bool(fields, "b")) == ("x", 3, True)
+    assert get_float(fields, "f") == 2.0 and isinstance(get_float(fields, "f"), float)
+    assert get_bytes(fields, "y") == b"\x01\x02"
+    missing = {"s": None}  # null is no value, like a missing field
+    assert (get_str(missing, "s"), get_int(missing, "i"), get_bool(missing, "b")) == ("", 0, False)
+    assert (get_float(missing, "f"), get_bytes(missing, "y")) == (0.0, b"")
+
+
+def test_creation_fields_in_json() -> None:
+    at = parse_time("2024-01-12T10:39:20Z")
+    assert PolicyInfo("p", at, "").to_json() == {"name": "p", "created_at": "2024-01-12T10:39:20Z"}
+    assert Policy(("a",), (), at, "me").to_json() == {
+        "allow": {"a": {}},
+        "created_at": "2024-01-12T10:39:20Z",
+        "created_by": "me",
+    }
+    info = IdentityInfo("id", "p", True, at, "me")
+    assert list(info.to_json()) == ["identity", "policy", "admin", "created_at", "created_by"]
+    assert list(KeyInfo("k", KeyAlgorithm.AES256, at, "me").to_json()) == [
+        "name",
+        "algorithm",
+        "created_at",
+        "created_by",
+    ]
 
 
 def test_times() -> None:

@@ -10,8 +10,7 @@ from typing import TypeVar
 import httpx
 
 from pykes.client import ops
-from pykes.client.balancer import Outcome
-from pykes.client.base import ClientBase, connection_error, outcome_of_error, read_limit
+from pykes.client.base import ClientBase, Exchange, connection_error, read_limit
 from pykes.client.closing import AsyncClosing
 from pykes.client.metrics import Metric
 from pykes.client.streams import AsyncAuditStream, AsyncErrorStream
@@ -41,27 +40,19 @@ class AsyncClient(ClientBase, AsyncClosing):
 
     # ------------------------------------------------------------------ transport
     async def _send(self, op: ops.Op[object], stream: bool) -> httpx.Response:
-        plan = self._lb.plan()
-        attempt = next(plan)
-        while True:
+        exchange = Exchange(self._lb.plan())
+        while (attempt := exchange.attempt) is not None:
             if attempt.delay:
                 await asyncio.sleep(attempt.delay)
             request = self._http.build_request(**self._request_args(op, attempt.url, stream))
             try:
-                outcome = Outcome(response=await self._http.send(request, stream=True))
-                outcome.status = outcome.response.status_code
+                response = await self._http.send(request, stream=True)
             except httpx.TransportError as err:
-                outcome = outcome_of_error(err)
-            try:
-                attempt = plan.send(outcome)
-            except StopIteration as stop:
-                final: Outcome = stop.value
-                break
-            if outcome.response is not None:
-                await outcome.response.aclose()
-        if final.error is not None:
-            raise connection_error(attempt.url, final.error) from final.error
-        return final.response  # type: ignore[no-any-return]
+                exchange.failed(err)
+                continue
+            if not exchange.answered(response):
+                await response.aclose()
+        return exchange.response()
 
     async def _read(self, op: ops.Op[object], response: httpx.Response) -> ops.Reply:
         body = bytearray()

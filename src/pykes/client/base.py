@@ -1,5 +1,6 @@
 """What the sync and the async client share besides :mod:`.ops`: configuration, the
-load balancer, error classification of transport failures."""
+load balancer and one request's way through its plan, error classification of
+transport failures."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pykes import __version__
-from pykes.client.balancer import LoadBalancer, Outcome
+from pykes.client.balancer import Attempt, LoadBalancer, Outcome, Plan
 from pykes.client.errors import MAX_ERROR_BODY, ConnError
 from pykes.client.ops import Op
 from pykes.client.tls import Password, client_ssl_context
@@ -30,13 +31,45 @@ def is_retryable(err: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" not in str(err)
 
 
-def outcome_of_error(err: httpx.TransportError) -> Outcome:
-    return Outcome(error=err, retryable=is_retryable(err))
-
-
 def connection_error(url: str, err: BaseException) -> ConnError:
     host = urlsplit(url).netloc or url
     return ConnError(host, f"{host}: {str(err) or type(err).__name__}")
+
+
+class Exchange:
+    """One request's way through the load balancer's plan, without I/O. The client makes
+    each :attr:`attempt` and reports what came of it (:meth:`failed` or
+    :meth:`answered`) until ``attempt`` is None; :meth:`response` is then the answer."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._plan = plan
+        self.attempt: Attempt | None = next(plan)
+        self._url = ""
+        self._final = Outcome()
+
+    def failed(self, err: httpx.TransportError) -> None:
+        self._record(Outcome(error=err, retryable=is_retryable(err)))
+
+    def answered(self, response: httpx.Response) -> bool:
+        """Record ``response``; whether it is the answer (if not, the plan goes on
+        without it and the client closes it)."""
+        self._record(Outcome(status=response.status_code, response=response))
+        return self.attempt is None
+
+    def _record(self, outcome: Outcome) -> None:
+        assert self.attempt is not None
+        self._url = self.attempt.url
+        try:
+            self.attempt = self._plan.send(outcome)
+        except StopIteration as stop:
+            self.attempt = None
+            self._final = stop.value
+
+    def response(self) -> httpx.Response:
+        """The answer, or the last attempt's failure raised as a :class:`ConnError`."""
+        if self._final.error is not None:
+            raise connection_error(self._url, self._final.error) from self._final.error
+        return self._final.response  # type: ignore[no-any-return]
 
 
 def read_limit(op: Op[object]) -> int:

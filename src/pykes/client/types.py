@@ -18,7 +18,8 @@ import datetime as dt
 import enum
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from types import UnionType
+from typing import Any, TypeVar
 
 from pykes.client.errors import ResponseError
 from pykes.goformat.duration import DurationError, parse_duration_ns
@@ -38,6 +39,8 @@ __all__ = [
     "format_time",
     "parse_time",
 ]
+
+T = TypeVar("T")
 
 ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 """Go's zero ``time.Time``: what a missing timestamp decodes to."""
@@ -91,50 +94,38 @@ def as_object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def get_str(obj: dict[str, Any], name: str) -> str:
+def _field(obj: dict[str, Any], name: str, kind: type | UnionType, zero: T, what: str) -> T:
+    """Field ``name`` if it is a ``kind`` (a JSON boolean is not a number, though
+    Python's ``bool`` is an ``int``), ``zero`` if missing or null; else the Go SDK's
+    decoding error."""
     value = obj.get(name)
     if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ResponseError(f"kes: invalid response: '{name}' is not a string")
+        return zero
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ResponseError(f"kes: invalid response: '{name}' is not {what}")
     return value
+
+
+def get_str(obj: dict[str, Any], name: str) -> str:
+    return _field(obj, name, str, "", "a string")
 
 
 def get_int(obj: dict[str, Any], name: str) -> int:
-    value = obj.get(name)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ResponseError(f"kes: invalid response: '{name}' is not an integer")
-    return value
+    return _field(obj, name, int, 0, "an integer")
 
 
 def get_float(obj: dict[str, Any], name: str) -> float:
-    value = obj.get(name)
-    if value is None:
-        return 0.0
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ResponseError(f"kes: invalid response: '{name}' is not a number")
-    return float(value)
+    return float(_field(obj, name, int | float, 0.0, "a number"))
 
 
 def get_bool(obj: dict[str, Any], name: str) -> bool:
-    value = obj.get(name)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ResponseError(f"kes: invalid response: '{name}' is not a boolean")
-    return value
+    return _field(obj, name, bool, False, "a boolean")
 
 
 def get_bytes(obj: dict[str, Any], name: str) -> bytes:
-    value = obj.get(name)
-    if value is None:
-        return b""
-    if not isinstance(value, str):
-        raise ResponseError(f"kes: invalid response: '{name}' is not a base64 string")
+    text = _field(obj, name, str, "", "a base64 string")
     try:
-        return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+        return base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True)
     except (binascii.Error, ValueError):
         raise ResponseError(f"kes: invalid response: '{name}' is not valid base64") from None
 
@@ -162,6 +153,14 @@ def get_rules(obj: dict[str, Any], name: str) -> tuple[str, ...]:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def _with_creation(out: dict[str, Any], created_at: dt.datetime, created_by: str) -> dict[str, Any]:
+    """``out`` and then the Go SDK's ``created_at`` and ``created_by`` (omitted when empty)."""
+    out["created_at"] = format_time(created_at)
+    if created_by:
+        out["created_by"] = created_by
+    return out
 
 
 # --------------------------------------------------------------------- result types
@@ -321,14 +320,8 @@ class KeyInfo:
         Deliberate fix: the Go SDK omits ``algorithm`` for AES256 keys (zero value +
         ``omitempty``, docs/compat/cli.md §4); it is always present here.
         """
-        out: dict[str, Any] = {
-            "name": self.name,
-            "algorithm": str(self.algorithm),
-            "created_at": format_time(self.created_at),
-        }
-        if self.created_by:
-            out["created_by"] = self.created_by
-        return out
+        out = {"name": self.name, "algorithm": str(self.algorithm)}
+        return _with_creation(out, self.created_at, self.created_by)
 
 
 @dataclass(frozen=True)
@@ -352,10 +345,7 @@ class PolicyInfo:
     created_by: str
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "created_at": format_time(self.created_at)}
-        if self.created_by:
-            out["created_by"] = self.created_by
-        return out
+        return _with_creation({"name": self.name}, self.created_at, self.created_by)
 
 
 @dataclass(frozen=True)
@@ -384,10 +374,7 @@ class Policy:
             out["allow"] = {p: {} for p in self.allow}
         if self.deny:
             out["deny"] = {p: {} for p in self.deny}
-        out["created_at"] = format_time(self.created_at)
-        if self.created_by:
-            out["created_by"] = self.created_by
-        return out
+        return _with_creation(out, self.created_at, self.created_by)
 
 
 @dataclass(frozen=True)
@@ -431,10 +418,7 @@ class IdentityInfo:
             out["policy"] = self.policy
         if self.is_admin:
             out["admin"] = True
-        out["created_at"] = format_time(self.created_at)
-        if self.created_by:
-            out["created_by"] = self.created_by
-        return out
+        return _with_creation(out, self.created_at, self.created_by)
 
 
 @dataclass(frozen=True)
