@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import pytest
 
 from conftest import PKI
 from pykes import __version__
+from pykes.cli.common import CLIError
 from test_cli_support import (
     READER_ALLOW,
     READER_DENY,
@@ -95,3 +97,43 @@ def test_top_level() -> None:
         "\"rm\" is not a policy command. See 'kes policy --help'"
     )
     assert "not supported" in error_line(run_kes("update", env=env))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["key", "import"], "no key name specified. See 'kes key import --help'"),
+        (["key", "import", "a", "b", "c"], "too many arguments. See 'kes key import --help'"),
+        (["key", "info"], "no key name specified. See 'kes key info --help'"),
+        (["key", "info", "a", "b"], "too many arguments. See 'kes key info --help'"),
+        (["key", "ls", "a", "b"], "too many arguments. See 'kes key ls --help'"),
+        (["key", "encrypt"], "no key name specified. See 'kes key encrypt --help'"),
+        (["key", "encrypt", "a", "b", "c"], "too many arguments. See 'kes key encrypt --help'"),
+        (["key", "decrypt"], "no key name specified. See 'kes key decrypt --help'"),
+        (["key", "decrypt", "a"], "no ciphertext specified. See 'kes key decrypt --help'"),
+        (["key", "decrypt", *"abcd"], "too many arguments. See 'kes key decrypt --help'"),
+        (["key", "dek"], "no key name specified. See 'kes key dek --help'"),
+        (["key", "dek", "a", "b", "c"], "too many arguments. See 'kes key dek --help'"),
+        (["policy", "info"], "no policy name specified. See 'kes policy info --help'"),
+        (["policy", "info", "a", "b"], "too many arguments. See 'kes policy info --help'"),
+        (["policy", "ls", "a", "b"], "too many arguments. See 'kes policy ls --help'"),
+        (["identity", "new", "a", "b"], "too many arguments. See 'kes identity new --help'"),
+        (["identity", "of", "a", "b"], "too many arguments. See 'kes identity of --help'"),
+        (["identity", "info", "a", "b"], "too many arguments. See 'kes identity info --help'"),
+        (["identity", "ls", "a", "b"], "too many arguments. See 'kes identity ls --help'"),
+        (["identity", "a", "b"], "too many arguments. See 'kes identity --help'"),
+        (
+            ["tool", "identity", "of", "a", "b"],
+            "too many arguments. See 'kes tool identity of --help'",
+        ),
+        (["log", "a"], "too many arguments. See 'kes log --help'"),
+        (["metric", "a"], "too many arguments. See 'kes metric --help'"),
+    ],
+)
+def test_argument_count_errors(argv: list[str], message: str) -> None:
+    """The Go CLI's texts for missing and surplus arguments, raised before any connection
+    (the commands run in-process: no server is needed)."""
+    command = importlib.import_module(f"pykes.cli.{argv[0]}")
+    with pytest.raises(CLIError) as failure:
+        command.run(argv[1:])
+    assert str(failure.value) == message

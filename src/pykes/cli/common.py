@@ -13,7 +13,16 @@ from typing import NoReturn
 
 from pykes.goformat.text import go_quote
 
-__all__ = ["ArgumentParser", "CLIError", "env", "fail", "go_quote", "show_usage", "split_list"]
+__all__ = [
+    "ArgumentParser",
+    "CLIError",
+    "check_arguments",
+    "env",
+    "fail",
+    "go_quote",
+    "show_usage",
+    "split_list",
+]
 
 
 class CLIError(Exception):
@@ -61,6 +70,19 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse(self, argv: Sequence[str]) -> argparse.Namespace:
         """Parse with flags and positionals intermixed (``kes key rm a -k b``)."""
         return self.parse_intermixed_args(list(argv))
+
+
+def check_arguments(
+    args: Sequence[str], prog: str, needed: Sequence[str] = (), most: int = 0
+) -> None:
+    """The Go CLI's checks of a command's arguments: the first of ``needed`` (what the
+    n-th argument is) that is missing → ``no <it> specified``; more than ``most`` →
+    ``too many arguments``; both followed by ``See '<prog> --help'``."""
+    see = f"See '{prog} --help'"
+    if len(args) < len(needed):
+        raise CLIError(f"no {needed[len(args)]} specified. {see}")
+    if len(args) > most:
+        raise CLIError(f"too many arguments. {see}")
 
 
 def env(*names: str) -> str | None:

@@ -12,6 +12,7 @@ from rich.text import Text
 from pykes.cli.common import (
     ArgumentParser,
     CLIError,
+    check_arguments,
     dispatch,
     flag_color,
     flag_enclave,
@@ -228,8 +229,7 @@ def new(argv: Sequence[str]) -> int:
     p.add_argument("--encrypt", action="store_true")
     p.add_argument("args", nargs="*")
     args = p.parse(argv)
-    if len(args.args) > 1:
-        raise CLIError("too many arguments. See 'kes identity new --help'")
+    check_arguments(args.args, "kes identity new", most=1)
     if args.key and not args.cert:
         raise CLIError("private key file specified but no certificate file. Set the '--cert' flag")
     if args.cert and not args.key:
@@ -303,10 +303,7 @@ def of(argv: Sequence[str]) -> int:
     p = ArgumentParser(prog="kes identity of", usage_text=OF_USAGE)
     p.add_argument("args", nargs="*")
     args = p.parse(argv)
-    if not args.args:
-        raise CLIError("no API key or certificate specified. See 'kes identity of --help'")
-    if len(args.args) > 1:
-        raise CLIError("too many arguments. See 'kes identity of --help'")
+    check_arguments(args.args, "kes identity of", ("API key or certificate",), most=1)
     _show_value("Identity", identity_of(args.args[0]))
     return 0
 
@@ -333,8 +330,7 @@ def _api_key_of_file(path: str, data: bytes) -> str | None:
 
 def convert(argv: Sequence[str]) -> int:
     """``kes identity <api-key | certificate | Ed25519 private key file>``."""
-    if len(argv) > 1:
-        raise CLIError("too many arguments. See 'kes identity --help'")
+    check_arguments(argv, "kes identity", most=1)
     value = argv[0]
     if value.startswith("kes:v1:"):
         _show_value("Identity", identity_of(value))
@@ -383,8 +379,7 @@ def _row(label: str, value: str | Text, color: bool) -> Text:
 
 def info(argv: Sequence[str]) -> int:
     args = _remote_parser("info", "identity").parse(argv)
-    if len(args.args) > 1:
-        raise CLIError("too many arguments. See 'kes identity info --help'")
+    check_arguments(args.args, "kes identity info", most=1)
     color = colorize(args.color)
     with new_client(args.insecure) as client, reported():
         if args.args:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pykes.cli.common import (
     ArgumentParser,
     CLIError,
+    check_arguments,
     dispatch,
     flag_color,
     flag_enclave,
@@ -77,6 +78,12 @@ def _b64(value: str, what: str, command: str) -> bytes:
         raise CLIError(f"invalid {what}: {err}. See 'kes key {command} --help'") from None
 
 
+def _print_base64(label: str, data: bytes) -> None:
+    """``<label>: <base64>`` on a terminal, else ``{"<label>":"<base64>"}``, as the Go CLI."""
+    text = base64.b64encode(data).decode()
+    write(f"\n{label}: {text}\n" if is_terminal() else f'{{"{label}":"{text}"}}')
+
+
 def _for_each_name(
     argv: Sequence[str],
     command: str,
@@ -102,12 +109,7 @@ def create(argv: Sequence[str]) -> int:
 
 def import_(argv: Sequence[str]) -> int:
     args = _parser("import", "[options] <name> <key>").parse(argv)
-    if not args.args:
-        raise CLIError("no key name specified. See 'kes key import --help'")
-    if len(args.args) == 1:
-        raise CLIError("no crypto key specified. See 'kes key import --help'")
-    if len(args.args) > 2:
-        raise CLIError("too many arguments. See 'kes key import --help'")
+    check_arguments(args.args, "kes key import", ("key name", "crypto key"), most=2)
     name, text = args.args
     key = _b64(text, "key", "import")
     with new_client(args.insecure) as client, reported(f"failed to import {go_quote(name)}: "):
@@ -117,10 +119,7 @@ def import_(argv: Sequence[str]) -> int:
 
 def info(argv: Sequence[str]) -> int:
     args = _parser("info", "[options] <name>", output=True).parse(argv)
-    if not args.args:
-        raise CLIError("no key name specified. See 'kes key info --help'")
-    if len(args.args) > 1:
-        raise CLIError("too many arguments. See 'kes key info --help'")
+    check_arguments(args.args, "kes key info", ("key name",), most=1)
     with new_client(args.insecure) as client, reported("failed to describe keys: "):
         key = client.describe_key(args.args[0])
     if args.json:
@@ -161,8 +160,7 @@ def list_names(
 ) -> int:
     """The body of ``kes key|policy|identity ls``: at most one pattern argument, the
     names sorted, printed by :func:`print_names`."""
-    if len(args.args) > 1:
-        raise CLIError(f"too many arguments. See 'kes {command} ls --help'")
+    check_arguments(args.args, f"kes {command} ls", most=1)
     pattern = args.args[0] if args.args else default_pattern
     with new_client(args.insecure) as client, reported(f"failed to list {what}: "):
         names = sorted(fetch(client, pattern))
@@ -181,44 +179,29 @@ def rm(argv: Sequence[str]) -> int:
 
 def encrypt(argv: Sequence[str]) -> int:
     args = _parser("encrypt", "[options] <name> <message>").parse(argv)
-    if not args.args:
-        raise CLIError("no key name specified. See 'kes key encrypt --help'")
-    if len(args.args) == 1:
-        raise CLIError("no message specified. See 'kes key encrypt --help'")
-    if len(args.args) > 2:
-        raise CLIError("too many arguments. See 'kes key encrypt --help'")
+    check_arguments(args.args, "kes key encrypt", ("key name", "message"), most=2)
     name, message = args.args
     with new_client(args.insecure) as client, reported("failed to encrypt message: "):
         ciphertext = client.encrypt(name, message.encode())  # no context, as the Go CLI
-    text = base64.b64encode(ciphertext).decode()
-    write(f"\nciphertext: {text}\n" if is_terminal() else f'{{"ciphertext":"{text}"}}')
+    _print_base64("ciphertext", ciphertext)
     return 0
 
 
 def decrypt(argv: Sequence[str]) -> int:
     args = _parser("decrypt", "[options] <name> <ciphertext> [<context>]").parse(argv)
-    if not args.args:
-        raise CLIError("no key name specified. See 'kes key decrypt --help'")
-    if len(args.args) == 1:
-        raise CLIError("no ciphertext specified. See 'kes key decrypt --help'")
-    if len(args.args) > 3:
-        raise CLIError("too many arguments. See 'kes key decrypt --help'")
+    check_arguments(args.args, "kes key decrypt", ("key name", "ciphertext"), most=3)
     name = args.args[0]
     ciphertext = _b64(args.args[1], "ciphertext", "decrypt")
     context = _b64(args.args[2], "context", "decrypt") if len(args.args) == 3 else None
     with new_client(args.insecure) as client, reported("failed to decrypt ciphertext: "):
         plaintext = client.decrypt(name, ciphertext, context)
-    text = base64.b64encode(plaintext).decode()
-    write(f"\nplaintext: {text}\n" if is_terminal() else f'{{"plaintext":"{text}"}}')
+    _print_base64("plaintext", plaintext)
     return 0
 
 
 def dek(argv: Sequence[str]) -> int:
     args = _parser("dek", "[options] <name> [<context>]").parse(argv)
-    if not args.args:
-        raise CLIError("no key name specified. See 'kes key dek --help'")
-    if len(args.args) > 2:
-        raise CLIError("too many arguments. See 'kes key dek --help'")
+    check_arguments(args.args, "kes key dek", ("key name",), most=2)
     name = args.args[0]
     context = _b64(args.args[1], "context", "dek") if len(args.args) == 2 else None
     with new_client(args.insecure) as client, reported("failed to derive key: "):

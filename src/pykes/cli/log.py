@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from pykes.cli.common import ArgumentParser, CLIError, flag_insecure, flag_json
+from pykes.cli.common import ArgumentParser, CLIError, check_arguments, flag_insecure, flag_json
 from pykes.cli.connect import new_client, reported
 from pykes.cli.output import colorize, console, print_json, styled, write
 from pykes.client.types import AuditEvent
@@ -63,8 +63,7 @@ def run(argv: Sequence[str]) -> int:
     flag_insecure(p)
     p.add_argument("args", nargs="*")
     args = p.parse(argv)
-    if args.args:
-        raise CLIError("too many arguments. See 'kes log --help'")
+    check_arguments(args.args, "kes log")
     if args.audit and args.error:
         raise CLIError("cannot display audit and error logs at the same time")
     color = colorize("auto")

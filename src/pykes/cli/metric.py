@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from rich.console import Group
 from rich.text import Text
 
-from pykes.cli.common import ArgumentParser, CLIError, flag_insecure
+from pykes.cli.common import ArgumentParser, CLIError, check_arguments, flag_insecure
 from pykes.cli.connect import new_client, reported
 from pykes.cli.output import colorize, console, format_memory, is_terminal, print_json, styled
 from pykes.client import KESError
@@ -86,8 +86,7 @@ def run(argv: Sequence[str]) -> int:
     flag_insecure(p)
     p.add_argument("args", nargs="*")
     args = p.parse(argv)
-    if args.args:
-        raise CLIError("too many arguments. See 'kes metric --help'")
+    check_arguments(args.args, "kes metric")
     rate = _rate(args.rate)
     with new_client(args.insecure) as client:
         if not is_terminal():

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from pykes.cli.common import (
     ArgumentParser,
-    CLIError,
+    check_arguments,
     dispatch,
     flag_color,
     flag_enclave,
@@ -63,10 +63,7 @@ def _parser(name: str, synopsis: str, *, color: bool = True) -> ArgumentParser:
 
 
 def _one_name(args: list[str], command: str) -> str:
-    if not args:
-        raise CLIError(f"no policy name specified. See 'kes policy {command} --help'")
-    if len(args) > 1:
-        raise CLIError(f"too many arguments. See 'kes policy {command} --help'")
+    check_arguments(args, f"kes policy {command}", ("policy name",), most=1)
     return args[0]
 
 

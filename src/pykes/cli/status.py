@@ -7,7 +7,14 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from pykes.cli.common import ArgumentParser, CLIError, flag_color, flag_insecure, flag_json
+from pykes.cli.common import (
+    ArgumentParser,
+    CLIError,
+    check_arguments,
+    flag_color,
+    flag_insecure,
+    flag_json,
+)
 from pykes.cli.connect import new_client, reported
 from pykes.cli.output import colorize, console, format_memory, is_terminal, print_json, styled
 from pykes.client.types import API, State
@@ -114,8 +121,7 @@ def run(argv: Sequence[str]) -> int:
     flag_color(p)
     p.add_argument("args", nargs="*")
     args = p.parse(argv)
-    if args.args:
-        raise CLIError("too many arguments. See 'kes status --help'")
+    check_arguments(args.args, "kes status")
     with new_client(args.insecure) as client, reported():
         start = time.perf_counter_ns()
         state = client.status()

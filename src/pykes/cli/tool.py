@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from pykes.cli import identity
-from pykes.cli.common import ArgumentParser, CLIError, dispatch, show_usage
+from pykes.cli.common import ArgumentParser, CLIError, check_arguments, dispatch, show_usage
 from pykes.cli.output import is_terminal, write
 from pykes.pki.identity import decode_pem_blocks, spki_of_certificate
 
@@ -53,8 +53,7 @@ def _of(argv: Sequence[str]) -> int:
     p.add_argument("--hash", default="SHA256")
     p.add_argument("args", nargs="*")
     args = p.parse(argv)
-    if len(args.args) > 1:
-        raise CLIError("too many arguments. See 'kes tool identity of --help'")
+    check_arguments(args.args, "kes tool identity of", most=1)
     digest = _HASHES.get(args.hash.upper())
     if digest is None:
         raise CLIError(f"invalid hash function '{args.hash}'. Use SHA256, SHA384 or SHA512")
