@@ -49,7 +49,7 @@ from pykes.store.errors import (
     SealError,
     TooManyVersionsError,
 )
-from pykes.store.records import encode_key_ring
+from pykes.store.records import KeyVersions, encode_key_ring
 from store_writer import key_bytes, key_name
 
 TESTS = Path(__file__).resolve().parent
@@ -477,8 +477,8 @@ def test_versions_can_be_deleted_but_never_the_latest(db: Path, seal: SoftwareSe
 def test_a_key_holds_at_most_10000_versions(db: Path, seal: SoftwareSeal) -> None:
     async def scenario(store: EnclaveStore) -> None:
         ring = await store.create_key("default", "full")
-        one = ring.current
-        almost = KeyRing("full", dict.fromkeys(range(1, MAX_VERSIONS), one), 1, 0, "")
+        versions = KeyVersions(dict.fromkeys(range(1, MAX_VERSIONS), ring.versions.encoded(1)))
+        almost = KeyRing("full", versions, 1, 0, "")
         enclave = await store._sealed.enclave("default")
         await store._sealed.write(enclave, "key", "full", encode_key_ring(almost), 1)
         ring = await store.rotate_key("default", "full")

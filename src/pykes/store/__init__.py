@@ -17,6 +17,7 @@ from pykes.store.records import (
     EnclaveInfo,
     IdentityRecord,
     KeyRing,
+    KeyVersions,
     PolicyRecord,
 )
 from pykes.store.seal import Seal, SealKey, SoftwareSeal, generate_seal_key, parse_seal_key
@@ -30,6 +31,7 @@ __all__ = [
     "Engine",
     "IdentityRecord",
     "KeyRing",
+    "KeyVersions",
     "PolicyRecord",
     "Record",
     "SQLiteEngine",

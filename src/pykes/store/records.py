@@ -5,14 +5,15 @@ A key ring is one record holding every version of a key: a rotation or a version
 deletion is one check-and-set write, and a read gets the whole ring (what decryption
 without a version number needs). Each version is a ``KeyVersion`` in its keystore
 encoding (crypto.md §2), which carries its own ``created_at`` and ``created_by``;
-about 210 bytes, so a ring at the 10,000-version limit is about 2.2 MB.
+about 210 bytes, so a ring at the 10,000-version limit is about 2.2 MB. A version is
+decoded when first used (37 µs each): a ring of 10,000 opens in milliseconds, not 0.4 s.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pykes.crypto import KeyVersion, decode_key_version, encode_key_version
@@ -48,13 +49,60 @@ class EnclaveInfo:
     created_by: str
 
 
+class KeyVersions(Mapping[int, KeyVersion]):
+    """A ring's versions by number, ascending, held in their stored encoding and each
+    decoded on first use. Immutable: the changes return a new mapping."""
+
+    __slots__ = ("_encoded", "_decoded")
+
+    def __init__(self, encoded: dict[int, bytes], decoded: dict[int, KeyVersion] | None = None):
+        self._encoded = encoded
+        self._decoded = {} if decoded is None else decoded
+
+    @classmethod
+    def of(cls, keys: Mapping[int, KeyVersion]) -> KeyVersions:
+        return cls({n: encode_key_version(key) for n, key in keys.items()}, dict(keys))
+
+    def __getitem__(self, number: int) -> KeyVersion:
+        key = self._decoded.get(number)
+        if key is None:
+            key = self._decoded[number] = decode_key_version(self._encoded[number])
+        return key
+
+    def __contains__(self, number: object) -> bool:
+        return number in self._encoded
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._encoded)
+
+    def __reversed__(self) -> Iterator[int]:
+        return reversed(self._encoded)
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+    def __repr__(self) -> str:
+        return f"KeyVersions({list(self._encoded)})"
+
+    def encoded(self, number: int) -> bytes:
+        return self._encoded[number]
+
+    def added(self, number: int, key: KeyVersion) -> KeyVersions:
+        encoded = {**self._encoded, number: encode_key_version(key)}
+        return KeyVersions(encoded, {**self._decoded, number: key})
+
+    def removed(self, number: int) -> KeyVersions:
+        encoded = {n: key for n, key in self._encoded.items() if n != number}
+        return KeyVersions(encoded, {n: k for n, k in self._decoded.items() if n != number})
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRing:
     """A key's versions (ascending numbers, never reused), the minimum version that may
     decrypt, and when and by whom the ring was created. Changes return a new ring."""
 
     name: str
-    versions: dict[int, KeyVersion] = field(repr=False)
+    versions: KeyVersions
     min_version: int
     created_at_ns: int
     created_by: str
@@ -62,7 +110,7 @@ class KeyRing:
     @classmethod
     def new(cls, name: str, first: KeyVersion) -> KeyRing:
         created_at = first.created_at_ns or 0
-        return cls(name, {1: first}, 1, created_at, first.created_by)
+        return cls(name, KeyVersions.of({1: first}), 1, created_at, first.created_by)
 
     @property
     def latest(self) -> int:
@@ -95,7 +143,7 @@ class KeyRing:
     def rotated(self, new: KeyVersion) -> KeyRing:
         if len(self.versions) >= MAX_VERSIONS:
             raise TooManyVersionsError(MAX_VERSIONS)
-        versions = {**self.versions, self.latest + 1: new}
+        versions = self.versions.added(self.latest + 1, new)
         return KeyRing(self.name, versions, self.min_version, self.created_at_ns, self.created_by)
 
     def without_version(self, number: int) -> KeyRing:
@@ -103,7 +151,7 @@ class KeyRing:
             raise KeyVersionNotFoundError()
         if number == self.latest:
             raise LatestVersionError()
-        versions = {n: key for n, key in self.versions.items() if n != number}
+        versions = self.versions.removed(number)
         return KeyRing(self.name, versions, self.min_version, self.created_at_ns, self.created_by)
 
     def with_min_version(self, number: int) -> KeyRing:
@@ -114,7 +162,7 @@ class KeyRing:
 
 def encode_key_ring(ring: KeyRing) -> bytes:
     """Raises ``ValueError`` for a legacy key version without an HMAC key."""
-    versions = [[n, encode_key_version(key).decode()] for n, key in ring.versions.items()]
+    versions = [[n, ring.versions.encoded(n).decode()] for n in ring.versions]
     return _encode(
         {
             "created_at": ring.created_at_ns,
@@ -127,12 +175,12 @@ def encode_key_ring(ring: KeyRing) -> bytes:
 
 def decode_key_ring(name: str, data: bytes) -> KeyRing:
     fields = _decode(data)
-    versions = {int(n): decode_key_version(key.encode()) for n, key in fields["versions"]}
+    versions = {int(n): key.encode() for n, key in fields["versions"]}
     if not versions or list(versions) != sorted(versions):
         raise ValueError("store: a key ring's versions are not in order")
     return KeyRing(
         name,
-        versions,
+        KeyVersions(versions),
         int(fields["min_version"]),
         int(fields["created_at"]),
         str(fields["created_by"]),

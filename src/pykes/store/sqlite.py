@@ -4,15 +4,16 @@ so that a write is on disk (the WAL fsync'd) before it is acknowledged.
 Each check-and-set write is one SQL statement, atomic in SQLite: processes and threads
 sharing the file never lose an update (a writer waits up to ``BUSY_TIMEOUT`` for the
 file lock). Writes run on one dedicated thread: a commit's fsync (~0.5 ms here) never
-blocks the event loop. Reads run on the event loop itself, as the fs keystore's do: a
-read of a cached page takes 6 µs there, while handing it to a thread and back costs
-120–150 µs (docs/stateful.md). A WAL reader never waits for a writer; in the rare case
-it would (another process recovering the WAL), the read gives the loop back and retries.
+blocks the event loop. Listings, whose size has no bound, run on another. Reading one
+record runs on the event loop itself, as the fs keystore's reads do: it takes 6 µs
+there, while handing it to a thread and back costs 120–150 µs (docs/store.md). A WAL
+reader never waits for a writer; in the rare case it would (another process recovering
+the WAL), the read gives the loop back and retries.
 
 Use the engine from one event loop, in the process that opened it (after any fork):
 SQLite connections must not cross a fork.
 
-Opening an existing file writes nothing until the first write: the read connection is
+Opening an existing file writes nothing until the first write: a read connection is
 read-only when a WAL file is present (a crashed or running server left it; a read-write
 close would fold it into the database file), and the write connection is opened on the
 first write. So a store that refuses to open (a wrong seal key) leaves its files as they
@@ -52,9 +53,10 @@ class SQLiteEngine:
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
         self.description = f"SQLite: {self.path}"
-        self._reader: sqlite3.Connection | None = None
-        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="pykes-store-write")
-        self._writer = threading.local()  # the write connection, on the writer thread
+        self._reader: sqlite3.Connection | None = None  # on the event loop's thread
+        self._lister = ThreadPoolExecutor(1, thread_name_prefix="pykes-store-list")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="pykes-store-write")
+        self._connections = threading.local()  # the lister's and the writer's
         self._closed = False
 
     @classmethod
@@ -115,11 +117,11 @@ class SQLiteEngine:
         def paths(db: sqlite3.Connection) -> list[str]:
             return [row[0] for row in db.execute(_LIST, (prefix, prefix + _PATH_END))]
 
-        return await self._read(paths)
+        return await self._on_thread(self._lister, paths)
 
     async def close(self) -> None:
-        """Close both connections (the reader first: the last one to close folds the WAL
-        into the database file, and only the writer may)."""
+        """Close the connections, the writer's last: the last one to close folds the WAL
+        into the database file, and only the writer may."""
         if self._closed:
             return
         self._closed = True
@@ -127,8 +129,9 @@ class SQLiteEngine:
             self._reader.close()
             self._reader = None
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer_thread, self._disconnect)
-        self._writer_thread.shutdown(wait=True)
+        for thread in (self._lister, self._writer):
+            await loop.run_in_executor(thread, self._disconnect)
+            thread.shutdown(wait=True)
 
     # --- connections ------------------------------------------------------------------
 
@@ -136,7 +139,7 @@ class SQLiteEngine:
         if self._closed:
             raise RuntimeError("store: the engine is closed")
         if self._reader is None:
-            self._reader = self._connect(write=False)
+            self._reader = self._connect(write=False, wait=False)
         deadline, delay = 0.0, 0.001
         while True:
             try:
@@ -152,33 +155,39 @@ class SQLiteEngine:
             delay = min(delay * 2, 0.05)
 
     async def _write(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._on_thread(self._writer, call)
+
+    async def _on_thread(
+        self, thread: ThreadPoolExecutor, call: Callable[[sqlite3.Connection], T]
+    ) -> T:
         if self._closed:
             raise RuntimeError("store: the engine is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_thread, self._on_writer, call)
+        return await loop.run_in_executor(thread, self._call, thread is self._writer, call)
 
-    def _on_writer(self, call: Callable[[sqlite3.Connection], T]) -> T:
-        db = getattr(self._writer, "db", None)
+    def _call(self, write: bool, call: Callable[[sqlite3.Connection], T]) -> T:
+        """``call`` on this thread's connection (opened on its first call)."""
+        db = getattr(self._connections, "db", None)
         if db is None:
-            db = self._writer.db = self._connect(write=True)
+            db = self._connections.db = self._connect(write)
         return call(db)
 
-    def _connect(self, write: bool) -> sqlite3.Connection:
+    def _connect(self, write: bool, wait: bool = True) -> sqlite3.Connection:
         uri = f"file:{self.path}"
         if not write and os.path.exists(self.path + "-wal"):
             uri += "?mode=ro"
         # isolation_level=None: each statement commits on its own (no implicit BEGIN).
-        # A read never waits (timeout 0): _read retries it without holding the loop.
-        timeout = BUSY_TIMEOUT if write else 0.0
+        # The loop's reads never wait (timeout 0): _read retries without holding the loop.
+        timeout = BUSY_TIMEOUT if wait else 0.0
         db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
         if write:
             db.execute("PRAGMA synchronous = FULL")
         return db
 
     def _disconnect(self) -> None:
-        db = getattr(self._writer, "db", None)
+        db = getattr(self._connections, "db", None)
         if db is not None:
-            self._writer.db = None
+            self._connections.db = None
             db.close()
 
     def _check(self, db: sqlite3.Connection) -> None:
