@@ -151,6 +151,11 @@ def test_seal_from_a_file_or_the_environment(tmp_path: Path) -> None:
         SoftwareSeal.from_file(str(tmp_path / "missing"))
     with pytest.raises(SealError, match="seal key environment variable 'KES_SEAL' is not set"):
         SoftwareSeal.from_env("KES_SEAL", {})
+    path.write_bytes(b"kes:v1:aes256:\xff\xfe")
+    with pytest.raises(SealError) as binary:
+        SoftwareSeal.from_file(str(path))
+    assert str(binary.value).endswith("invalid seal key: not UTF-8 text")
+    assert "0xff" not in str(binary.value)
 
 
 # --- the engine -------------------------------------------------------------------------

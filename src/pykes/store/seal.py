@@ -106,10 +106,13 @@ class SoftwareSeal:
         except OSError as err:
             raise SealError(f"store: {where}: {err.strerror or err}") from None
         try:
-            key = parse_seal_key(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as err:
-            reason = err if isinstance(err, ValueError) and str(err) else "not UTF-8 text"
-            raise SealError(f"store: {where}: invalid seal key: {reason}") from None
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:  # its message would quote a byte of the file
+            raise SealError(f"store: {where}: invalid seal key: not UTF-8 text") from None
+        try:
+            key = parse_seal_key(text)
+        except ValueError as err:
+            raise SealError(f"store: {where}: invalid seal key: {err}") from None
         return cls(key, f"file {os.path.abspath(path)}")
 
     @classmethod
