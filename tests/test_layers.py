@@ -25,6 +25,7 @@ FLOORS = {
     "pki": 2,  # identities, API keys, certificates
     "config": 2,
     "keystore": 3,
+    "store": 3,  # stateful mode: sealed enclaves, key rings, policies, identities
     "auth": 3,
     "observe": 3,
     "api": 4,  # route tables, pipeline, context, handlers: never a socket

@@ -4,6 +4,7 @@
 * ``encoding``   — the keystore value: base64 protobuf, or legacy JSON (read only)
 * ``ciphertext`` — legacy JSON / MessagePack ciphertexts normalized to the raw layout
 * ``hchacha``    — HChaCha20, the ChaCha20 key derivation
+* ``aead``       — sealed values at rest (the stateful store's records and keys)
 """
 
 from pykes.crypto.ciphertext import parse_ciphertext

@@ -1,0 +1,89 @@
+"""What the stateful store reports: client mistakes as ``APIError``s carrying their HTTP
+status and text (the API sends them as they are), and the store's own failures.
+
+Texts fixed by the KES SDK (api.md §3.6): ``enclave already exists`` (400),
+``enclave does not exist`` (404), ``key already exists`` (400), ``key does not exist``
+(404), ``policy does not exist`` (404), ``identity does not exist`` (404). The others are
+pykes's own (no KES client compares them).
+"""
+
+from __future__ import annotations
+
+from pykes.errors import APIError, ConfigError
+
+
+class EnclaveExistsError(APIError):
+    def __init__(self) -> None:
+        super().__init__(400, "enclave already exists")
+
+
+class EnclaveNotFoundError(APIError):
+    def __init__(self) -> None:
+        super().__init__(404, "enclave does not exist")
+
+
+class EnclaveNotEmptyError(APIError):
+    def __init__(self) -> None:
+        super().__init__(400, "enclave is not empty")
+
+
+class DefaultEnclaveError(APIError):
+    def __init__(self) -> None:
+        super().__init__(400, "the default enclave cannot be deleted")
+
+
+class KeyVersionNotFoundError(APIError):
+    def __init__(self) -> None:
+        super().__init__(404, "key version does not exist")
+
+
+class KeyVersionTooOldError(APIError):
+    """A version below the key's minimum decryption version."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "key version is below the minimum decryption version")
+
+
+class LatestVersionError(APIError):
+    """Deleting the version new ciphertexts are made with (and so the last one)."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "the latest key version cannot be deleted")
+
+
+class TooManyVersionsError(APIError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(400, f"key has reached the limit of {limit} versions")
+
+
+class MinimumVersionError(APIError):
+    def __init__(self) -> None:
+        super().__init__(400, "minimum version must be between 1 and the latest version")
+
+
+class InvalidNameError(APIError):
+    """``kind`` is the message's leading words: ``enclave name``, ``key name``, …"""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(400, f"{kind} '{name}' is empty, too long or contains invalid characters")
+
+
+class StoreConflictError(APIError):
+    """The same record changed under every retry (many writers on one record)."""
+
+    def __init__(self) -> None:
+        super().__init__(409, "the record changed concurrently, try again")
+
+
+class SealError(ConfigError):
+    """The store cannot be opened with this seal: a malformed, missing or wrong seal key.
+    A ``ConfigError``, so start-up prints its one line and stops."""
+
+
+class RecordNotAuthentic(Exception):
+    """A stored record that does not open under its enclave's key and its path (changed,
+    moved or from another store): a server fault, never the client's (a 5xx)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"store: record '{path}' is not authentic")
+        self.path = path
