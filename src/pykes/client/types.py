@@ -29,6 +29,7 @@ __all__ = [
     "DEK",
     "ZERO_TIME",
     "AuditEvent",
+    "EnclaveInfo",
     "ErrorEvent",
     "IdentityInfo",
     "KeyAlgorithm",
@@ -36,6 +37,7 @@ __all__ = [
     "Policy",
     "PolicyInfo",
     "State",
+    "Versioned",
     "format_time",
     "parse_time",
 ]
@@ -334,6 +336,45 @@ class DEK:
     plaintext: bytes = field(repr=False)
     ciphertext: bytes
     version: str = ""
+
+
+class Versioned(bytes):
+    """Bytes made with one version of a key — the ciphertext of ``encrypt``, the MAC of
+    ``hmac`` — and that version's number as the server sends it (decimal text; empty
+    when the server reports none, as stateless servers). A ``bytes`` in every other
+    respect, so code written before key versions keeps working."""
+
+    version: str
+
+    def __new__(cls, data: bytes, version: str = "") -> Versioned:
+        made = super().__new__(cls, data)
+        made.version = version
+        return made
+
+    def __reduce__(self) -> tuple[type[Versioned], tuple[bytes, str]]:
+        return Versioned, (bytes(self), self.version)
+
+    def __repr__(self) -> str:
+        return f"Versioned({bytes(self)!r}, version={self.version!r})"
+
+
+@dataclass(frozen=True)
+class EnclaveInfo:
+    """``/v1/enclave/describe`` result (the 2023 Go SDK's ``kes.EnclaveInfo``)."""
+
+    name: str
+    created_at: dt.datetime
+    created_by: str
+
+    @classmethod
+    def from_json(cls, value: Any) -> EnclaveInfo:
+        obj = as_object(value, "enclave info")
+        return cls(
+            get_str(obj, "name"), parse_time(obj.get("created_at")), get_str(obj, "created_by")
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return _with_creation({"name": self.name}, self.created_at, self.created_by)
 
 
 @dataclass(frozen=True)
