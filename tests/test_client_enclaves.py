@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,23 +21,15 @@ from pykes.client import (
 )
 from pykes.client.types import parse_time
 from pykes.pki import APIKey
-from replay_server import Emulator, ReplayServer, Reply
+from replay_server import ReplayServer, Reply
 
 OK = Reply(200)
 CREATED_AT = "2026-01-02T03:04:05.123456789Z"
 
 
-@pytest.fixture(scope="module")
-def replay(pki: PKI) -> Iterator[ReplayServer]:
-    server = ReplayServer(Emulator(), pki.server_cert, pki.server_key).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def server(replay: ReplayServer) -> ReplayServer:
-    replay.reset()
-    return replay
+def server(kes_replay: ReplayServer) -> ReplayServer:
+    return kes_replay
 
 
 def client(server: ReplayServer, pki: PKI, **kw: object) -> Client:
