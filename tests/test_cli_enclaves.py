@@ -94,12 +94,14 @@ def test_enclave_create_and_rm_go_through_every_name_in_order(kes_replay: Replay
     )
     r = kes(kes_replay, pki, "enclave", "create", "a", "b", "c")
     assert error_line(r) == 'failed to create enclave "b": enclave already exists'
-    kes_replay.script("DELETE", "/v1/enclave/delete/a", OK)
+    kes_replay.script("DELETE", "/v1/enclave/delete/a", OK, OK)
     assert kes(kes_replay, pki, "enclave", "rm", "a").returncode == 0
-    assert [(m, p) for m, p, _ in sent(kes_replay)] == [
-        ("PUT", "/v1/enclave/create/a"),
-        ("PUT", "/v1/enclave/create/b"),
-        ("DELETE", "/v1/enclave/delete/a"),
+    assert kes(kes_replay, pki, "enclave", "rm", "-f", "a").returncode == 0
+    assert [(r.method, r.path, r.query) for r in kes_replay.requests] == [
+        ("PUT", "/v1/enclave/create/a", {}),
+        ("PUT", "/v1/enclave/create/b", {}),
+        ("DELETE", "/v1/enclave/delete/a", {}),
+        ("DELETE", "/v1/enclave/delete/a", {"force": "true"}),
     ]
     r = kes(kes_replay, pki, "enclave", "rm")
     assert error_line(r) == "no enclave name specified. See 'kes enclave rm --help'"
@@ -162,3 +164,20 @@ def test_decrypt_sends_the_version_asked_for(kes_replay: ReplayServer, pki: PKI)
     assert kes(kes_replay, pki, "key", "decrypt", "k", "AQ==").returncode == 0
     bodies = [r.body for r in kes_replay.calls("POST", "/v1/key/decrypt/k")]
     assert bodies == [{"ciphertext": "AQ==", "version": "3"}, {"ciphertext": "AQ=="}]
+
+
+def test_key_info_shows_the_versions_a_server_keeps(kes_replay: ReplayServer, pki: PKI):
+    ring = {"name": "k", "algorithm": "AES256", "created_at": "2026-01-02T03:04:05Z"}
+    ring |= {"version": "3", "min_version": "2", "versions": ["1", "2", "3"]}
+    kes_replay.script("GET", "/v1/key/describe/k", Reply(200, ring), Reply(200, ring))
+    r = kes(kes_replay, pki, "key", "info", "k")
+    assert r.stdout == (
+        "Name        k\n"
+        "Algorithm   AES256\n"
+        "Date        2026-01-02 03:04:05\n"
+        "Owner       \n"
+        "Version     3\n"
+        "Versions    1 2 3\n"
+        "Decrypts    versions 2 and later\n"
+    )
+    assert json.loads(kes(kes_replay, pki, "key", "info", "k", "--json").stdout) == ring

@@ -40,6 +40,10 @@ def async_client(server: ReplayServer, pki: PKI, **kw: object) -> AsyncClient:
     return AsyncClient(server.url, api_key=APIKey.generate(), ca_file=str(pki.server_cert), **kw)  # type: ignore[arg-type]
 
 
+def sent_paths(server: ReplayServer) -> list[tuple[str, str, str | None]]:
+    return [(r.method, r.path, r.headers.get("kes-enclave")) for r in server.requests]
+
+
 def enclaves_sent(server: ReplayServer) -> list[str | None]:
     return [r.headers.get("kes-enclave") for r in server.requests]
 
@@ -117,7 +121,7 @@ def test_enclave_admin_requests_and_answers(server: ReplayServer, pki: PKI):
     server.script("GET", "/v1/enclave/describe/tenant-a", Reply(200, info))
     server.script("GET", "/v1/enclave/list/t", Reply(200, {"names": ["tenant-b", "tenant-a"]}))
     server.script("GET", "/v1/enclave/list", Reply(200, {"names": ["default", "tenant-a"]}))
-    server.script("DELETE", "/v1/enclave/delete/tenant-a", OK)
+    server.script("DELETE", "/v1/enclave/delete/tenant-a", OK, OK)
     with client(server, pki) as kes:
         kes.create_enclave("tenant-a")
         described = kes.describe_enclave("tenant-a")
@@ -130,13 +134,15 @@ def test_enclave_admin_requests_and_answers(server: ReplayServer, pki: PKI):
         assert list(kes.list_enclaves("t")) == ["tenant-b", "tenant-a"]
         assert list(kes.list_enclaves()) == ["default", "tenant-a"]
         kes.delete_enclave("tenant-a")
-    sent = [(r.method, r.path, r.body) for r in server.requests]
+        kes.delete_enclave("tenant-a", force=True)
+    sent = [(r.method, r.path, r.query, r.body) for r in server.requests]
     assert sent == [
-        ("PUT", "/v1/enclave/create/tenant-a", None),
-        ("GET", "/v1/enclave/describe/tenant-a", None),
-        ("GET", "/v1/enclave/list/t", None),
-        ("GET", "/v1/enclave/list", None),
-        ("DELETE", "/v1/enclave/delete/tenant-a", None),
+        ("PUT", "/v1/enclave/create/tenant-a", {}, None),
+        ("GET", "/v1/enclave/describe/tenant-a", {}, None),
+        ("GET", "/v1/enclave/list/t", {}, None),
+        ("GET", "/v1/enclave/list", {}, None),
+        ("DELETE", "/v1/enclave/delete/tenant-a", {}, None),
+        ("DELETE", "/v1/enclave/delete/tenant-a", {"force": "true"}, None),
     ]
 
 
@@ -194,3 +200,33 @@ def test_versioned_bytes_are_bytes_that_keep_their_version():
     copied = pickle.loads(pickle.dumps(made))
     assert type(copied) is Versioned and copied.version == "7" and copied == made
     assert repr(made) == "Versioned(b'\\x00\\x01', version='7')"
+
+
+def test_describe_shows_the_versions_of_a_key(server: ReplayServer, pki: PKI):
+    ring = {"name": "k", "algorithm": "AES256", "created_at": CREATED_AT, "version": "3"}
+    ring |= {"min_version": "2", "versions": ["1", "2", "3"]}
+    server.script("GET", "/v1/key/describe/k", Reply(200, ring))
+    server.script("GET", "/v1/key/describe/old", Reply(200, {"name": "old"}))
+    with client(server, pki) as kes:
+        info = kes.describe_key("k")
+        stateless = kes.describe_key("old")
+    assert (info.version, info.min_version, info.versions) == ("3", "2", ("1", "2", "3"))
+    assert info.to_json() == {**ring, "created_at": "2026-01-02T03:04:05.123456Z"}
+    assert (stateless.version, stateless.min_version, stateless.versions) == ("", "", ())
+    assert set(stateless.to_json()) == {"name", "algorithm", "created_at"}
+
+
+def test_deleting_a_version_and_the_minimum_version(server: ReplayServer, pki: PKI):
+    server.script("DELETE", "/v1/key/version/delete/k/1", OK)
+    server.script("PUT", "/v1/key/version/minimum/k/2", OK)
+
+    async def main() -> None:
+        async with async_client(server, pki, enclave="tenant-a") as kes:
+            await kes.delete_key_version("k", 1)
+            await kes.set_key_min_version("k", "2")
+
+    asyncio.run(main())
+    assert sent_paths(server) == [
+        ("DELETE", "/v1/key/version/delete/k/1", "tenant-a"),
+        ("PUT", "/v1/key/version/minimum/k/2", "tenant-a"),
+    ]

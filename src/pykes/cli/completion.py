@@ -69,7 +69,7 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "enclave create": ((), ("--insecure", "--help")),
     "enclave info": ((), ("--insecure", "--json", "--color", "--help")),
     "enclave ls": ((), ("--insecure", "--json", "--color", "--help")),
-    "enclave rm": ((), ("--insecure", "--help")),
+    "enclave rm": ((), ("--insecure", "--force", "--help")),
     "log": ((), ("--audit", "--error", "--json", "--insecure", "--help")),
     "status": ((), ("--short", "--api", "--json", "--color", "--insecure", "--help")),
     "metric": ((), ("--rate", "--insecure", "--help")),

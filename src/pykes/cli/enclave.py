@@ -36,6 +36,9 @@ _INSECURE = "    -k, --insecure           Skip TLS certificate validation.\n"
 _OUTPUT = """        --json               Print output in JSON format.
         --color <when>       Specify when to use colored output: auto, never, always.
 """
+_FORCE = """    -f, --force              Also delete an enclave that holds keys, policies
+                             or identities (they are deleted with it).
+"""
 _HELP = "\n    -h, --help               Print command line options.\n"
 _NOTES = """
 Enclaves are the isolated key spaces of a stateful server: keys, policies and identities
@@ -46,19 +49,23 @@ _EXAMPLES = {
     "create": "    $ kes enclave create tenant-1\n",
     "info": "    $ kes enclave info tenant-1\n",
     "ls": "    $ kes enclave ls 'tenant-*'\n",
-    "rm": "    $ kes enclave rm tenant-1\n",
+    "rm": "    $ kes enclave rm tenant-1\n    $ kes enclave rm --force tenant-2\n",
 }
 
 
-def _parser(name: str, synopsis: str, *, output: bool = False) -> ArgumentParser:
+def _parser(
+    name: str, synopsis: str, *, output: bool = False, force: bool = False
+) -> ArgumentParser:
     text = f"Usage:\n    kes enclave {name} {synopsis}\n\nOptions:\n{_INSECURE}"
-    text += (_OUTPUT if output else "") + _HELP
+    text += (_OUTPUT if output else "") + (_FORCE if force else "") + _HELP
     text += f"\nExamples:\n{_EXAMPLES[name]}" + _NOTES
     p = ArgumentParser(prog=f"kes enclave {name}", usage_text=text)
     flag_insecure(p)
     if output:
         flag_json(p)
         flag_color(p)
+    if force:
+        p.add_argument("-f", "--force", action="store_true")
     # The admin API is server-wide: its requests name no enclave, whatever $KES_ENCLAVE says.
     p.set_defaults(enclave=None)
     p.add_argument("args", nargs="*")
@@ -73,8 +80,12 @@ def create(argv: Sequence[str]) -> int:
 
 
 def rm(argv: Sequence[str]) -> int:
-    args = _parser("rm", "[options] <name>...").parse(argv)
-    return for_each_name(args, "enclave", "rm", "failed to delete enclave", Client.delete_enclave)
+    args = _parser("rm", "[options] <name>...", force=True).parse(argv)
+
+    def delete(client: Client, name: str) -> None:
+        client.delete_enclave(name, force=args.force)
+
+    return for_each_name(args, "enclave", "rm", "failed to delete enclave", delete)
 
 
 def info(argv: Sequence[str]) -> int:

@@ -32,7 +32,7 @@ from pykes.cli.output import (
     styled,
     write,
 )
-from pykes.client import Client
+from pykes.client import Client, KeyInfo
 
 USAGE = """Usage:
     kes key <command>
@@ -194,9 +194,21 @@ def info(argv: Sequence[str]) -> int:
             ("Algorithm", str(key.algorithm)),
             ("Date", clock(key.created_at)),
             ("Owner", key.created_by),
+            *_version_rows(key),
         ]
     )
     return 0
+
+
+def _version_rows(key: KeyInfo) -> list[tuple[str, str]]:
+    """The versions of a key, if the server keeps them (stateful pykes)."""
+    if not key.version:
+        return []
+    return [
+        ("Version", key.version),
+        ("Versions", " ".join(key.versions)),
+        ("Decrypts", f"versions {key.min_version} and later" if key.min_version else "all"),
+    ]
 
 
 def print_names(names: list[str], header: str, as_json: bool, color: bool) -> None:

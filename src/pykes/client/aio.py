@@ -146,6 +146,12 @@ class AsyncClient(ClientBase, AsyncClosing):
     async def rotate_key(self, name: str) -> str:
         return await self._call(ops.rotate_key(name))
 
+    async def delete_key_version(self, name: str, version: str | int) -> None:
+        await self._call(ops.delete_key_version(name, version))
+
+    async def set_key_min_version(self, name: str, version: str | int) -> None:
+        await self._call(ops.set_key_min_version(name, version))
+
     def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
         return self._paginate(ops.list_keys, prefix)
 
@@ -159,8 +165,8 @@ class AsyncClient(ClientBase, AsyncClosing):
     async def describe_enclave(self, name: str) -> EnclaveInfo:
         return await self._call(ops.describe_enclave(name))
 
-    async def delete_enclave(self, name: str) -> None:
-        await self._call(ops.delete_enclave(name))
+    async def delete_enclave(self, name: str, force: bool = False) -> None:
+        await self._call(ops.delete_enclave(name, force))
 
     def list_enclaves(self, prefix: str = "") -> AsyncIterator[str]:
         return self._paginate(ops.list_enclaves, prefix)

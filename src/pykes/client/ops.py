@@ -227,6 +227,16 @@ def rotate_key(name: str) -> Op[str]:
     return Op("PUT", join("/v1/key/rotate", name), parse)
 
 
+def delete_key_version(name: str, version: str | int) -> Op[None]:
+    """A pykes extension: what the version encrypted no longer decrypts."""
+    return Op("DELETE", join(join("/v1/key/version/delete", name), str(version)), _none)
+
+
+def set_key_min_version(name: str, version: str | int) -> Op[None]:
+    """A pykes extension: versions below ``version`` no longer decrypt (until lowered)."""
+    return Op("PUT", join(join("/v1/key/version/minimum", name), str(version)), _none)
+
+
 Page = tuple[list[str], str]
 
 
@@ -272,8 +282,9 @@ def describe_enclave(name: str) -> Op[EnclaveInfo]:
     return Op("GET", join("/v1/enclave/describe", name), _json(EnclaveInfo.from_json))
 
 
-def delete_enclave(name: str) -> Op[None]:
-    return Op("DELETE", join("/v1/enclave/delete", name), _none)
+def delete_enclave(name: str, force: bool) -> Op[None]:
+    path = join("/v1/enclave/delete", name)
+    return Op("DELETE", path + "?force=true" if force else path, _none)
 
 
 def list_enclaves(prefix: str) -> Op[Page]:

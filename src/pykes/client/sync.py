@@ -183,6 +183,16 @@ class Client(ClientBase, Closing):
         data keys and ciphertexts use it; older ciphertexts still decrypt."""
         return self._call(ops.rotate_key(name))
 
+    def delete_key_version(self, name: str, version: str | int) -> None:
+        """Delete a version of key ``name`` (never the latest): what it encrypted no
+        longer decrypts (a pykes extension)."""
+        self._call(ops.delete_key_version(name, version))
+
+    def set_key_min_version(self, name: str, version: str | int) -> None:
+        """Versions of key ``name`` below ``version`` no longer decrypt; they stay stored,
+        so a lower minimum brings them back (a pykes extension)."""
+        self._call(ops.set_key_min_version(name, version))
+
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Key names starting with ``prefix`` (``*`` / empty = all), across pages."""
         return self._paginate(ops.list_keys, prefix)
@@ -200,9 +210,11 @@ class Client(ClientBase, Closing):
         """Name, creation time and creator of an enclave; :class:`EnclaveNotFound`."""
         return self._call(ops.describe_enclave(name))
 
-    def delete_enclave(self, name: str) -> None:
-        """Delete an enclave and everything in it; :class:`EnclaveNotFound`."""
-        self._call(ops.delete_enclave(name))
+    def delete_enclave(self, name: str, force: bool = False) -> None:
+        """Delete an enclave; one that holds keys, policies or identities only with
+        ``force`` (which deletes them too). ``default`` cannot be deleted;
+        :class:`EnclaveNotFound`."""
+        self._call(ops.delete_enclave(name, force))
 
     def list_enclaves(self, prefix: str = "") -> Iterator[str]:
         """Enclave names starting with ``prefix`` (``*`` / empty = all), across pages."""

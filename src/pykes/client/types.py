@@ -293,12 +293,17 @@ class API:
 
 @dataclass(frozen=True)
 class KeyInfo:
-    """``/v1/key/describe`` result (Go ``kes.KeyInfo``)."""
+    """``/v1/key/describe`` result (Go ``kes.KeyInfo``). A server that keeps key
+    versions (stateful pykes) adds the latest ``version``, the ``min_version`` that may
+    still decrypt and every stored version (decimal texts); the others leave them empty."""
 
     name: str
     algorithm: KeyAlgorithm
     created_at: dt.datetime
     created_by: str
+    version: str = ""
+    min_version: str = ""
+    versions: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, value: Any) -> KeyInfo:
@@ -314,16 +319,27 @@ class KeyInfo:
             algorithm=algorithm,
             created_at=parse_time(obj.get("created_at")),
             created_by=get_str(obj, "created_by"),
+            version=get_str(obj, "version"),
+            min_version=get_str(obj, "min_version"),
+            versions=tuple(get_strings(obj, "versions")),
         )
 
     def to_json(self) -> dict[str, Any]:
-        """``{"name","algorithm","created_at","created_by"?}``.
+        """``{"name","algorithm","created_at","created_by"?}`` and, when the server sent
+        them, ``"version"``, ``"min_version"`` and ``"versions"``.
 
         Deliberate fix: the Go SDK omits ``algorithm`` for AES256 keys (zero value +
         ``omitempty``, docs/compat/cli.md §4); it is always present here.
         """
-        out = {"name": self.name, "algorithm": str(self.algorithm)}
-        return _with_creation(out, self.created_at, self.created_by)
+        out: dict[str, Any] = {"name": self.name, "algorithm": str(self.algorithm)}
+        _with_creation(out, self.created_at, self.created_by)
+        versions = {
+            "version": self.version,
+            "min_version": self.min_version,
+            "versions": list(self.versions),
+        }
+        out.update((k, v) for k, v in versions.items() if v)
+        return out
 
 
 @dataclass(frozen=True)
