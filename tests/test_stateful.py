@@ -462,3 +462,56 @@ def test_a_stateless_server_warns_once_per_enclave_and_serves_as_before(
     stderr = server.output()[1]
     for enclave in ("tenant-a", "tenant-b"):
         assert stderr.count(f"enclave '{enclave}' ignored") == 1, stderr
+
+
+# ------------------------------------------------------------------ workers
+@pytest.mark.timeout(180)
+def test_a_write_on_one_worker_is_seen_by_the_other(stateful: StatefulServers, pki: PKI) -> None:
+    """Every worker has its ring cache and enclave contexts (hour-long expiry here):
+    each write is answered only once no worker can serve what it replaced."""
+    from test_worker_consistency import HOURS, spread_connections
+
+    member = pki.client("workers-app")
+    server = stateful.start(HOURS, workers=2)
+    conns = spread_connections(server, server.ssl_context(stateful.admin))
+    apps = spread_connections(server, server.ssl_context(member))
+    assert len({c.worker for c in conns}) == 2
+    writer, q = conns[0], "?enclave=tenant"
+
+    def everywhere(method: str, path: str, body: object = None) -> set[tuple[int, str]]:
+        """The (status, version or message) every admin connection answers."""
+        seen = set()
+        for conn in conns:
+            status, answer = conn.call(method, path, body)
+            seen.add((status, answer.get("version") or answer.get("message", "")))
+        return seen
+
+    assert writer.call("PUT", "/v1/enclave/create/tenant")[0] == 200
+    assert writer.call("PUT", f"/v1/key/create/k{q}")[0] == 200
+    assert everywhere("PUT", f"/v1/key/generate/k{q}", {}) == {(200, "1")}
+    for n in range(2, 5):  # each rotation from another worker's connection
+        status, answer = conns[n % len(conns)].call("PUT", f"/v1/key/rotate/k{q}")
+        assert (status, answer["version"]) == (200, str(n))
+        assert everywhere("PUT", f"/v1/key/generate/k{q}", {}) == {(200, str(n))}
+    status, dek = writer.call("PUT", f"/v1/key/generate/k{q}", {})
+
+    for app in apps:  # the identity is nobody's yet: every worker's context says so
+        assert app.call("GET", f"/v1/key/list/*{q}")[0] == 403
+    policy = {"allow": ["/v1/key/list/*", "/v1/key/decrypt/*"]}
+    assert writer.call("POST", f"/v1/policy/write/app{q}", policy)[0] == 200
+    assert writer.call("POST", f"/v1/identity/assign/app/{member.identity}{q}")[0] == 200
+    for app in apps:
+        assert app.call("GET", f"/v1/key/list/*{q}") == (200, {"names": ["k"]})
+    assert conns[-1].call("DELETE", f"/v1/identity/forget/{member.identity}{q}")[0] == 200
+    for app in apps:
+        assert app.call("GET", f"/v1/key/list/*{q}")[0] == 403
+
+    assert writer.call("DELETE", "/v1/enclave/delete/tenant?force")[0] == 200
+    assert everywhere("PUT", f"/v1/key/generate/k{q}", {}) == {(404, "enclave does not exist")}
+    assert conns[-1].call("PUT", "/v1/enclave/create/tenant")[0] == 200
+    assert conns[-1].call("PUT", f"/v1/key/create/k{q}")[0] == 200
+    assert everywhere("PUT", f"/v1/key/generate/k{q}", {}) == {(200, "1")}  # a new key
+    body = {"ciphertext": dek["ciphertext"]}
+    assert everywhere("PUT", f"/v1/key/decrypt/k{q}", body) == {
+        (400, "decryption failed: ciphertext is not authentic")
+    }
