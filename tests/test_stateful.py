@@ -515,3 +515,119 @@ def test_a_write_on_one_worker_is_seen_by_the_other(stateful: StatefulServers, p
     assert everywhere("PUT", f"/v1/key/decrypt/k{q}", body) == {
         (400, "decryption failed: ciphertext is not authentic")
     }
+
+
+# ------------------------------------------------------------------ key versions
+def _decrypt(kes: Tenant, name: str, dek: dict, version: str | None = None) -> httpx.Response:
+    body = {"ciphertext": dek["ciphertext"], "context": CONTEXT}
+    if version is not None:
+        body["version"] = version
+    return kes.call("PUT", f"/v1/key/decrypt/{name}", body)
+
+
+def _opens(kes: Tenant, name: str, dek: dict, version: str | None = None) -> bool:
+    answer = _decrypt(kes, name, dek, version)
+    assert answer.status_code in (200, 400), answer.text
+    return answer.status_code == 200 and answer.json()["plaintext"] == dek["plaintext"]
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["h1", "h2"])
+def test_rotation_keeps_every_old_ciphertext_across_a_restart(
+    stateful: StatefulServers, http2: bool
+) -> None:
+    server = stateful.start()
+    deks: dict[str, dict] = {}
+    with server.client(stateful.admin, http2=http2) as client:
+        kes = Tenant(client, None)
+        kes.ok("PUT", "/v1/key/create/k")
+        for n in range(1, 5):
+            if n > 1:
+                assert kes.ok("PUT", "/v1/key/rotate/k") == {"version": str(n)}
+            dek = kes.ok("PUT", "/v1/key/generate/k", {"context": CONTEXT, "version": "1"})
+            assert dek["version"] == str(n)  # the latest, whatever the request says
+            deks[dek["version"]] = dek
+        assert kes.ok("PUT", "/v1/key/encrypt/k", {"plaintext": "aGk="})["version"] == "4"
+        assert kes.ok("PUT", "/v1/key/hmac/k", {"message": "aGk="})["version"] == "4"
+        info = kes.ok("GET", "/v1/key/describe/k")
+        assert (info["version"], info["min_version"], info["versions"]) == (
+            "4",
+            "1",
+            ["1", "2", "3", "4"],
+        )
+
+    server = stateful.restart(server)
+    with server.client(stateful.admin, http2=http2) as client:
+        kes = Tenant(client, None)
+        for number, dek in deks.items():
+            assert _opens(kes, "k", dek)  # found by trying, newest first
+            assert _opens(kes, "k", dek, number)  # named
+            other = str(int(number) % 4 + 1)
+            assert not _opens(kes, "k", dek, other)  # another version: not authentic
+        items = [{"ciphertext": d["ciphertext"], "context": CONTEXT} for d in deks.values()]
+        bulk = kes.ok("POST", "/v1/key/bulk/decrypt/k", items)  # the legacy API too
+        assert [b["plaintext"] for b in bulk] == [d["plaintext"] for d in deks.values()]
+
+
+def test_deleted_and_too_old_versions_and_bad_versions(stateful: StatefulServers, pki: PKI) -> None:
+    server = stateful.start()
+    with server.client(stateful.admin) as client:
+        kes = Tenant(client, None)
+        kes.ok("PUT", "/v1/key/create/k")
+        v1 = kes.ok("PUT", "/v1/key/generate/k", {"context": CONTEXT})
+        kes.ok("PUT", "/v1/key/rotate/k")
+        v2 = kes.ok("PUT", "/v1/key/generate/k", {"context": CONTEXT})
+        kes.ok("PUT", "/v1/key/rotate/k")
+
+        def error(method: str, path: str, body: object = None) -> tuple[int, str]:
+            answer = kes.call(method, path, body)
+            return answer.status_code, answer.json()["message"]
+
+        kes.ok("PUT", "/v1/key/version/minimum/k/2")
+        assert kes.ok("GET", "/v1/key/describe/k")["min_version"] == "2"
+        body = {"ciphertext": v1["ciphertext"], "context": CONTEXT, "version": "1"}
+        too_old = (400, "key version is below the minimum decryption version")
+        assert error("PUT", "/v1/key/decrypt/k", body) == too_old
+        assert not _opens(kes, "k", v1)  # not tried any more
+        assert _opens(kes, "k", v2)
+        kes.ok("PUT", "/v1/key/version/minimum/k/1")  # lowered again: it decrypts
+        assert _opens(kes, "k", v1) and _opens(kes, "k", v1, "1")
+
+        kes.ok("DELETE", "/v1/key/version/delete/k/1")
+        assert kes.ok("GET", "/v1/key/describe/k")["versions"] == ["2", "3"]
+        assert error("PUT", "/v1/key/decrypt/k", body) == (404, "key version does not exist")
+        assert not _opens(kes, "k", v1) and _opens(kes, "k", v2)
+
+        assert error("DELETE", "/v1/key/version/delete/k/3") == (
+            400,
+            "the latest key version cannot be deleted",
+        )
+        assert error("DELETE", "/v1/key/version/delete/k/1")[0] == 404  # gone already
+        minimum = (400, "minimum version must be between 1 and the latest version")
+        assert error("PUT", "/v1/key/version/minimum/k/4") == minimum
+        assert error("PUT", "/v1/key/version/minimum/k/0") == minimum
+        assert error("PUT", "/v1/key/rotate/missing") == (404, "key does not exist")
+        assert error("PUT", "/v1/key/version/minimum/missing/1") == (404, "key does not exist")
+        not_a_number = (400, "key version is not a number")
+        for bad in ("x", "-1", "1.5", "+2", "٣", "1" * 20):
+            assert error("PUT", f"/v1/key/version/minimum/k/{bad}") == not_a_number, bad
+            assert error("DELETE", f"/v1/key/version/delete/k/{bad}") == not_a_number, bad
+            body = {"ciphertext": v2["ciphertext"], "context": CONTEXT, "version": bad}
+            assert error("PUT", "/v1/key/decrypt/k", body) == not_a_number, bad
+            assert error("PUT", "/v1/key/decrypt/missing", body) == not_a_number, bad
+        assert error("DELETE", "/v1/key/version/delete/k")[1] == not_a_number[1]
+        body = {"ciphertext": v2["ciphertext"], "version": 2}  # a string field
+        assert error("PUT", "/v1/key/decrypt/k", body) == (400, "invalid request body")
+        assert _opens(kes, "k", v2, "0002")  # decimal, leading zeros and all
+
+    user = pki.client("versions-user")  # rotation and versions are policy-controlled
+    with server.client(stateful.admin) as client:
+        _assign(Tenant(client, None), "use", ["/v1/key/generate/*"], user.identity)
+    with server.client(user) as client:
+        kes = Tenant(client, None)
+        assert kes.ok("PUT", "/v1/key/generate/k", {})["version"] == "3"
+        for method, path in [
+            ("PUT", "/v1/key/rotate/k"),
+            ("DELETE", "/v1/key/version/delete/k/2"),
+            ("PUT", "/v1/key/version/minimum/k/3"),
+        ]:
+            assert kes.call(method, path).status_code == 403, path
