@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pykes.api.routes import RouteTable
     from pykes.api.state import ServerState
 
-MAX_NOTED_ENCLAVES = 1024  # enclave names a stateless server warns about, at most
+MAX_NOTED = 1024  # query strings and enclave names a stateless server notes, at most
 
 _NOT_FOUND = Response(
     404,
@@ -112,7 +112,7 @@ async def respond(
     then the tenant context the request acts in, against whose authorizer it is checked
     and which its handler receives. They run in this one coroutine (no nested
     ``handle``/``_run`` coroutines): per request CPU, docs/performance.md. Only
-    stateful mode (an enclave's context) and a query string cost a call more."""
+    stateful mode (an enclave's context) and a new query string cost a call more."""
     if early is not None:
         state.log.audit(req, early.status)
         return early
@@ -120,8 +120,10 @@ async def respond(
     assert route is not None
     ctx = state.context  # stateless mode: the one tenant
     try:
-        if state.tenants is not None or req.query:  # stateful mode, or a query to look at
+        if state.tenants is not None:  # stateful mode: the enclave's context
             ctx = await _tenant(state, req)
+        elif req.query and req.query not in state.queries_seen:  # stateless: ?enclave=
+            _note_enclave(state, req)
         auth = route.auth
         if auth == "policy" and req.has_cert and req.identity not in state.proxy.identities:
             ctx.authorizer.authorize(req.identity, req.path)  # authenticate(), inline
@@ -155,22 +157,22 @@ async def respond(
 
 async def _tenant(state: ServerState, req: Request) -> Context:
     """Stateful mode: the context of the enclave ``req`` names (``APIError`` for an
-    invalid or unknown one). Stateless mode: the one context, and a warning the first
-    time a ``?enclave=`` names an enclave (its requests carry no headers to look at)."""
-    tenants = state.tenants
-    if tenants is None:
-        _note_enclave(state, req)
-        return state.context
-    assert req.route is not None
+    invalid or unknown one)."""
+    assert state.tenants is not None and req.route is not None
     if req.route.auth == "none":
         return state.context
-    return await tenants.request_context(req, state.proxy)
+    return await state.tenants.request_context(req, state.proxy)
 
 
 def _note_enclave(state: ServerState, req: Request) -> None:
+    """Stateless mode: a warning the first time a ``?enclave=`` names an enclave (its
+    requests carry no headers to look at). Each query string is looked at once."""
+    queries = state.queries_seen
+    if len(queries) < MAX_NOTED:
+        queries.add(req.query)
     name = query_enclave(req.query)
     seen = state.enclaves_seen
-    if name and name not in seen and len(seen) < MAX_NOTED_ENCLAVES and valid_name(name):
+    if name and name not in seen and len(seen) < MAX_NOTED and valid_name(name):
         seen.add(name)
         state.log.warn(
             f"enclave '{name}' ignored: a stateless server has one key space for every "

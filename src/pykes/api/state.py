@@ -32,7 +32,8 @@ class ServerState:
     # Stateful mode: each enclave's context (``context`` is then default's as it was
     # at start, for the routes that need no identity). None: stateless.
     tenants: Tenants | None = None
-    # Stateless mode: the enclave names a ``?enclave=`` was warned about.
+    # Stateless mode: the query strings looked at for an enclave, the names warned about.
+    queries_seen: set[str] = field(default_factory=set)
     enclaves_seen: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
