@@ -80,17 +80,33 @@ class ServerSetup:
     open_store: Callable[[], Awaitable[EnclaveStore]] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SharedRegions:
+    """What every worker shares with the others, in memory mapped before the fork: the
+    metrics counters, the legacy API's run-time policies and the record of key writes
+    (issue 19). They outlive every state built on them, so SIGHUP keeps their contents."""
+
+    counters: SharedCounters
+    ephemeral: EphemeralStore
+    key_changes: KeyChanges
+
+    @classmethod
+    def create(cls, workers: int) -> SharedRegions:
+        capacity = int(os.environ.get("PYKES_EPHEMERAL_BYTES", DEFAULT_CAPACITY))
+        return cls(SharedCounters(max(workers, 1)), EphemeralStore(capacity), KeyChanges())
+
+
 def build_state(
     setup: ServerSetup,
     store: KeyStore,
     metrics: Metrics,
     logs: Logs,
-    ephemeral: EphemeralStore | None = None,
-    key_changes: KeyChanges | None = None,
+    shared: SharedRegions | None = None,
 ) -> ServerState:
-    """The request state; ``ephemeral`` (the legacy API's run-time policies) and
-    ``key_changes`` (which keys were written), both shared by all workers, outlive
-    every state built from them, so SIGHUP keeps their contents."""
+    """The request state of stateless mode, on ``shared``'s run-time policies and record
+    of key writes (a single-process default when None)."""
+    ephemeral = shared.ephemeral if shared is not None else None
+    key_changes = shared.key_changes if shared is not None else None
     cache: KeyCache[KeyVersion] = KeyCache(
         store,
         decode=decode_key_version,
@@ -124,14 +140,14 @@ async def build_stateful_state(
     store: EnclaveStore,
     metrics: Metrics,
     logs: Logs,
-    key_changes: KeyChanges | None = None,
+    shared: SharedRegions | None = None,
 ) -> ServerState:
     """The request state of stateful mode: each enclave's context (api/tenants.py) on
-    ``store`` and a ring cache sharing ``key_changes`` with the other workers."""
+    ``store`` and a ring cache sharing ``shared``'s record of key writes."""
     from pykes.api.stored import StoredEnclaves, ring_cache
     from pykes.api.tenants import Tenants
 
-    changes = key_changes if key_changes is not None else KeyChanges()
+    changes = shared.key_changes if shared is not None else KeyChanges()
     rings = ring_cache(
         store,
         any=setup.cache_any,
@@ -204,17 +220,13 @@ class Worker:
         self,
         setup: ServerSetup,
         store: KeyStore | None,
-        counters: SharedCounters,
+        shared: SharedRegions,
         slot: int = 0,
         bus_socket: socket.socket | None = None,
-        ephemeral: EphemeralStore | None = None,
-        key_changes: KeyChanges | None = None,
     ) -> None:
         self.setup = setup
-        self.ephemeral = ephemeral
-        self.key_changes = key_changes
+        self.shared = shared
         self.store = store
-        self.counters = counters
         self.slot = slot
         self.bus_socket = bus_socket
         self.state: ServerState | None = None
@@ -238,7 +250,7 @@ class Worker:
         setup = self.setup
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
-        metrics = Metrics(time.monotonic(), self.counters, self.slot)
+        metrics = Metrics(time.monotonic(), self.shared.counters, self.slot)
         logs = Logs(setup.log_error, setup.log_audit)
         self._startup_logs = logs
         logs.audit_hub.on_delivered = metrics.requests.audit_event
@@ -255,11 +267,11 @@ class Worker:
         if setup.open_store is not None:  # stateful: the store opens after the fork
             self.enclave_store = await setup.open_store()
             self.state = await build_stateful_state(
-                setup, self.enclave_store, metrics, logs, self.key_changes
+                setup, self.enclave_store, metrics, logs, self.shared
             )
         else:
             store = self.store if self.store is not None else await setup.open_keystore()
-            self.state = build_state(setup, store, metrics, logs, self.ephemeral, self.key_changes)
+            self.state = build_state(setup, store, metrics, logs, self.shared)
         await self.state.start()
         loop.set_exception_handler(lambda _loop, ctx: _log_loop_error(logs, ctx))
         self.ssl_context = server_context(setup.tls)
@@ -352,10 +364,10 @@ class Worker:
             raise ValueError("switching between a keystore and a store needs a restart")
         if store is not None:
             await create_predefined_rings(store, setup.predefined_keys, setup.admin)
-            return await build_stateful_state(setup, store, old.metrics, old.log, self.key_changes)
+            return await build_stateful_state(setup, store, old.metrics, old.log, self.shared)
         keystore = await setup.open_keystore()
         await create_predefined_keys(keystore, setup.predefined_keys, setup.admin)
-        return build_state(setup, keystore, old.metrics, old.log, self.ephemeral, self.key_changes)
+        return build_state(setup, keystore, old.metrics, old.log, self.shared)
 
 
 async def _wait_idle(registry: ConnectionRegistry) -> None:
@@ -399,16 +411,14 @@ def run_worker(
     setup: ServerSetup,
     store: KeyStore | None,
     reuse_port: bool,
-    counters: SharedCounters,
+    shared: SharedRegions,
     slot: int = 0,
     bus_socket: socket.socket | None = None,
-    ephemeral: EphemeralStore | None = None,
-    key_changes: KeyChanges | None = None,
 ) -> None:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
-        worker = Worker(setup, store, counters, slot, bus_socket, ephemeral, key_changes)
+        worker = Worker(setup, store, shared, slot, bus_socket)
         loop.run_until_complete(worker.serve(reuse_port))
     finally:
         loop.close()
@@ -416,14 +426,11 @@ def run_worker(
 
 def serve_forever(setup: ServerSetup, store: KeyStore | None) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit status."""
-    counters = SharedCounters(max(setup.workers, 1))
-    # Created before the fork: every worker shares the legacy API's run-time policies.
-    ephemeral = EphemeralStore(int(os.environ.get("PYKES_EPHEMERAL_BYTES", DEFAULT_CAPACITY)))
-    key_changes = KeyChanges()  # and every key write (issue 19)
+    shared = SharedRegions.create(setup.workers)  # before the fork: every worker's
     if setup.workers <= 1:
-        run_worker(setup, store, False, counters, ephemeral=ephemeral, key_changes=key_changes)
+        run_worker(setup, store, False, shared)
         return 0
-    return _Supervisor(setup, counters, ephemeral, key_changes).run()
+    return _Supervisor(setup, shared).run()
 
 
 def _terminate_with_parent() -> None:
@@ -447,14 +454,10 @@ class _Supervisor:
     def __init__(
         self,
         setup: ServerSetup,
-        counters: SharedCounters,
-        ephemeral: EphemeralStore,
-        key_changes: KeyChanges,
+        shared: SharedRegions,
     ) -> None:
         self.setup = setup
-        self.counters = counters
-        self.ephemeral = ephemeral
-        self.key_changes = key_changes
+        self.shared = shared
         self.broker = LogBroker()
         self.children: dict[int, int] = {}  # pid -> worker slot
         self.stopping = False
@@ -472,16 +475,7 @@ class _Supervisor:
                     signal.signal(sig, signal.SIG_DFL)
                 _terminate_with_parent()
                 memlock.relock_after_fork()  # memory locks are not inherited by fork()
-                run_worker(
-                    self.setup,
-                    None,
-                    True,
-                    self.counters,
-                    slot,
-                    worker_end,
-                    self.ephemeral,
-                    self.key_changes,
-                )
+                run_worker(self.setup, None, True, self.shared, slot, worker_end)
             except BaseException as err:  # noqa: BLE001 - report and exit the worker
                 print(f"Error: worker failed: {err}", file=sys.stderr, flush=True)
                 code = 1
@@ -532,7 +526,7 @@ class _Supervisor:
             exit_code = os.waitstatus_to_exitcode(code)
             # It may have died between a key write and publishing it: no worker may keep
             # a copy of any key that write changed (issue 19).
-            self.key_changes.publish(None)
+            self.shared.key_changes.publish(None)
             if self.stopping:
                 if exit_code not in (0, -signal.SIGTERM):
                     self.status = 1
@@ -548,6 +542,7 @@ class _Supervisor:
 
 __all__ = [
     "ServerSetup",
+    "SharedRegions",
     "build_state",
     "check_bind",
     "build_stateful_state",
