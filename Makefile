@@ -12,7 +12,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP    := $(VENV)/.installed-test
 BENCH_STAMP   := $(VENV)/.installed-bench
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench proto clean
 
 install: $(TEST_STAMP)
 
@@ -53,6 +53,11 @@ lint: $(TEST_STAMP)
 BENCH_ARGS ?=
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The KMS API's protobuf modules from proto/ (the pinned protoc of the test extra); the
+# generated files are committed, tests/test_kms_messages.py checks they are current.
+proto: $(TEST_STAMP)
+	$(BIN)/python proto/generate.py src
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

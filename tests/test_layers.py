@@ -24,6 +24,7 @@ FLOORS = {
     "crypto": 2,
     "pki": 2,  # identities, API keys, certificates
     "config": 2,
+    "kms": 2,  # the KMS API's commands, messages and frames (server and clients)
     "keystore": 3,
     "store": 3,  # stateful mode: sealed enclaves, key rings, policies, identities
     "auth": 3,
@@ -34,7 +35,7 @@ FLOORS = {
     "client": 6,
     "cli": 7,
 }
-ALONE_MAY_USE = {"base", "goformat", "pki"}
+ALONE_MAY_USE = {"base", "goformat", "pki", "kms"}
 
 
 def _modules() -> dict[str, Path]:
