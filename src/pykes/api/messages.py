@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from pykes.api.context import Context
     from pykes.auth.authorizer import Authorizer
+    from pykes.errors import APIError
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -145,6 +146,10 @@ class Route:
     counted: bool = False  # counted in the request metrics (docs/compat/observability.md §3)
     authorize: Callable[[Authorizer, Request], None] | None = None  # auth legacy/admin
     in_enclave: bool = True  # stateful mode: acts in the enclave the request names
+    path_enclave: bool = False  # stateful mode: acts in the enclave its path names (KMS API)
+    # How this route's API answers a refused request (None: the KES API's JSON error);
+    # its handler answers its own errors.
+    answer_error: Callable[[APIError], Response] | None = None
 
     @property
     def subtree(self) -> bool:

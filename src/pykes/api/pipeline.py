@@ -215,6 +215,9 @@ def refusal(state: ServerState, req: Request) -> Response | None:
 
 def _denied(state: ServerState, req: Request, err: APIError) -> Response:
     state.log.debug(f"access denied: {err.message}", req)
+    route = req.route
+    if route is not None and route.answer_error is not None:  # the KMS API's errors
+        return route.answer_error(err)
     return api_error_response(err)
 
 

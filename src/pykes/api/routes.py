@@ -100,6 +100,30 @@ STATEFUL_HANDLERS: dict[str, Handler] = {
 }
 
 
+def kms_routes() -> tuple[Route, ...]:
+    """The KMS API (docs/kms-api.md): stateful mode only, not listed by /v1/api (it is
+    not the KES API). Its handlers, with the protobuf runtime, are imported here: a
+    stateless server never loads them (tests/test_server_imports.py)."""
+    from pykes.api.handlers import kms
+    from pykes.kms.frames import MAX_BODY as MAX_KMS_BODY
+
+    command = {
+        "max_body": MAX_KMS_BODY,
+        "counted": True,
+        "auth": "admin",
+        "authorize": kms.authorize,
+        "in_enclave": False,
+        "path_enclave": True,
+        "answer_error": kms.answer_error,
+    }
+    return (
+        Route("/v1/kms", "POST", kms.serve, **command),  # cluster and enclave commands
+        Route("/v1/kms/", "POST", kms.serve, **command),  # /v1/kms/<enclave>
+        Route("/v1/health/live", "GET", kms.live, timeout=10.0, auth="none"),
+        Route("/v1/health/ready", "GET", kms.ready, timeout=10.0, auth="none"),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RouteOverride:
     skip_auth: bool = False
@@ -121,7 +145,7 @@ class RouteTable:
 
     ``routes`` are the current API (what ``/v1/api`` lists); with ``legacy`` (the
     default, ``api.legacy: off`` turns it off) the legacy routes are served as well;
-    ``stateful`` adds stateful mode's routes and handlers.
+    ``stateful`` adds stateful mode's routes and handlers, and the KMS API.
     """
 
     __slots__ = ("routes", "exact", "subtrees", "skip_auth_any", "legacy")
@@ -143,6 +167,8 @@ class RouteTable:
         self.routes: tuple[Route, ...] = tuple(routes)
         self.legacy = legacy
         served = routes + [_override(r, overrides.get(r.path)) for r in LEGACY_ROUTES] * legacy
+        if stateful:
+            served += kms_routes()
         self.exact: dict[str, Route] = {r.path: r for r in served}
         # Longest prefix first, like ServeMux's most-specific-pattern rule.
         self.subtrees: tuple[Route, ...] = tuple(

@@ -1,6 +1,7 @@
 """Which enclave a request names: the ``Kes-Enclave`` header (2023 KES) or the
 ``?enclave=<name>`` query parameter (MinIO 2022-12 … 2024-05 with
-``MINIO_KMS_KES_ENCLAVE``); neither (or an empty value) names ``default``.
+``MINIO_KMS_KES_ENCLAVE``); neither (or an empty value) names ``default``. The KMS
+API names it in its path (``/v1/kms/<enclave>``).
 """
 
 from __future__ import annotations
@@ -42,3 +43,9 @@ def named_enclave(req: Request) -> str:
     if header and query and header != query:
         raise APIError(400, _CONFLICT)
     return require_name("enclave name", header or query or DEFAULT_ENCLAVE)
+
+
+def path_enclave(req: Request) -> str:
+    """The enclave a KMS API path names (``/v1/kms/<enclave>``; ``/v1/kms``: ``default``),
+    a valid name (else 400)."""
+    return require_name("enclave name", req.resource) if req.resource else DEFAULT_ENCLAVE

@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from pykes.api.context import Context, ServerFacts
 from pykes.api.messages import Request
-from pykes.api.selector import DEFAULT_ENCLAVE, named_enclave
+from pykes.api.selector import DEFAULT_ENCLAVE, named_enclave, path_enclave
 from pykes.api.stored import StoredEnclaves
 from pykes.auth.authorizer import Authorizer
 from pykes.auth.ephemeral import Assignment, EphemeralPolicy, FixedPolicies, Snapshot
@@ -62,10 +62,15 @@ class Tenants:
 
     async def request_context(self, req: Request, proxy: TLSProxy) -> Context:
         """The context ``req`` acts in: the enclave it names (enclave administration
-        acts in ``default``); ``APIError`` for an invalid or unknown enclave."""
+        acts in ``default``, the KMS API in its path's); ``APIError`` for an invalid or
+        unknown enclave."""
         route = req.route
-        in_enclave = route is None or route.in_enclave
-        name = named_enclave(req) if in_enclave else DEFAULT_ENCLAVE
+        if route is None or route.in_enclave:
+            name = named_enclave(req)
+        elif route.path_enclave:
+            name = path_enclave(req)
+        else:
+            name = DEFAULT_ENCLAVE
         ctx = self.cached(name)
         if ctx is None:
             ctx = await self.context(name)

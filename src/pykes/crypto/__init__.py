@@ -16,6 +16,7 @@ from pykes.crypto.keys import (
     generate_key_version,
     import_key_version,
     new_data_key,
+    new_secret,
     parse_cipher_name,
     wipe,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "hchacha20",
     "import_key_version",
     "new_data_key",
+    "new_secret",
     "parse_cipher_name",
     "parse_ciphertext",
     "wipe",

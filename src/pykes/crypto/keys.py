@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.hmac import HMAC
 
 from pykes.crypto.ciphertext import parse_ciphertext
 from pykes.crypto.hchacha import hchacha20
-from pykes.crypto.rng import data_key, nonce_bytes
+from pykes.crypto.rng import data_key, nonce_bytes, secret_bytes
 from pykes.errors import ERR_HMAC_UNSUPPORTED, APIError, DecryptError
 
 KEY_SIZE = 32
@@ -81,6 +81,8 @@ def wipe(buf: bytearray | memoryview) -> None:
 new_data_key = data_key
 """32 random bytes in a new ``bytearray`` (``pykes.crypto.rng``: a per-process pool of
 OS randomness, no immutable copy left behind). The caller wipes it after use."""
+new_secret = secret_bytes
+"""``n`` random bytes in a new ``bytearray``, read from the OS; the caller wipes it."""
 
 
 def _hmac_context(key: bytes) -> HMAC:

@@ -42,6 +42,14 @@ def data_key() -> bytearray:
         return _refill_keys()
 
 
+def secret_bytes(size: int) -> bytearray:
+    """``size`` fresh random bytes in a new ``bytearray`` (data keys of other sizes than
+    32: rare, so read from the OS each time); the caller wipes it after use."""
+    block = bytearray(size)
+    _read_random(block)
+    return block
+
+
 def nonce_bytes() -> bytes:
     """28 fresh random bytes (a ciphertext's IV ‖ nonce): public, never reused."""
     try:

@@ -28,7 +28,7 @@ def admin_only(authorizer: Authorizer, req: Request) -> None:
         raise APIError(ERR_NOT_ALLOWED.status, ERR_NOT_ALLOWED.message)
 
 
-def _store(ctx: Context) -> StoredEnclaves:
+def stored_enclaves(ctx: Context) -> StoredEnclaves:
     if ctx.enclaves is None:  # (routed in stateful mode only)
         raise APIError(501, "not implemented")
     return ctx.enclaves
@@ -40,13 +40,13 @@ def _name(req: Request) -> str:
 
 async def create(ctx: Context, req: Request) -> Response:
     """``PUT /v1/enclave/create/<name>`` (POST too)."""
-    await _store(ctx).create_enclave(_name(req), req.identity)
+    await stored_enclaves(ctx).create_enclave(_name(req), req.identity)
     return EMPTY_OK
 
 
 async def describe(ctx: Context, req: Request) -> Response:
     """``GET /v1/enclave/describe/<name>``: ``name``, ``created_at``, ``created_by``."""
-    info = await _store(ctx).describe_enclave(_name(req))
+    info = await stored_enclaves(ctx).describe_enclave(_name(req))
     out = {"name": info.name, "created_at": format_rfc3339_nano(info.created_at_ns)}
     if info.created_by:
         out["created_by"] = info.created_by
@@ -56,11 +56,11 @@ async def describe(ctx: Context, req: Request) -> Response:
 async def delete(ctx: Context, req: Request) -> Response:
     """``DELETE /v1/enclave/delete/<name>[?force]``: ``force`` (or ``force=true``) deletes
     an enclave with everything in it."""
-    await _store(ctx).delete_enclave(_name(req), force=query_flag(req.query, "force"))
+    await stored_enclaves(ctx).delete_enclave(_name(req), force=query_flag(req.query, "force"))
     return EMPTY_OK
 
 
 async def list_(ctx: Context, req: Request) -> Response:
     """``GET /v1/enclave/list/<prefix>``: ``{"names":[…]}``, sorted, in one page."""
-    names = await _store(ctx).list_enclaves(listing_prefix(req.resource))
+    names = await stored_enclaves(ctx).list_enclaves(listing_prefix(req.resource))
     return Response(200, go_json({"names": names}))

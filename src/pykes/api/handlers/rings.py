@@ -63,7 +63,7 @@ def decrypt_with(ring: KeyRing, ciphertext: bytes, context: bytes, version: str)
     raise DecryptError()
 
 
-async def _changed(ctx: Context, req: Request, name: str, what: str, write: Awaitable[KeyRing]):
+async def write_ring(ctx: Context, req: Request, name: str, what: str, write: Awaitable[KeyRing]):
     """Await a write of ring ``name``; a store failure (not the client's) is a logged 502."""
     try:
         return await write
@@ -83,7 +83,7 @@ def _name_and_version(req: Request) -> tuple[str, int]:
 async def create(ctx: Context, req: Request) -> Response:
     name = key_name(req)
     keys = ctx.keys
-    await _changed(ctx, req, name, "create", keys.create(name, ctx.facts.default_key_type,
+    await write_ring(ctx, req, name, "create", keys.create(name, ctx.facts.default_key_type,
                                                           req.identity))  # fmt: skip
     return EMPTY_OK
 
@@ -91,7 +91,7 @@ async def create(ctx: Context, req: Request) -> Response:
 async def import_(ctx: Context, req: Request) -> Response:
     name = key_name(req)
     material, key_type = import_body(req)
-    await _changed(ctx, req, name, "create", ctx.keys.import_(name, material, key_type,
+    await write_ring(ctx, req, name, "create", ctx.keys.import_(name, material, key_type,
                                                               req.identity))  # fmt: skip
     return EMPTY_OK
 
@@ -174,7 +174,7 @@ async def hmac(ctx: Context, req: Request) -> Response:
 async def rotate(ctx: Context, req: Request) -> Response:
     """``PUT /v1/key/rotate/<name>``: a new latest version → ``{"version":"<n>"}``."""
     name = key_name(req)
-    ring = await _changed(ctx, req, name, "rotate", ctx.keys.rotate(name, req.identity))
+    ring = await write_ring(ctx, req, name, "rotate", ctx.keys.rotate(name, req.identity))
     return Response(200, go_json({"version": str(ring.latest)}))
 
 
@@ -182,7 +182,7 @@ async def delete_version(ctx: Context, req: Request) -> Response:
     """``DELETE /v1/key/version/delete/<name>/<version>``: what it encrypted no longer
     decrypts; never the latest version."""
     name, version = _name_and_version(req)
-    await _changed(ctx, req, name, "delete a version of", ctx.keys.delete_version(name, version))
+    await write_ring(ctx, req, name, "delete a version of", ctx.keys.delete_version(name, version))
     return EMPTY_OK
 
 
@@ -190,6 +190,6 @@ async def set_minimum(ctx: Context, req: Request) -> Response:
     """``PUT /v1/key/version/minimum/<name>/<version>``: versions below it no longer
     decrypt (they stay stored: a lower minimum brings them back)."""
     name, version = _name_and_version(req)
-    await _changed(ctx, req, name, "set the minimum version of",
+    await write_ring(ctx, req, name, "set the minimum version of",
                    ctx.keys.set_min_version(name, version))  # fmt: skip
     return EMPTY_OK

@@ -1,0 +1,112 @@
+"""The KMS API (docs/kms-api.md): ``POST /v1/kms/<enclave>`` and ``POST /v1/kms``, a body
+of frames of one command (pykes.kms.frames) answered by one frame each, on the store
+and enclaves of the KES API. Also ``/v1/health/live`` and ``/v1/health/ready``.
+
+A command runs in the enclave of the path (``/v1/kms``: ``default``); its handler is
+in ``COMMANDS``, one per command: enclaves in ``kms_enclaves``, keys in ``kms_keys``.
+Commands run in order and the first error answers the request (earlier writes of the
+batch stay done). Errors are the kms-go client's (status, text): ``translate`` maps the
+store's KES texts onto them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from google.protobuf.message import Message
+
+from pykes.api.handlers import kms_enclaves, kms_keys
+from pykes.api.messages import EMPTY_OK, JSON, Request, Response
+from pykes.errors import ERR_NOT_ALLOWED, APIError, DecryptError, KeyExistsError
+from pykes.goformat.json import error_body
+from pykes.kms import errors as kms
+from pykes.kms.commands import Command
+from pykes.kms.frames import body_too_large, decode_request, encode
+from pykes.store.errors import EnclaveExistsError, KeyVersionNotFoundError
+
+if TYPE_CHECKING:
+    from pykes.api.context import Context
+    from pykes.auth.authorizer import Authorizer
+
+BINARY = "application/octet-stream"
+
+CommandHandler = Callable[["Context", Request, Message], Awaitable["Message | None"]]
+
+COMMANDS: dict[Command, CommandHandler] = {
+    Command.ENCLAVE_CREATE: kms_enclaves.create,
+    Command.ENCLAVE_DELETE: kms_enclaves.delete,
+    Command.ENCLAVE_STATUS: kms_enclaves.status,
+    Command.ENCLAVE_LIST: kms_enclaves.list_,
+    Command.KEY_CREATE: kms_keys.create,
+    Command.KEY_DELETE: kms_keys.delete,
+    Command.KEY_IMPORT: kms_keys.import_,
+    Command.KEY_STATUS: kms_keys.status,
+    Command.KEY_ENCRYPT: kms_keys.encrypt,
+    Command.KEY_DECRYPT: kms_keys.decrypt,
+    Command.KEY_GENERATE: kms_keys.generate,
+    Command.KEY_LIST: kms_keys.list_,
+    Command.KEY_LIST_VERSIONS: kms_keys.list_versions,
+    Command.KEY_MAC: kms_keys.mac,
+}
+"""The commands served; the others (cluster, policies, identities) are 501."""
+
+
+async def serve(ctx: Context, req: Request) -> Response:
+    """``POST /v1/kms[/<enclave>]``: every frame's command, one answer frame each."""
+    try:
+        if req.body_too_large:
+            raise body_too_large()
+        command, messages = decode_request(req.body)
+        run = COMMANDS.get(command)
+        if run is None:
+            raise APIError(501, f"command {command.text} is not supported")
+        answers = [await run(ctx, req, message) for message in messages]
+    except APIError as err:
+        return answer_error(err)
+    return Response(200, encode(command, answers), BINARY)
+
+
+def authorize(authorizer: Authorizer, req: Request) -> None:
+    """The KMS API's authorization step (``Route.authorize``): the server's admin may do
+    everything; policies and privileges for other identities are not served yet."""
+    if not authorizer.is_admin(req.identity):
+        raise APIError(kms.ERR_PERMISSION.status, kms.ERR_PERMISSION.message)
+
+
+def translate(err: APIError) -> APIError:
+    """``err`` as the KMS API says it: the kms-go client's status and text where the
+    KES API's differ (409 for what exists, ``invalid ciphertext``, ``access denied``)."""
+    if isinstance(err, KeyExistsError):
+        return kms.ERR_KEY_EXISTS
+    if isinstance(err, EnclaveExistsError):
+        return kms.ERR_ENCLAVE_EXISTS
+    if isinstance(err, DecryptError):
+        return kms.ERR_DECRYPT
+    if isinstance(err, KeyVersionNotFoundError):
+        return kms.ERR_KEY_NOT_FOUND
+    if err == ERR_NOT_ALLOWED:
+        return kms.ERR_PERMISSION
+    return err
+
+
+def answer_error(err: APIError) -> Response:
+    """An error answer: JSON ``{"message": …}``, which the client reads as an ErrResponse."""
+    err = translate(err)
+    return Response(err.status, error_body(err.message), JSON)
+
+
+async def live(ctx: Context, req: Request) -> Response:
+    """``GET /v1/health/live``: the server answers."""
+    return EMPTY_OK
+
+
+async def ready(ctx: Context, req: Request) -> Response:
+    """``GET /v1/health/ready[?write]``: the store answers a read (SQLite: a node that
+    reads can write, so ``?write`` asks the same)."""
+    try:
+        await ctx.keys.status()
+    except Exception as err:
+        ctx.log.warn(f"store is unavailable: {type(err).__name__}", req)
+        return Response(503, error_body("store is unavailable"), JSON)
+    return EMPTY_OK
