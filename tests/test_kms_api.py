@@ -22,7 +22,7 @@ from pykes.kms.frames import MAX_BODY, MAX_FRAMES, encode, frame, split
 from pykes.kms.identity import from_kes
 from pykes.kms.pb import request_pb2 as rq
 from pykes.kms.pb import response_pb2 as rs
-from test_stateful import StatefulServers
+from test_stateful import new_store
 
 BINARY = "application/octet-stream"
 ACCESS_DENIED = (403, "access denied: insufficient permissions")
@@ -38,6 +38,7 @@ class KMS:
     admin: httpx.Client
     stranger: httpx.Client
     admin_identity: str
+    admin_http2: httpx.Client
 
     def send(
         self, enclave: str | None, command: int, messages: list, client: httpx.Client | None = None
@@ -49,9 +50,16 @@ class KMS:
         headers = {"Content-Type": BINARY, "Accept": "application/*"}
         return (client or self.admin).post(path, content=body, headers=headers)
 
-    def ok(self, enclave: str | None, command: int, messages: list, answer: type[Message] | None):
+    def ok(
+        self,
+        enclave: str | None,
+        command: int,
+        messages: list,
+        answer: type[Message] | None,
+        client: httpx.Client | None = None,
+    ) -> list:
         """The answers of a successful request, one per message (None: empty frames)."""
-        response = self.send(enclave, command, messages)
+        response = self.send(enclave, command, messages, client)
         assert response.status_code == 200, response.text
         assert response.headers["content-type"] == BINARY
         assert int(response.headers["content-length"]) == len(response.content)
@@ -85,15 +93,15 @@ def error_of(response: httpx.Response) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def kms(tmp_path_factory: pytest.TempPathFactory, pki: PKI) -> Iterator[KMS]:
-    from pykes.store import generate_seal_key
-
-    root = tmp_path_factory.mktemp("kms-store")
-    (root / "root.seal").write_text(generate_seal_key().text() + "\n")
-    servers = StatefulServers(root, pki, pki.client("admin"))
+    servers = new_store(tmp_path_factory.mktemp("kms") / "store", pki)
     server = servers.start()
     stranger = pki.client("kms-stranger")
-    with server.client(servers.admin) as admin, server.client(stranger) as other:
-        yield KMS(server, admin, other, servers.admin.identity)
+    with (
+        server.client(servers.admin) as admin,
+        server.client(stranger) as other,
+        server.client(servers.admin, http2=True) as admin_http2,
+    ):
+        yield KMS(server, admin, other, servers.admin.identity, admin_http2)
     server.stop()
 
 
@@ -281,20 +289,27 @@ def test_list_keys_in_pages(kms: KMS, enclave: str) -> None:
 
 
 # ------------------------------------------------------------------ batches
-def test_a_batch_is_answered_in_order_and_one_error_fails_it(kms: KMS, enclave: str) -> None:
-    kms.ok(enclave, Command.KEY_CREATE, [rq.CreateKeyRequest(Name="batch")], None)
-    requests = [rq.GenerateKeyRequest(Name="batch", AssociatedData=b"%d" % i) for i in range(64)]
-    keys = kms.ok(enclave, Command.KEY_GENERATE, requests, rs.GenerateKeyResponse)
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+def test_a_batch_is_answered_in_order_and_one_error_fails_it(
+    kms: KMS, enclave: str, http2: bool
+) -> None:
+    client = kms.admin_http2 if http2 else kms.admin
+    name = f"batch-{int(http2)}"
+    version = kms.send(None, Command.ENCLAVE_LIST, [rq.ListRequest()], client).http_version
+    assert version == ("HTTP/2" if http2 else "HTTP/1.1")
+    kms.ok(enclave, Command.KEY_CREATE, [rq.CreateKeyRequest(Name=name)], None, client)
+    requests = [rq.GenerateKeyRequest(Name=name, AssociatedData=b"%d" % i) for i in range(64)]
+    keys = kms.ok(enclave, Command.KEY_GENERATE, requests, rs.GenerateKeyResponse, client)
     assert len({k.Plaintext for k in keys}) == 64
     decrypted = kms.ok(enclave, Command.KEY_DECRYPT,
-                       [rq.DecryptRequest(Name="batch", Version=1, Ciphertext=k.Ciphertext,
+                       [rq.DecryptRequest(Name=name, Version=1, Ciphertext=k.Ciphertext,
                                           AssociatedData=b"%d" % i) for i, k in enumerate(keys)],
-                       rs.DecryptResponse)  # fmt: skip
+                       rs.DecryptResponse, client)  # fmt: skip
     assert [d.Plaintext for d in decrypted] == [k.Plaintext for k in keys]  # in order
     with_missing = [*requests[:3], rq.GenerateKeyRequest(Name="no-such-key"), *requests[:3]]
-    assert kms.error(enclave, Command.KEY_GENERATE, with_missing) == KEY_NOT_FOUND
-    at_limit = [rq.MACRequest(Name="batch", Message=b"x")] * MAX_FRAMES
-    assert len(kms.ok(enclave, Command.KEY_MAC, at_limit, rs.MACResponse)) == MAX_FRAMES
+    assert kms.error(enclave, Command.KEY_GENERATE, with_missing, client=client) == KEY_NOT_FOUND
+    at_limit = [rq.MACRequest(Name=name, Message=b"x")] * MAX_FRAMES
+    assert len(kms.ok(enclave, Command.KEY_MAC, at_limit, rs.MACResponse, client)) == MAX_FRAMES
 
 
 # ------------------------------------------------------------------ both APIs, one store

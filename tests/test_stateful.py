@@ -63,12 +63,16 @@ class StatefulServers:
         return self.start(extra, **kw)
 
 
-@pytest.fixture
-def stateful(tmp_path: Path, pki: PKI) -> Iterator[StatefulServers]:
-    root = tmp_path / "store"
+def new_store(root: Path, pki: PKI) -> StatefulServers:
+    """Servers on a new store in ``root`` (created, with a fresh seal key)."""
     root.mkdir()
     (root / "root.seal").write_text(generate_seal_key().text() + "\n")
-    servers = StatefulServers(root, pki, pki.client("admin"))
+    return StatefulServers(root, pki, pki.client("admin"))
+
+
+@pytest.fixture
+def stateful(tmp_path: Path, pki: PKI) -> Iterator[StatefulServers]:
+    servers = new_store(tmp_path / "store", pki)
     yield servers
     for server in servers.started:
         server.stop()
