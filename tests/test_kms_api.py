@@ -143,6 +143,10 @@ def test_enclave_commands(kms: KMS) -> None:
     (none,) = kms.ok(None, Command.ENCLAVE_LIST, [rq.ListRequest(Prefix="no such/")],
                      rs.ListEnclavesResponse)  # fmt: skip
     assert list(none.Enclaves) == []
+    (elsewhere,) = kms.ok(None, Command.ENCLAVE_LIST,
+                          [rq.ListRequest(Prefix="kms-e", ContinueAt="a")],
+                          rs.ListEnclavesResponse)  # fmt: skip
+    assert list(elsewhere.Enclaves) == []  # a ContinueAt outside the prefix: nothing
 
     # The KES API sees the same enclaves.
     assert kms.admin.get("/v1/enclave/describe/kms-e1").json()["name"] == "kms-e1"

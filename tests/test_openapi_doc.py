@@ -3,7 +3,8 @@
 Every served route is documented with its method(s), body limit, timeout and auth mode,
 and the document names no path or method that is not served. Legacy compatibility
 aliases (docs/compat/api.md §7) and the KMS API (protobuf frames, docs/kms-api.md) are
-the only routes allowed to be undocumented; they are listed explicitly below. The document itself must be valid OpenAPI 3.1.
+the only routes allowed to be undocumented; they are listed explicitly below. The
+document itself must be valid OpenAPI 3.1.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ async def list_(ctx: Context, req: Request, m: rq.ListRequest) -> rs.ListEnclave
     answer = rs.ListEnclavesResponse()
     if not can_match(m.Prefix):
         return answer
-    names, answer.ContinueAt = page(await store.list_enclaves(m.Prefix), m.ContinueAt, m.Limit)
+    all_names = await store.list_enclaves(m.Prefix)
+    names, answer.ContinueAt = page(all_names, m.Prefix, m.ContinueAt, m.Limit)
     for name in names:
         try:
             answer.Enclaves.append(_status(await store.describe_enclave(name)))

@@ -165,7 +165,7 @@ async def list_(ctx: Context, req: Request, m: rq.ListRequest) -> rs.ListKeysRes
     if not can_match(m.Prefix):
         return answer
     all_names = (await ctx.keys.list(m.Prefix, 0))[0]
-    names, answer.ContinueAt = page(all_names, m.ContinueAt, m.Limit)
+    names, answer.ContinueAt = page(all_names, m.Prefix, m.ContinueAt, m.Limit)
     for name in names:
         try:
             ring = await ctx.keys.get(name)

@@ -20,9 +20,15 @@ def can_match(prefix: str) -> bool:
     return len(prefix) <= _MAX_NAME and _NAME_CHARS.issuperset(prefix)
 
 
-def page(names: Sequence[str], continue_at: str, limit: int) -> tuple[Sequence[str], str]:
-    """The page of sorted ``names`` that starts at ``continue_at`` (the first name not
-    before it; ``""``: the first) and the name the next page starts at (``""``: none)."""
+def page(
+    names: Sequence[str], prefix: str, continue_at: str, limit: int
+) -> tuple[Sequence[str], str]:
+    """The page of sorted ``names`` (all starting with ``prefix``) that starts at
+    ``continue_at`` (the first name not before it; ``""``: the first; one that does not
+    start with ``prefix``: an empty page) and the name the next page starts at (``""``:
+    none)."""
+    if continue_at and not continue_at.startswith(prefix):
+        return (), ""
     size = PAGE_SIZE if limit <= 0 else min(limit, PAGE_SIZE)
     start = bisect_left(names, continue_at) if continue_at else 0
     end = start + size
