@@ -13,17 +13,12 @@ import pytest
 from conftest import PKI
 from pykes.client import client_ssl_context
 from pykes.pki import APIKey
-from pykes.store.seal import generate_seal_key
-from test_stateful_clients import StatefulKES
+from test_stateful_clients import StatefulKES, start_stateful
 
 
 @pytest.fixture(scope="module")
 def stateful(tmp_path_factory: pytest.TempPathFactory, pki: PKI) -> Iterator[StatefulKES]:
-    root = tmp_path_factory.mktemp("goclient")
-    (root / "root.seal").write_text(generate_seal_key().text() + "\n")
-    (root / "root.seal").chmod(0o600)
-    kes = StatefulKES(root, pki, APIKey.generate(), APIKey.generate())
-    kes.start()
+    kes = start_stateful(tmp_path_factory.mktemp("goclient"), pki)
     yield kes
     kes.stop()
 
