@@ -34,7 +34,9 @@ from pykes.store.errors import (
     EnclaveExistsError,
     EnclaveNotEmptyError,
     EnclaveNotFoundError,
+    IdentityExistsError,
     InvalidNameError,
+    PolicyExistsError,
     StoreConflictError,
 )
 from pykes.store.records import (
@@ -214,10 +216,12 @@ class EnclaveStore:
         allow: Sequence[str] = (),
         deny: Sequence[str] = (),
         created_by: str = "",
+        *,
+        new: bool = False,
     ) -> PolicyRecord:
-        """Create or replace a policy."""
+        """Create or replace a policy; ``new``: create only (``PolicyExistsError``)."""
         policy = PolicyRecord(name, tuple(allow), tuple(deny), time.time_ns(), created_by)
-        return await self._change(_POLICIES, enclave, name, lambda _: policy)
+        return await self._change(_POLICIES, enclave, name, _put(policy, new, PolicyExistsError))
 
     async def get_policy(self, enclave: str, name: str) -> PolicyRecord:
         return await self._get(_POLICIES, enclave, name)
@@ -238,15 +242,19 @@ class EnclaveStore:
         created_by: str = "",
         *,
         stored_policy: bool = True,
+        new: bool = False,
     ) -> IdentityRecord:
         """Assign ``policy`` to ``identity``. The policy must exist in the enclave
         (``PolicyNotFoundError``) unless ``stored_policy`` is false: a policy kept outside
-        the store (the config file's, in ``default``)."""
+        the store (the config file's, in ``default``). ``new``: only an identity without
+        a policy in the enclave (``IdentityExistsError``)."""
         _check_name("policy name", policy)
         if stored_policy:
             await self.get_policy(enclave, policy)
         record = IdentityRecord(identity, policy, time.time_ns(), created_by)
-        return await self._change(_IDENTITIES, enclave, identity, lambda _: record)
+        return await self._change(
+            _IDENTITIES, enclave, identity, _put(record, new, IdentityExistsError)
+        )
 
     async def get_identity(self, enclave: str, identity: str) -> IdentityRecord:
         return await self._get(_IDENTITIES, enclave, identity)
@@ -373,6 +381,18 @@ def _check_name(label: str, name: str) -> str:
     if not valid_name(name):
         raise InvalidNameError(label, name)
     return name
+
+
+def _put(record: T, new: bool, exists: Callable[[], APIError]) -> Callable[[T | None], T]:
+    """The change of a put: ``record``, or with ``new`` ``exists()`` raised over a record
+    already there (checked inside the check-and-set loop: two creators, one wins)."""
+
+    def change(current: T | None) -> T:
+        if new and current is not None:
+            raise exists()
+        return record
+
+    return change
 
 
 def _check_prefix(prefix: str) -> str:

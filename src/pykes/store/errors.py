@@ -3,7 +3,8 @@ status and text (the API sends them as they are), and the store's own failures.
 
 Texts fixed by the KES SDK (api.md §3.6): ``enclave already exists`` (400),
 ``enclave does not exist`` (404), ``key already exists`` (400), ``key does not exist``
-(404), ``policy does not exist`` (404), ``identity does not exist`` (404). The others are
+(404), ``policy already exists`` (400), ``policy does not exist`` (404), ``identity already
+exists`` (400), ``identity does not exist`` (404). The others are
 pykes's own (no KES client compares them).
 """
 
@@ -25,6 +26,16 @@ class EnclaveNotFoundError(APIError):
 class EnclaveNotEmptyError(APIError):
     def __init__(self) -> None:
         super().__init__(400, "enclave is not empty")
+
+
+class PolicyExistsError(APIError):
+    def __init__(self) -> None:
+        super().__init__(400, "policy already exists")
+
+
+class IdentityExistsError(APIError):
+    def __init__(self) -> None:
+        super().__init__(400, "identity already exists")
 
 
 class DefaultEnclaveError(APIError):
