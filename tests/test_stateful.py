@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -631,3 +633,41 @@ def test_deleted_and_too_old_versions_and_bad_versions(stateful: StatefulServers
             ("PUT", "/v1/key/version/minimum/k/3"),
         ]:
             assert kes.call(method, path).status_code == 403, path
+
+
+# ------------------------------------------------------------------ the audit log
+def _audit_requests(server: RunningServer, paths: set[str], count: int) -> list[dict]:
+    """The ``request`` objects of the audit lines (stdout) for ``paths``, in order."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = server.stdout.read_text().splitlines()
+        found = [json.loads(line)["request"] for line in lines if line.startswith('{"time"')]
+        found = [r for r in found if r["path"] in paths]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_each_audit_line_names_the_enclave_of_its_request(
+    stateful: StatefulServers, pki: PKI
+) -> None:
+    """2023 KES's audit lines named the enclave (docs/compat/observability.md §2.4): an
+    operator tells tenants apart in one log. The enclave is written after ``ip``, as
+    there; enclave administration names its enclave in the path only."""
+    server = stateful.start("log:\n  audit: on\n")
+    with server.client(stateful.admin) as c:
+        Tenant(c, None).ok("PUT", "/v1/enclave/create/audit-a")
+        Tenant(c, "audit-a", "header").ok("POST", "/v1/key/create/audited")
+        Tenant(c, "audit-a", "query").call("POST", "/v1/key/create/audited")  # 400: exists
+        Tenant(c, None).call("POST", "/v1/key/generate/audited")  # 404 in default
+        Tenant(c, "no-such").call("POST", "/v1/key/generate/audited")  # 404 enclave
+    paths = {"/v1/enclave/create/audit-a", "/v1/key/create/audited", "/v1/key/generate/audited"}
+    requests = _audit_requests(server, paths, 5)
+    assert [(r.get("enclave"), r["path"]) for r in requests] == [
+        (None, "/v1/enclave/create/audit-a"),
+        ("audit-a", "/v1/key/create/audited"),
+        ("audit-a", "/v1/key/create/audited"),
+        ("default", "/v1/key/generate/audited"),
+        ("no-such", "/v1/key/generate/audited"),
+    ]
+    assert list(requests[1]) == ["ip", "enclave", "path", "identity"]

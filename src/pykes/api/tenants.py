@@ -65,7 +65,10 @@ class Tenants:
         acts in ``default``); ``APIError`` for an invalid or unknown enclave."""
         route = req.route
         in_enclave = route is None or route.in_enclave
-        name = named_enclave(req) if in_enclave else DEFAULT_ENCLAVE
+        if in_enclave:
+            name = req.enclave = named_enclave(req)  # its audit line names it
+        else:
+            name = DEFAULT_ENCLAVE
         ctx = self.cached(name)
         if ctx is None:
             ctx = await self.context(name)
