@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -27,6 +28,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    from replay_server import ReplayServer
 
 REPO = Path(__file__).resolve().parents[1]
 #: Recorded from the real Go KES (tests/vectors/README.md).
@@ -384,3 +388,16 @@ def provoke_handshake_failures(port: int, no_cert_ctx: ssl.SSLContext) -> None:
         raw.sendall(b"GET / HTTP/1.1\r\n\r\n")  # plain HTTP on the TLS port
         with contextlib.suppress(ConnectionError):
             raw.recv(100)
+
+
+# --------------------------------------------------------------------- a recording KES stand-in
+@pytest.fixture
+def kes_replay(pki: PKI) -> Iterator[ReplayServer]:
+    """A real HTTPS server on 127.0.0.1 that records what a KES client sends and answers
+    with the replies a test scripts (tests/replay_server.py); unscripted requests get 404.
+    For the wire shape of client features whose server side is elsewhere."""
+    from replay_server import Emulator, ReplayServer
+
+    server = ReplayServer(Emulator(), pki.server_cert, pki.server_key).start()
+    yield server
+    server.stop()

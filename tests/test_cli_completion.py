@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import kes_command
-from pykes.cli import identity, key, main, policy
+from pykes.cli import enclave, identity, key, main, policy
 from pykes.cli.completion import TREE
 from test_cli_support import clean_env, run_kes
 
@@ -44,7 +44,15 @@ def _bash_complete(*words: str) -> list[str]:
 CASES = [
     (("kes", ""), list(TREE[""][0])),
     (("kes", "k"), ["key"]),
-    (("kes", "key", ""), ["create", "import", "info", "ls", "rm", "encrypt", "decrypt", "dek"]),
+    (
+        ("kes", "key", ""),
+        ["create", "import", "info", "ls", "rm", "rotate", "encrypt", "decrypt", "dek"],
+    ),
+    (("kes", "key", "r"), ["rm", "rotate"]),
+    (("kes", "enclave", ""), ["create", "info", "ls", "rm"]),
+    (("kes", "enclave", "ls", "--"), ["--insecure", "--json", "--color", "--help"]),
+    (("kes", "key", "decrypt", "--v"), ["--version"]),
+    (("kes", "key", "ls", "--enclave", ""), []),
     (("kes", "key", "d"), ["decrypt", "dek"]),
     (("kes", "key", "create", "--"), ["--insecure", "--enclave", "--help"]),
     (("kes", "server", "--c"), ["--config", "--check"]),
@@ -173,7 +181,8 @@ def test_completion_flags_are_the_help_flags(path: str) -> None:
 
 def test_completion_commands_are_the_dispatched_commands() -> None:
     assert set(TREE[""][0]) == set(main.COMMANDS) - {"update", "tool"}  # hidden: see USAGE
-    for group, module in (("key", key), ("policy", policy), ("identity", identity)):
+    groups = (("key", key), ("policy", policy), ("identity", identity), ("enclave", enclave))
+    for group, module in groups:
         assert set(TREE[group][0]) == set(module.COMMANDS), group
 
 

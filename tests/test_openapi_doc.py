@@ -17,7 +17,7 @@ import yaml
 from openapi_spec_validator import validate
 
 from pykes.api import routes as routes_module
-from pykes.api.routes import DEFAULT_ROUTES, Route, RouteTable
+from pykes.api.routes import DEFAULT_ROUTES, STATEFUL_ROUTES, Route, RouteTable
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -35,7 +35,6 @@ LEGACY_PREFIXES = (
     "/v1/log/audit/trace",
     "/v1/log/error/trace",
     "/v1/secret/",
-    "/v1/enclave/",
     "/v1/sys/seal",
 )
 
@@ -46,16 +45,18 @@ def doc() -> dict[str, Any]:
 
 
 def _doc_prefix(path: str) -> str:
-    """``/v1/key/create/{name}`` → ``/v1/key/create/``; exact paths stay as they are."""
-    return re.sub(r"\{[^/}]+\}$", "", path)
+    """``/v1/key/create/{name}`` → ``/v1/key/create/`` (and ``…/{name}/{version}`` too);
+    exact paths stay as they are."""
+    return re.sub(r"(\{[^/}]+\}/)*\{[^/}]+\}$", "", path)
 
 
 def _served_routes() -> list[Route]:
     """Every route the server can serve: the default table plus any other route tuple
     the routes module defines (e.g. legacy aliases)."""
     found: dict[tuple[str, str], Route] = {}
-    table = RouteTable()
+    table, stateful = RouteTable(), RouteTable(stateful=True)
     tables: list[tuple[Route, ...]] = [DEFAULT_ROUTES, table.routes, tuple(table.exact.values())]
+    tables += [stateful.routes, tuple(stateful.exact.values())]
     for name in dir(routes_module):
         value = getattr(routes_module, name)
         if name.isupper() and isinstance(value, tuple) and value:
@@ -108,16 +109,17 @@ def test_nothing_documented_that_is_not_served(doc: dict[str, Any]) -> None:
 
 def test_route_attributes_match(doc: dict[str, Any]) -> None:
     ops = _operations(doc)
-    for route in DEFAULT_ROUTES:
+    for route in DEFAULT_ROUTES + STATEFUL_ROUTES:
         op = ops[(route.path, route.method)]
         assert op["x-kes-max-body"] == route.max_body, route.path
         assert op["x-kes-timeout"] == route.timeout, route.path
         assert op["x-kes-auth"] == route.auth, route.path
+        assert op.get("x-kes-stateful", False) == (route in STATEFUL_ROUTES), route.path
 
 
 def test_path_parameters_only_on_subtree_routes(doc: dict[str, Any]) -> None:
     by_prefix = {_doc_prefix(p): p for p in doc["paths"]}
-    for route in DEFAULT_ROUTES:
+    for route in DEFAULT_ROUTES + STATEFUL_ROUTES:
         path = by_prefix[route.path]
         assert (path != route.path) == route.subtree, path
 

@@ -183,8 +183,6 @@ _SECRET_NAME = re.compile(
 # Reviewed: not attacker-controlled comparisons, constant time buys nothing.
 _REVIEWED = {
     ("cli/identity.py", "if password != confirm:"),  # the local user typed it twice
-    # a vendor session token against our own snapshot of it (Gemalto, Entrust)
-    ("keystore/httpclient.py", "if self._token() == token:  # nobody renewed it meanwhile"),
     # the HMAC key's hash-algorithm id (1 = SHA-256), not a secret
     ("crypto/encoding.py", "if len(mac_key) != KEY_SIZE or mac_hash != _HASH_SHA256:"),
 }

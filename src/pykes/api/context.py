@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pykes import __version__
 from pykes.auth.authorizer import Authorizer
@@ -19,6 +20,9 @@ from pykes.crypto import KeyType, KeyVersion
 from pykes.keystore import KeyCache
 from pykes.observe.logs import Logs
 from pykes.observe.metrics import Metrics
+
+if TYPE_CHECKING:  # stateful mode's, imported only there (the store loads sqlite3)
+    from pykes.api.stored import EnclaveKeys, StoredEnclaves
 
 COMMIT = "<unknown>"
 DEFAULT_TENANT = "default"
@@ -41,14 +45,18 @@ class ServerFacts:
 @dataclass(eq=False, slots=True)
 class Context:
     """One tenant: its keys (``keys``), who may do what (``authorizer``, with the config
-    file's ``policies``), and the server's ``log`` and ``facts``."""
+    file's ``policies``), and the server's ``log`` and ``facts``.
 
-    keys: KeyCache[KeyVersion]
+    In stateful mode the tenant is an enclave: ``keys`` are its key rings, ``enclaves``
+    the store its policies, identities and enclaves are written to (None: stateless)."""
+
+    keys: KeyCache[KeyVersion] | EnclaveKeys
     authorizer: Authorizer
     policies: Mapping[str, Policy]
     facts: ServerFacts
     log: Logs
     tenant: str = DEFAULT_TENANT
+    enclaves: StoredEnclaves | None = None
 
     @property
     def admin(self) -> str:

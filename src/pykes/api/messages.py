@@ -123,10 +123,11 @@ EMPTY_OK = Response(200)
 
 
 Handler = Callable[["Context", "Request"], Awaitable["Response | StreamResponse"]]
-AuthMode = Literal["none", "identify", "policy", "legacy"]
+AuthMode = Literal["none", "identify", "policy", "legacy", "admin"]
 """none: no identity; identify: identity only, never refused; policy: the admin or a
 policy that allows the path; legacy: the route's own ``authorize`` step (the legacy
-API's rules, docs/legacy-api.md)."""
+API's rules, docs/legacy-api.md); admin: the server's admin only (the route's own
+``authorize`` step too: enclave administration, docs/stateful.md)."""
 
 MAX_BODY = 1_000_000  # decimal, as Go's mem.MB
 
@@ -142,7 +143,8 @@ class Route:
     timeout: float = 15.0  # seconds; 0 = no deadline
     auth: AuthMode = "policy"
     counted: bool = False  # counted in the request metrics (docs/compat/observability.md §3)
-    authorize: Callable[[Authorizer, Request], None] | None = None  # auth "legacy" only
+    authorize: Callable[[Authorizer, Request], None] | None = None  # auth legacy/admin
+    in_enclave: bool = True  # stateful mode: acts in the enclave the request names
 
     @property
     def subtree(self) -> bool:

@@ -12,14 +12,18 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pykes.api.messages import JSON, Request, Response, StreamResponse
+from pykes.api.selector import query_enclave
 from pykes.auth.proxy import TLSProxy, client_ip
 from pykes.errors import APIError, NoClientCertificateError
 from pykes.goformat.json import error_body
+from pykes.names import valid_name
 
 if TYPE_CHECKING:
     from pykes.api.context import Context
     from pykes.api.routes import RouteTable
     from pykes.api.state import ServerState
+
+MAX_NOTED = 1024  # query strings and enclave names a stateless server notes, at most
 
 _NOT_FOUND = Response(
     404,
@@ -107,7 +111,8 @@ async def respond(
     Who and where are resolved here, once: the identity (a TLS proxy's forwarded one),
     then the tenant context the request acts in, against whose authorizer it is checked
     and which its handler receives. They run in this one coroutine (no nested
-    ``handle``/``_run`` coroutines): per request CPU, docs/performance.md."""
+    ``handle``/``_run`` coroutines): per request CPU, docs/performance.md. Only
+    stateful mode (an enclave's context) and a new query string cost a call more."""
     if early is not None:
         state.log.audit(req, early.status)
         return early
@@ -115,6 +120,10 @@ async def respond(
     assert route is not None
     ctx = state.context  # stateless mode: the one tenant
     try:
+        if state.tenants is not None:  # stateful mode: the enclave's context
+            ctx = await _tenant(state, req)
+        elif req.query and req.query not in state.queries_seen:  # stateless: ?enclave=
+            _note_enclave(state, req)
         auth = route.auth
         if auth == "policy" and req.has_cert and req.identity not in state.proxy.identities:
             ctx.authorizer.authorize(req.identity, req.path)  # authenticate(), inline
@@ -146,6 +155,32 @@ async def respond(
     return response
 
 
+async def _tenant(state: ServerState, req: Request) -> Context:
+    """Stateful mode: the context of the enclave ``req`` names (``APIError`` for an
+    invalid or unknown one)."""
+    assert state.tenants is not None and req.route is not None
+    if req.route.auth == "none":
+        return state.context
+    return await state.tenants.request_context(req, state.proxy)
+
+
+def _note_enclave(state: ServerState, req: Request) -> None:
+    """Stateless mode: a warning the first time a ``?enclave=`` names an enclave (its
+    requests carry no headers to look at). Each query string is looked at once."""
+    queries = state.queries_seen
+    if len(queries) < MAX_NOTED:
+        queries.add(req.query)
+    name = query_enclave(req.query)
+    seen = state.enclaves_seen
+    if name and name not in seen and len(seen) < MAX_NOTED and valid_name(name):
+        seen.add(name)
+        state.log.warn(
+            f"enclave '{name}' ignored: a stateless server has one key space for every "
+            "enclave (a 'store' in the config file enables enclaves, docs/stateful.md)",
+            req,
+        )
+
+
 def authenticate(state: ServerState, ctx: Context, req: Request) -> None:
     """The identity and authorization steps of a routed request: ``APIError`` (400 /
     403) when it may not go on to its handler in ``ctx``."""
@@ -167,7 +202,10 @@ def authenticate(state: ServerState, ctx: Context, req: Request) -> None:
 
 def refusal(state: ServerState, req: Request) -> Response | None:
     """The answer of ``authenticate`` when it refuses ``req`` (None: the request may go
-    on), before the body is read (``Expect: 100-continue``, wire/http1.py)."""
+    on), before the body is read (``Expect: 100-continue``, wire/http1.py). Stateful
+    mode decides after the body (the enclave's context may have to be read first)."""
+    if state.tenants is not None:
+        return None
     try:
         authenticate(state, state.context, req)
     except APIError as err:

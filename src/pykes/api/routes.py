@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from pykes.api.handlers import identities, keys, legacy, logs, policies, system
+from pykes.api.handlers import enclaves, identities, keys, legacy, logs, policies, rings, system
 from pykes.api.messages import MAX_BODY, Handler, Route
 from pykes.goformat.json import go_json
 
@@ -72,6 +72,34 @@ LEGACY_HANDLERS: dict[str, Handler] = {
 }
 
 
+# Stateful mode (docs/stateful.md): the key routes serve key rings, and these routes are
+# served too (current API: listed by /v1/api). Enclave administration is the admin's
+# and acts on the enclave its path names, whatever enclave the request selects.
+_ADMIN = enclaves.admin_only
+STATEFUL_ROUTES: tuple[Route, ...] = (
+    Route("/v1/key/rotate/", "PUT", rings.rotate, counted=True),
+    Route("/v1/key/version/delete/", "DELETE", rings.delete_version, counted=True),
+    Route("/v1/key/version/minimum/", "PUT", rings.set_minimum, counted=True),
+    Route("/v1/enclave/create/", "PUT", enclaves.create, counted=True, auth="admin",
+          authorize=_ADMIN, in_enclave=False),
+    Route("/v1/enclave/describe/", "GET", enclaves.describe, counted=True, auth="admin",
+          authorize=_ADMIN, in_enclave=False),
+    Route("/v1/enclave/delete/", "DELETE", enclaves.delete, counted=True, auth="admin",
+          authorize=_ADMIN, in_enclave=False),
+    Route("/v1/enclave/list/", "GET", enclaves.list_, counted=True, auth="admin",
+          authorize=_ADMIN, in_enclave=False),
+)  # fmt: skip
+STATEFUL_HANDLERS: dict[str, Handler] = {
+    "/v1/key/create/": rings.create,
+    "/v1/key/import/": rings.import_,
+    "/v1/key/describe/": rings.describe,
+    "/v1/key/generate/": rings.generate,
+    "/v1/key/encrypt/": rings.encrypt,
+    "/v1/key/decrypt/": rings.decrypt,
+    "/v1/key/hmac/": rings.hmac,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RouteOverride:
     skip_auth: bool = False
@@ -92,17 +120,23 @@ class RouteTable:
     """Route lookup with Go ``net/http.ServeMux`` semantics (docs/compat/api.md §3.1).
 
     ``routes`` are the current API (what ``/v1/api`` lists); with ``legacy`` (the
-    default, ``api.legacy: off`` turns it off) the legacy routes are served as well.
+    default, ``api.legacy: off`` turns it off) the legacy routes are served as well;
+    ``stateful`` adds stateful mode's routes and handlers.
     """
 
     __slots__ = ("routes", "exact", "subtrees", "skip_auth_any", "legacy")
 
     def __init__(
-        self, overrides: Mapping[str, RouteOverride] | None = None, legacy: bool = True
+        self,
+        overrides: Mapping[str, RouteOverride] | None = None,
+        legacy: bool = True,
+        stateful: bool = False,
     ) -> None:
         overrides = overrides or {}
         routes = []
-        for route in DEFAULT_ROUTES:
+        for route in DEFAULT_ROUTES + STATEFUL_ROUTES * stateful:
+            if stateful and route.path in STATEFUL_HANDLERS:
+                route = replace(route, handler=STATEFUL_HANDLERS[route.path])
             if legacy and route.path in LEGACY_HANDLERS:
                 route = replace(route, handler=LEGACY_HANDLERS[route.path])
             routes.append(_override(route, overrides.get(route.path)))

@@ -7,12 +7,17 @@ it started with, so in-flight requests finish with the old one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pykes.api.context import Context
 from pykes.api.routes import RouteTable
 from pykes.auth.proxy import TLSProxy
+from pykes.keystore import KeyCache
 from pykes.observe.logs import Logs
 from pykes.observe.metrics import Metrics
+
+if TYPE_CHECKING:
+    from pykes.api.tenants import Tenants
 
 
 @dataclass(eq=False)
@@ -24,8 +29,31 @@ class ServerState:
     # Every request carries its header fields (``Request.headers``), not only a TLS
     # proxy's: for what the API reads from headers beyond the proxy's (e.g. a tenant).
     reads_headers: bool = False
+    # Stateful mode: each enclave's context (``context`` is then default's as it was
+    # at start, for the routes that need no identity). None: stateless.
+    tenants: Tenants | None = None
+    # Stateless mode: the query strings looked at for an enclave, the names warned about.
+    queries_seen: set[str] = field(default_factory=set)
+    enclaves_seen: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         # The pipeline's per-request services, one attribute load away.
         self.log: Logs = self.context.log
         self.metrics: Metrics = self.context.facts.metrics
+
+    @property
+    def key_cache(self) -> KeyCache[Any]:
+        """The cache whose tickers this state runs: the keystore's, or the ring cache."""
+        if self.tenants is not None:
+            return self.tenants.stored.rings
+        keys = self.context.keys
+        assert isinstance(keys, KeyCache)
+        return keys
+
+    async def start(self) -> None:
+        await self.key_cache.start()
+
+    async def close(self) -> None:
+        """Stop the cache (the keystore's connections with it; not the stateful store,
+        which outlives a SIGHUP: its worker closes it)."""
+        await self.key_cache.close()

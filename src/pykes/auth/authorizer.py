@@ -12,7 +12,7 @@ from pykes.auth.policy import Policy, wider_pattern
 from pykes.errors import ERR_NOT_ALLOWED, APIError
 
 if TYPE_CHECKING:
-    from pykes.auth.ephemeral import EphemeralStore
+    from pykes.auth.ephemeral import RunTimePolicies
 
 __all__ = ["Authorizer"]
 
@@ -23,8 +23,9 @@ class Authorizer:
     ``policies`` maps policy names to policies; ``assignments`` maps identities to
     policy names (both from the config file). Every assigned policy name must exist
     (:class:`ValueError`). ``ephemeral`` holds the policies and assignments made at run
-    time through the legacy API; it is consulted only for identities the config file
-    does not assign, so the config's identities pay nothing for it.
+    time through the legacy API (shared memory; in stateful mode, the enclave's store);
+    it is consulted only for identities the config file does not assign, so the
+    config's identities pay nothing for it.
     """
 
     __slots__ = ("admin", "policies", "assignments", "ephemeral", "_by_identity")
@@ -34,7 +35,7 @@ class Authorizer:
         admin: str,
         policies: Mapping[str, Policy],
         assignments: Mapping[str, str],
-        ephemeral: EphemeralStore | None = None,
+        ephemeral: RunTimePolicies | None = None,
     ) -> None:
         by_identity: dict[str, Policy] = {}
         for identity, name in assignments.items():

@@ -30,11 +30,20 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, TypeVar
+from typing import IO, Protocol, TypeVar
 
 from pykes.auth.policy import Policy
 
-__all__ = ["DEFAULT_CAPACITY", "Assignment", "EphemeralStore", "Snapshot", "StoreFullError"]
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "Assignment",
+    "EphemeralPolicy",
+    "EphemeralStore",
+    "FixedPolicies",
+    "RunTimePolicies",
+    "Snapshot",
+    "StoreFullError",
+]
 
 DEFAULT_CAPACITY = 4 << 20  # bytes of serialized state (policies + assignments)
 _HEADER = struct.Struct("=QQ")  # generation, length of the JSON blob
@@ -95,6 +104,23 @@ def _decode(generation: int, blob: bytes) -> Snapshot:
     }
     assignments = {i: Assignment(p, at, by) for i, (p, at, by) in doc["a"].items()}
     return Snapshot(generation, MappingProxyType(policies), MappingProxyType(assignments))
+
+
+class RunTimePolicies(Protocol):
+    """What the authorizer reads of the policies and assignments made at run time."""
+
+    def snapshot(self) -> Snapshot: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedPolicies:
+    """Run-time policies that never change under a reader: a stateful enclave's, read
+    from its store (a new set is read when a write changes them, api/tenants.py)."""
+
+    current: Snapshot
+
+    def snapshot(self) -> Snapshot:
+        return self.current
 
 
 class EphemeralStore:

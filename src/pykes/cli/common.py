@@ -125,8 +125,14 @@ def flag_insecure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", "--insecure", action="store_true", help="Skip TLS certificate validation")
 
 
+ENCLAVE_HELP = (
+    "    -e, --enclave <name>     Operate within the enclave <name> (default: $KES_ENCLAVE).\n"
+)
+
+
 def flag_enclave(p: argparse.ArgumentParser) -> None:
-    """``-e/--enclave`` is accepted and ignored (enclaves no longer exist)."""
+    """``-e/--enclave``: the enclave of a stateful server to work in (connect.py; a
+    stateless server ignores it)."""
     p.add_argument("-e", "--enclave", default="", help=argparse.SUPPRESS)
 
 

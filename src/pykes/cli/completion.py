@@ -26,6 +26,7 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "key",
             "policy",
             "identity",
+            "enclave",
             "log",
             "status",
             "metric",
@@ -35,15 +36,22 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("--version", "--help", "--auto-completion"),
     ),
     "server": ((), ("--addr", "--config", "--check", "--dev", "--workers", "--help")),
-    "ls": ((), ("--api-key", "--insecure", "--json", "--identity", "--policy", "--server")),
-    "key": (("create", "import", "info", "ls", "rm", "encrypt", "decrypt", "dek"), ("--help",)),
+    "ls": (
+        (),
+        ("--api-key", "--insecure", "--json", "--identity", "--policy", "--server", "--enclave"),
+    ),
+    "key": (
+        ("create", "import", "info", "ls", "rm", "rotate", "encrypt", "decrypt", "dek"),
+        ("--help",),
+    ),
     "key create": ((), ("--insecure", "--enclave", "--help")),
     "key import": ((), ("--insecure", "--enclave", "--help")),
     "key info": ((), ("--insecure", "--json", "--color", "--enclave", "--help")),
     "key ls": ((), ("--insecure", "--json", "--color", "--enclave", "--help")),
     "key rm": ((), ("--insecure", "--enclave", "--help")),
+    "key rotate": ((), ("--insecure", "--enclave", "--help")),
     "key encrypt": ((), ("--insecure", "--enclave", "--help")),
-    "key decrypt": ((), ("--insecure", "--enclave", "--help")),
+    "key decrypt": ((), ("--insecure", "--enclave", "--version", "--help")),
     "key dek": ((), ("--insecure", "--enclave", "--help")),
     "policy": (("info", "ls", "show"), ("--help",)),
     "policy info": ((), ("--insecure", "--json", "--color", "--enclave", "--help")),
@@ -57,6 +65,11 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "identity of": ((), ("--help",)),
     "identity info": ((), ("--insecure", "--json", "--color", "--enclave", "--help")),
     "identity ls": ((), ("--insecure", "--json", "--color", "--enclave", "--help")),
+    "enclave": (("create", "info", "ls", "rm"), ("--help",)),
+    "enclave create": ((), ("--insecure", "--help")),
+    "enclave info": ((), ("--insecure", "--json", "--color", "--help")),
+    "enclave ls": ((), ("--insecure", "--json", "--color", "--help")),
+    "enclave rm": ((), ("--insecure", "--force", "--help")),
     "log": ((), ("--audit", "--error", "--json", "--insecure", "--help")),
     "status": ((), ("--short", "--api", "--json", "--color", "--insecure", "--help")),
     "metric": ((), ("--rate", "--insecure", "--help")),
@@ -78,10 +91,11 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 #: flags whose value is a file name (the shell completes files after them)
 FILE_FLAGS = frozenset(("--config", "--from", "--to", "--key", "--cert"))
-#: flags that take a value of another kind (nothing is completed after them)
+#: flags that take a value of another kind (nothing is completed after them); ``kes
+#: --version`` takes none, but nothing follows it either
 VALUE_FLAGS = frozenset(
     ("--addr", "--workers", "--api-key", "--server", "--enclave", "--color", "--rate")
-    + ("--ip", "--dns", "--expiry")
+    + ("--ip", "--dns", "--expiry", "--version")
 )
 COLORS = ("auto", "never", "always")
 

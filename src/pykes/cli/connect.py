@@ -9,7 +9,10 @@ Lookup order (the first *set* variable wins, even if empty):
 * private key file: ``MINIO_KES_KEY_FILE``, ``KES_CLIENT_KEY``, ``MINIO_KES_CLIENT_KEY``
   and (pykes extension) the v0.4–v0.8 name ``KES_CLIENT_TLS_KEY_FILE``;
 * certificate file: ``MINIO_KES_CERT_FILE``, ``KES_CLIENT_CERT``,
-  ``MINIO_KES_CLIENT_CERT`` and (extension) ``KES_CLIENT_TLS_CERT_FILE``.
+  ``MINIO_KES_CLIENT_CERT`` and (extension) ``KES_CLIENT_TLS_CERT_FILE``;
+* enclave, for the commands with ``-e/--enclave`` when it is not given: ``KES_ENCLAVE``
+  (the 2023 Go CLI's), ``MINIO_KMS_KES_ENCLAVE`` (MinIO's) — default: none, which a
+  stateful server takes as its ``default`` enclave.
 
 The server certificate is verified against the system roots (which honour
 ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, as Go's do) unless ``-k/--insecure``.
@@ -42,6 +45,7 @@ CERT_FILE_VARS = (
     "MINIO_KES_CLIENT_CERT",
     "KES_CLIENT_TLS_CERT_FILE",
 )
+ENCLAVE_VARS = ("KES_ENCLAVE", "MINIO_KMS_KES_ENCLAVE")
 DEFAULT_SERVER = "127.0.0.1:7373"
 
 
@@ -69,11 +73,18 @@ def read_password(prompt: str) -> str:
 
 
 def new_client(
-    insecure: bool = False, *, server: str | None = None, api_key: str | None = None
+    insecure: bool = False,
+    *,
+    server: str | None = None,
+    api_key: str | None = None,
+    enclave: str | None = None,
 ) -> Client:
-    """A client configured from flags (``server``/``api_key`` override) and env vars."""
+    """A client configured from flags (``server``/``api_key`` override) and env vars.
+    ``enclave`` is the ``-e`` flag of a command that works in an enclave (empty: from
+    the environment); ``None`` for a command that does not (server-wide ones)."""
     from pykes.client import Client
 
+    chosen_enclave = "" if enclave is None else enclave or env(*ENCLAVE_VARS) or ""
     endpoints = parse_endpoints(server if server else (env(*SERVER_VARS) or DEFAULT_SERVER))
     key = api_key if api_key else env(*API_KEY_VARS) or ""
     key_file = env(*KEY_FILE_VARS) or ""
@@ -100,7 +111,7 @@ def new_client(
         except ValueError as err:
             raise CLIError(f"parsing API key: {err}") from None
         try:
-            return Client(endpoints, api_key=parsed, insecure=insecure)
+            return Client(endpoints, api_key=parsed, insecure=insecure, enclave=chosen_enclave)
         except (OSError, ValueError) as err:
             raise CLIError(str(err)) from None
     try:
@@ -110,6 +121,7 @@ def new_client(
             key_file=key_file,
             password=lambda: read_password("Enter password for private key: "),
             insecure=insecure,
+            enclave=chosen_enclave,
         )
     except ValueError as err:
         if "password incorrect" in str(err):

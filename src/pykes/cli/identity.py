@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from pykes.cli.common import (
+    ENCLAVE_HELP,
     ArgumentParser,
     CLIError,
     check_arguments,
@@ -83,10 +84,8 @@ Options:
     -k, --insecure           Skip TLS certificate validation.
         --json               Print output in JSON format.
         --color <when>       Specify when to use colored output: auto, never, always.
-    -e, --enclave <name>     Accepted and ignored.
-
-    -h, --help               Print command line options.
 """
+_REMOTE_USAGE += ENCLAVE_HELP + "\n    -h, --help               Print command line options.\n"
 
 DEFAULT_EXPIRY = 720 * 3600.0
 
@@ -381,7 +380,7 @@ def info(argv: Sequence[str]) -> int:
     args = _remote_parser("info", "identity").parse(argv)
     check_arguments(args.args, "kes identity info", most=1)
     color = colorize(args.color)
-    with new_client(args.insecure) as client, reported():
+    with new_client(args.insecure, enclave=args.enclave) as client, reported():
         if args.args:
             ident = client.describe_identity(args.args[0])
             policy = None

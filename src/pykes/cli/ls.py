@@ -1,22 +1,25 @@
-"""``kes ls [-a KEY] [-k] [--json] [-i | -p] [-s HOST[:PORT]] [PREFIX]`` (docs/compat/cli.md §7)."""
+"""``kes ls [-a KEY] [-k] [--json] [-i | -p] [-s HOST[:PORT]] [-e NAME] [PREFIX]``
+(docs/compat/cli.md §7; ``-e`` is a pykes extension)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pykes.cli.common import ArgumentParser, CLIError, flag_insecure, flag_json
+from pykes.cli.common import ArgumentParser, CLIError, flag_enclave, flag_insecure, flag_json
 from pykes.cli.connect import new_client, reported
 from pykes.cli.key import print_names
 from pykes.cli.output import colorize
 
 USAGE = """Usage:
-    kes ls [-a KEY] [-k] [--json] [-i] [-p] [-s HOST[:PORT]] [PREFIX]
+    kes ls [-a KEY] [-k] [--json] [-i] [-p] [-s HOST[:PORT]] [-e NAME] [PREFIX]
 
 Options:
     -a, --api-key KEY           API key to authenticate to the KES server.
                                 Defaults to $MINIO_KES_API_KEY.
     -s, --server HOST[:PORT]    Use the server HOST[:PORT] instead of
                                 $MINIO_KES_SERVER.
+    -e, --enclave NAME          List within the enclave NAME instead of
+                                $KES_ENCLAVE.
         --json                  Print output in JSON format.
     -i, --identity              List identities.
     -p, --policy                List policy names.
@@ -31,6 +34,7 @@ def run(argv: Sequence[str]) -> int:
     p.add_argument("-i", "--identity", action="store_true")
     p.add_argument("-p", "--policy", action="store_true")
     flag_insecure(p)
+    flag_enclave(p)
     flag_json(p)
     p.add_argument("args", nargs="*")
     args = p.parse(argv)
@@ -40,7 +44,9 @@ def run(argv: Sequence[str]) -> int:
         raise CLIError("'-p / --policy' and '-i / --identity' must not be used at the same time")
     prefix = args.args[0] if args.args else ""
     with (
-        new_client(args.insecure, server=args.server, api_key=args.api_key) as client,
+        new_client(
+            args.insecure, server=args.server, api_key=args.api_key, enclave=args.enclave
+        ) as client,
         reported(),
     ):
         if args.identity:

@@ -23,6 +23,7 @@ Commands:
     key                      Manage cryptographic keys.
     policy                   Manage KES policies.
     identity                 Manage KES identities.
+    enclave                  Manage KES enclaves.
 
     log                      Print error and audit log events.
     status                   Print server status.
@@ -45,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "key": "key:run",
     "policy": "policy:run",
     "identity": "identity:run",
+    "enclave": "enclave:run",
     "log": "log:run",
     "status": "status:run",
     "metric": "metric:run",

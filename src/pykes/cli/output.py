@@ -69,6 +69,12 @@ def write(text: str) -> None:
     sys.stdout.flush()
 
 
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """``<label> <value>`` lines, labels padded to 11 characters (``kes key info`` and
+    the other ``info`` commands of the Go CLI)."""
+    write("".join(f"{label:<11} {value}\n" for label, value in rows))
+
+
 def print_json(value: Any, *, indent: bool = False) -> None:
     """JSON as Go's ``json.Encoder`` writes it (trailing newline; indented with two
     spaces when ``indent``)."""

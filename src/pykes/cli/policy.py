@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from pykes.cli.common import (
+    ENCLAVE_HELP,
     ArgumentParser,
     check_arguments,
     dispatch,
@@ -24,6 +25,7 @@ from pykes.cli.output import (
     is_terminal,
     local_time,
     print_json,
+    print_rows,
     styled,
     write,
 )
@@ -50,7 +52,7 @@ def _parser(name: str, synopsis: str, *, color: bool = True) -> ArgumentParser:
     )
     if color:
         text += "        --color <when>       When to use colored output: auto, never, always.\n"
-    text += "    -e, --enclave <name>     Accepted and ignored.\n\n"
+    text += ENCLAVE_HELP + "\n"
     text += "    -h, --help               Print command line options.\n"
     p = ArgumentParser(prog=f"kes policy {name}", usage_text=text)
     flag_insecure(p)
@@ -70,15 +72,20 @@ def _one_name(args: list[str], command: str) -> str:
 def info(argv: Sequence[str]) -> int:
     args = _parser("info", "[options] <name>").parse(argv)
     name = _one_name(args.args, "info")
-    with new_client(args.insecure) as client, reported("failed to describe policy: "):
+    with (
+        new_client(args.insecure, enclave=args.enclave) as client,
+        reported("failed to describe policy: "),
+    ):
         policy = client.describe_policy(name)
     if args.json:
         print_json(policy.to_json(), indent=is_terminal())
         return 0
-    write(
-        f"{'Name':<11} {policy.name}\n"
-        f"{'Date':<11} {clock(local_time(policy.created_at))}\n"
-        f"{'Created by':<11} {policy.created_by}\n"
+    print_rows(
+        [
+            ("Name", policy.name),
+            ("Date", clock(local_time(policy.created_at))),
+            ("Created by", policy.created_by),
+        ]
     )
     return 0
 
@@ -92,7 +99,10 @@ def ls(argv: Sequence[str]) -> int:
 def show(argv: Sequence[str]) -> int:
     args = _parser("show", "[options] <name>", color=False).parse(argv)
     name = _one_name(args.args, "show")
-    with new_client(args.insecure) as client, reported("failed to show policy: "):
+    with (
+        new_client(args.insecure, enclave=args.enclave) as client,
+        reported("failed to show policy: "),
+    ):
         policy = client.get_policy(name)
     if args.json or not is_terminal():
         print_json(policy.to_json(), indent=not args.json and is_terminal())

@@ -11,7 +11,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,7 @@ from pykes import __version__
 from pykes.api.context import COMMIT
 from pykes.api.handlers import legacy
 from pykes.api.handlers.system import GOARCH, GOOS
-from pykes.api.routes import DEFAULT_ROUTES, RouteOverride
+from pykes.api.routes import DEFAULT_ROUTES, STATEFUL_ROUTES, RouteOverride
 from pykes.auth.policy import Policy
 from pykes.auth.proxy import tls_proxy
 from pykes.cli import server_flags
@@ -31,12 +31,19 @@ from pykes.keystore.factory import UnsupportedKeyStoreError, connect_keystore
 from pykes.observe.slogtext import LEVEL_INFO, level_name
 from pykes.pki import APIKey, client_certificate, self_signed_server_certificate
 from pykes.process import memlock
-from pykes.process.runner import ServerSetup, check_bind, create_predefined_keys, serve_forever
+from pykes.process.runner import (
+    ServerSetup,
+    check_bind,
+    create_predefined_keys,
+    prepare_store,
+    serve_forever,
+)
 from pykes.wire.acceptor import raise_fd_limit
 from pykes.wire.tls import TLSSettings, TLSSetupError, server_context
 
 if TYPE_CHECKING:
     from pykes.config import ServerConfig
+    from pykes.store import EnclaveStore
 
 DEFAULT_ADDRESS = "0.0.0.0:7373"
 
@@ -44,12 +51,19 @@ DEFAULT_ADDRESS = "0.0.0.0:7373"
 def _parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="kes server",
-        usage="kes server [--addr <[ip]:port>] [--config <file> [--check]] [--dev] [--workers N]",
+        usage="kes server [--addr <[ip]:port>] [--config <file> [--check]] [--dev [--stateful]] "
+        "[--workers N]",
         add_help=True,
     )
     p.add_argument("--addr", default=None, help="The address of the server (default 0.0.0.0:7373)")
     p.add_argument("--config", default=None, help="Path to the server configuration file")
     p.add_argument("--dev", action="store_true", help="Start the KES server in development mode")
+    p.add_argument(
+        "--stateful",
+        action="store_true",
+        help="With --dev: keep keys in a sealed store with enclaves and key versions "
+        "(a temporary one, with a fresh seal key)",
+    )
     p.add_argument(
         "--check",
         action="store_true",
@@ -119,7 +133,7 @@ def _setup_from_config(
     flag_overrides: dict[str, str] | None = None,
 ) -> ServerSetup:
     host, port = parse_address(address)
-    known = {r.path for r in DEFAULT_ROUTES}
+    known = {r.path for r in DEFAULT_ROUTES + STATEFUL_ROUTES}
     overrides = {
         path: RouteOverride(skip_auth=api.skip_auth, timeout=api.timeout)
         for path, api in cfg.api.items()
@@ -129,10 +143,20 @@ def _setup_from_config(
         name: Policy(name, tuple(p.allow), tuple(p.deny)) for name, p in cfg.policies.items()
     }
     assignments = {identity: name for name, p in cfg.policies.items() for identity in p.identities}
-    keystore_config = cfg.keystore
+    keystore_config, store_config = cfg.keystore, cfg.store
 
     async def open_keystore() -> KeyStore:
+        if keystore_config is None:  # stateful mode: setup.open_store instead
+            raise RuntimeError("stateful mode has no keystore")
         return await connect_keystore(keystore_config)
+
+    open_store = None
+    if store_config is not None:
+
+        async def open_store() -> EnclaveStore:
+            from pykes.store.factory import open_store
+
+            return await open_store(store_config, created_by=cfg.admin_identity)
 
     setup = ServerSetup(
         host=host,
@@ -160,6 +184,7 @@ def _setup_from_config(
         legacy_api=cfg.api_legacy,
         reload=lambda: _reload(config_path, address_override, workers, flag_overrides),
         proxy=tls_proxy(cfg.tls),
+        open_store=open_store,
     )
     return setup
 
@@ -184,7 +209,9 @@ def _reload(
     )
 
 
-def _setup_dev(address: str, tmpdir: Path) -> tuple[ServerSetup, MemoryKeyStore, APIKey]:
+def _setup_dev(
+    address: str, tmpdir: Path, stateful: bool = False
+) -> tuple[ServerSetup, MemoryKeyStore, APIKey]:
     host, port = parse_address(address)
     api_key = APIKey.generate()
     ips = [host] if host and host not in ("0.0.0.0", "::") else interface_ips()
@@ -213,23 +240,45 @@ def _setup_dev(address: str, tmpdir: Path) -> tuple[ServerSetup, MemoryKeyStore,
         open_keystore=lambda: _same(store),
         workers=1,  # the in-memory keystore lives in one process
     )
+    if stateful:
+        setup.open_store = _dev_store(tmpdir, api_key.identity)
     return setup, store, api_key
+
+
+def _dev_store(tmpdir: Path, admin: str) -> Callable[[], Awaitable[EnclaveStore]]:
+    """``--dev --stateful``: a store in ``tmpdir`` sealed by a fresh seal key written
+    next to it (mode 0600): both go when the server stops."""
+    from pykes.config.store import SealConfig, SQLiteStoreConfig, StoreConfig
+    from pykes.store import generate_seal_key
+    from pykes.store.factory import open_store
+
+    seal_file = tmpdir / "root.seal"
+    seal_file.touch(mode=0o600)
+    seal_file.write_text(generate_seal_key().text() + "\n")
+    config = StoreConfig(
+        sqlite=SQLiteStoreConfig(path=str(tmpdir / "pykes.db")),
+        seal=SealConfig(file=str(seal_file)),
+    )
+    return lambda: open_store(config, created_by=admin)
 
 
 async def _same(store: KeyStore) -> KeyStore:
     return store
 
 
-async def _prepare(setup: ServerSetup, keep_open: bool) -> KeyStore:
-    """Connect the keystore (start-up checks) and create the predefined keys. The
-    connection is closed again unless the in-process worker reuses it (--dev)."""
+async def _prepare(setup: ServerSetup, keep_open: bool) -> tuple[str, KeyStore | None]:
+    """Connect the keystore (start-up checks) and create the predefined keys: the
+    banner's text and the keystore, whose connection is closed again unless the
+    in-process worker reuses it (--dev). Stateful mode: the same on the store."""
+    if setup.open_store is not None:
+        return f"{await prepare_store(setup)} (stateful)", None
     store = await setup.open_keystore()
     try:
         await create_predefined_keys(store, setup.predefined_keys, setup.admin)
     finally:
         if not keep_open:
             await store.close()
-    return store
+    return store.description, store
 
 
 def _is_hex_identity(value: str) -> bool:
@@ -332,8 +381,9 @@ def _listen_error(setup: ServerSetup, err: OSError) -> CLIError:
 
 
 async def _check_keystore(setup: ServerSetup) -> None:
-    """``--check``: connect the keystore as at start-up (login, probe), then close."""
-    store = await setup.open_keystore()
+    """``--check``: connect the keystore as at start-up (login, probe), then close;
+    stateful mode: open the store (the seal key unseals it), then close."""
+    store = await (setup.open_store or setup.open_keystore)()
     await store.close()
 
 
@@ -348,6 +398,11 @@ def run(argv: Sequence[str]) -> int:
         raise CLIError(f"'--{flag}' flag is not supported in development mode")
     if args.dev and args.check:
         raise CLIError("'--check' flag is not supported in development mode")
+    if args.stateful and not args.dev:
+        raise CLIError(
+            "'--stateful' flag is only supported in development mode "
+            "(a 'store' section in the config file makes a server stateful)"
+        )
     if args.workers is not None and args.workers < 1:
         raise CLIError("invalid number of workers: must be at least 1")
     tmpdir: Path | None = None
@@ -358,7 +413,7 @@ def run(argv: Sequence[str]) -> int:
             if args.config:
                 raise CLIError("'--config' flag is not supported in development mode")
             tmpdir = Path(tempfile.mkdtemp(prefix="kes-dev-"))
-            setup, _, api_key = _setup_dev(args.addr or DEFAULT_ADDRESS, tmpdir)
+            setup, _, api_key = _setup_dev(args.addr or DEFAULT_ADDRESS, tmpdir, args.stateful)
         else:
             if not args.config:
                 raise CLIError("no config file specified. Use '--config <file>' or '--dev'")
@@ -385,9 +440,9 @@ def run(argv: Sequence[str]) -> int:
             if args.check:
                 asyncio.run(_check_keystore(setup))
             else:
-                store = asyncio.run(_prepare(setup, keep_open=args.dev))
-        except (UnsupportedKeyStoreError, ValueError, OSError) as err:
-            raise CLIError(str(err)) from None
+                kms, store = asyncio.run(_prepare(setup, keep_open=args.dev))
+        except (UnsupportedKeyStoreError, ConfigError, ValueError, OSError) as err:
+            raise CLIError(str(err)) from None  # ConfigError: a seal key that does not fit
         except Exception as err:  # keystore connect / predefined keys
             raise CLIError(f"failed to connect to keystore: {err}") from None
         if args.check:
@@ -397,14 +452,14 @@ def run(argv: Sequence[str]) -> int:
             check_bind(setup.host, setup.port)  # a clash is reported before any banner
         except OSError as err:
             raise _listen_error(setup, err) from None
-        sys.stdout.write(banner(setup, store.description, api_key, tmpdir, mlocked))
+        sys.stdout.write(banner(setup, kms, api_key, tmpdir, mlocked))
         sys.stdout.flush()
         notice = legacy.write_routes_notice(setup.policies, setup.legacy_api)
         if notice is not None:  # issue 20: who can write run-time policies
             print(notice, file=sys.stderr)
         raise_fd_limit()  # thousands of client connections (issue 9)
         setup.on_listening = _announce_listening
-        status = serve_forever(setup, store if args.dev else None)
+        status = serve_forever(setup, store if args.dev and store is not None else None)
         print("\n=> Stopping server... Goodbye.")
         return status
     finally:

@@ -18,6 +18,8 @@ from pykes.client.errors import (
     APIError,
     ConnError,
     DecryptError,
+    EnclaveExists,
+    EnclaveNotFound,
     IdentityNotFound,
     KESError,
     KeyExists,
@@ -34,6 +36,7 @@ from pykes.client.types import (
     API,
     DEK,
     AuditEvent,
+    EnclaveInfo,
     ErrorEvent,
     IdentityInfo,
     KeyAlgorithm,
@@ -41,6 +44,7 @@ from pykes.client.types import (
     Policy,
     PolicyInfo,
     State,
+    Versioned,
 )
 
 __all__ = [
@@ -55,6 +59,9 @@ __all__ = [
     "Client",
     "ConnError",
     "DecryptError",
+    "EnclaveExists",
+    "EnclaveInfo",
+    "EnclaveNotFound",
     "ErrorEvent",
     "ErrorStream",
     "IdentityInfo",
@@ -71,5 +78,6 @@ __all__ = [
     "PolicyNotFound",
     "ResponseError",
     "State",
+    "Versioned",
     "client_ssl_context",
 ]

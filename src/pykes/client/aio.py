@@ -17,12 +17,14 @@ from pykes.client.streams import AsyncAuditStream, AsyncErrorStream
 from pykes.client.types import (
     API,
     DEK,
+    EnclaveInfo,
     IdentityInfo,
     KeyAlgorithm,
     KeyInfo,
     Policy,
     PolicyInfo,
     State,
+    Versioned,
 )
 
 T = TypeVar("T")
@@ -89,7 +91,8 @@ class AsyncClient(ClientBase, AsyncClosing):
                 yield name
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_transport:
+            await self._http.aclose()
 
     # ------------------------------------------------------------------ system
     async def version(self) -> str:
@@ -125,22 +128,48 @@ class AsyncClient(ClientBase, AsyncClosing):
     async def generate_key(self, name: str, context: bytes | None = None) -> DEK:
         return await self._call(ops.generate_key(name, context))
 
-    async def encrypt(self, name: str, plaintext: bytes, context: bytes | None = None) -> bytes:
+    async def encrypt(self, name: str, plaintext: bytes, context: bytes | None = None) -> Versioned:
         return await self._call(ops.encrypt(name, plaintext, context))
 
     async def decrypt(
-        self, name: str, ciphertext: bytes, context: bytes | None = None, version: str = ""
+        self,
+        name: str,
+        ciphertext: bytes,
+        context: bytes | None = None,
+        version: str | int = "",
     ) -> bytes:
         return await self._call(ops.decrypt(name, ciphertext, context, version))
 
-    async def hmac(self, name: str, message: bytes) -> bytes:
+    async def hmac(self, name: str, message: bytes) -> Versioned:
         return await self._call(ops.hmac(name, message))
+
+    async def rotate_key(self, name: str) -> str:
+        return await self._call(ops.rotate_key(name))
+
+    async def delete_key_version(self, name: str, version: str | int) -> None:
+        await self._call(ops.delete_key_version(name, version))
+
+    async def set_key_min_version(self, name: str, version: str | int) -> None:
+        await self._call(ops.set_key_min_version(name, version))
 
     def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
         return self._paginate(ops.list_keys, prefix)
 
     async def list_keys_page(self, prefix: str = "") -> ops.Page:
         return await self._call(ops.list_keys(prefix))
+
+    # ------------------------------------------------------------------ enclaves
+    async def create_enclave(self, name: str) -> None:
+        await self._call(ops.create_enclave(name))
+
+    async def describe_enclave(self, name: str) -> EnclaveInfo:
+        return await self._call(ops.describe_enclave(name))
+
+    async def delete_enclave(self, name: str, force: bool = False) -> None:
+        await self._call(ops.delete_enclave(name, force))
+
+    def list_enclaves(self, prefix: str = "") -> AsyncIterator[str]:
+        return self._paginate(ops.list_enclaves, prefix)
 
     # ------------------------------------------------------------------ policies
     async def describe_policy(self, name: str) -> PolicyInfo:

@@ -4,8 +4,10 @@ transport failures."""
 
 from __future__ import annotations
 
+import copy
 import ssl
 from collections.abc import Sequence
+from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,9 +17,24 @@ from pykes.client.balancer import Attempt, LoadBalancer, Outcome, Plan
 from pykes.client.errors import MAX_ERROR_BODY, ConnError
 from pykes.client.ops import Op
 from pykes.client.tls import Password, client_ssl_context
+from pykes.goformat.text import go_quote
+from pykes.names import valid_name
 from pykes.pki import APIKey
 
 USER_AGENT = f"pykes/{__version__}"
+ENCLAVE_HEADER = "Kes-Enclave"
+
+
+def checked_enclave(name: str) -> str:
+    """``name`` if it is empty (the server's ``default``) or a valid enclave name (the
+    key-name rule), else :class:`ValueError`: checked here because a name that is no
+    header value would not fail as a KES error."""
+    if name and not valid_name(name):
+        raise ValueError(
+            f"kes: invalid enclave name {go_quote(name)}: 1 to 80 of 0-9 A-Z a-z _ -, "
+            "with '-' neither first nor last"
+        )
+    return name
 
 
 def is_retryable(err: BaseException) -> bool:
@@ -94,7 +111,10 @@ class ClientBase:
         ssl_context: ssl.SSLContext | None = None,
         http2: bool = True,
         timeout: float = 30.0,
+        enclave: str = "",
     ) -> None:
+        self._enclave = checked_enclave(enclave)
+        self._owns_transport = True
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         self._lb = LoadBalancer(endpoints)
@@ -120,6 +140,21 @@ class ClientBase:
         """The endpoint URLs (localhost endpoints first)."""
         return [e.url for e in self._lb.endpoints]
 
+    @property
+    def enclave(self) -> str:
+        """The enclave every request is sent to (``""``: none named, the server's
+        ``default``)."""
+        return self._enclave
+
+    def in_enclave(self, name: str) -> Self:
+        """A client for enclave ``name`` (``""``: the server's ``default``) that shares
+        this client's endpoints, load balancer and connections. Closing it does nothing;
+        it is closed with this client."""
+        view = copy.copy(self)
+        view._enclave = checked_enclave(name)
+        view._owns_transport = False
+        return view
+
     def _http_options(self) -> dict[str, object]:
         return {
             "verify": self._ssl,
@@ -131,11 +166,14 @@ class ClientBase:
         }
 
     def _request_args(self, op: Op[object], url: str, stream: bool) -> dict[str, object]:
+        headers = dict(op.headers)
+        if self._enclave:  # no header without an enclave: the Go SDK's requests, unchanged
+            headers[ENCLAVE_HEADER] = self._enclave
         args: dict[str, object] = {
             "method": op.method,
             "url": url + op.path,
             "content": op.body,
-            "headers": dict(op.headers),
+            "headers": headers,
         }
         if stream:  # log streams are long-lived: no read timeout
             args["timeout"] = httpx.Timeout(self._timeout.connect, read=None)

@@ -16,6 +16,8 @@ __all__ = [
     "APIError",
     "ConnError",
     "DecryptError",
+    "EnclaveExists",
+    "EnclaveNotFound",
     "IdentityNotFound",
     "KESError",
     "KeyExists",
@@ -96,9 +98,30 @@ class DecryptError(APIError):
     STATUS, MESSAGE = 400, "decryption failed: ciphertext is not authentic"
 
 
+class EnclaveExists(APIError):
+    """``400 enclave already exists`` (the 2023 Go SDK's ``ErrEnclaveExists``)."""
+
+    STATUS, MESSAGE = 400, "enclave already exists"
+
+
+class EnclaveNotFound(APIError):
+    """``404 enclave does not exist`` (the 2023 Go SDK's ``ErrEnclaveNotFound``)."""
+
+    STATUS, MESSAGE = 404, "enclave does not exist"
+
+
 _CANONICAL: dict[tuple[int, str], type[APIError]] = {
     (cls.STATUS, cls.MESSAGE): cls
-    for cls in (NotAllowed, KeyNotFound, KeyExists, PolicyNotFound, IdentityNotFound, DecryptError)
+    for cls in (
+        NotAllowed,
+        KeyNotFound,
+        KeyExists,
+        PolicyNotFound,
+        IdentityNotFound,
+        DecryptError,
+        EnclaveExists,
+        EnclaveNotFound,
+    )
 }
 # Texts of servers before 2023 that the Go SDK maps to the canonical errors.
 _CANONICAL[(400, "key does already exist")] = KeyExists

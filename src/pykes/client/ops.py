@@ -19,12 +19,14 @@ from pykes.client.metrics import Metric, parse_metrics
 from pykes.client.types import (
     API,
     DEK,
+    EnclaveInfo,
     IdentityInfo,
     KeyAlgorithm,
     KeyInfo,
     Policy,
     PolicyInfo,
     State,
+    Versioned,
     as_object,
     b64,
     get_bytes,
@@ -183,28 +185,56 @@ def generate_key(name: str, context: bytes | None) -> Op[DEK]:
     return Op("POST", join("/v1/key/generate", name), _json(_dek), body, JSON)
 
 
-def encrypt(name: str, plaintext: bytes, context: bytes | None) -> Op[bytes]:
+def _versioned(field: str) -> Callable[[Reply], Versioned]:
+    """The base64 ``field`` of an answer and the ``version`` that made it."""
+
+    def convert(value: Any) -> Versioned:
+        obj = as_object(value, field)
+        return Versioned(get_bytes(obj, field), get_str(obj, "version"))
+
+    return _json(convert)
+
+
+def encrypt(name: str, plaintext: bytes, context: bytes | None) -> Op[Versioned]:
     request = {"plaintext": b64(plaintext)}
     if context:
         request["context"] = b64(context)
-    parse = _json(lambda v: get_bytes(as_object(v, "ciphertext"), "ciphertext"))
-    return Op("POST", join("/v1/key/encrypt", name), parse, encode(request), JSON)
+    return Op(
+        "POST", join("/v1/key/encrypt", name), _versioned("ciphertext"), encode(request), JSON
+    )
 
 
-def decrypt(name: str, ciphertext: bytes, context: bytes | None, version: str = "") -> Op[bytes]:
+def decrypt(
+    name: str, ciphertext: bytes, context: bytes | None, version: str | int = ""
+) -> Op[bytes]:
     request = {"ciphertext": b64(ciphertext)}
     if context:
         request["context"] = b64(context)
-    if version:
-        request["version"] = version
+    if version != "":  # sent only when given, as the Go SDK (api.md §6)
+        request["version"] = str(version)
     parse = _json(lambda v: get_bytes(as_object(v, "plaintext"), "plaintext"))
     return Op("POST", join("/v1/key/decrypt", name), parse, encode(request), JSON)
 
 
-def hmac(name: str, message: bytes) -> Op[bytes]:
-    parse = _json(lambda v: get_bytes(as_object(v, "hmac"), "hmac"))
+def hmac(name: str, message: bytes) -> Op[Versioned]:
     body = encode({"message": b64(message)})
-    return Op("PUT", join("/v1/key/hmac", name), parse, body, limit=HMAC_LIMIT)
+    return Op("PUT", join("/v1/key/hmac", name), _versioned("hmac"), body, limit=HMAC_LIMIT)
+
+
+def rotate_key(name: str) -> Op[str]:
+    """A pykes extension: a new version of the key; the answer is its number."""
+    parse = _json(lambda v: get_str(as_object(v, "rotation"), "version"))
+    return Op("PUT", join("/v1/key/rotate", name), parse)
+
+
+def delete_key_version(name: str, version: str | int) -> Op[None]:
+    """A pykes extension: what the version encrypted no longer decrypts."""
+    return Op("DELETE", join(join("/v1/key/version/delete", name), str(version)), _none)
+
+
+def set_key_min_version(name: str, version: str | int) -> Op[None]:
+    """A pykes extension: versions below ``version`` no longer decrypt (until lowered)."""
+    return Op("PUT", join(join("/v1/key/version/minimum", name), str(version)), _none)
 
 
 Page = tuple[list[str], str]
@@ -241,6 +271,24 @@ def _listing(field: str, legacy_field: str, sort_legacy: bool) -> Callable[[Repl
 
 def list_keys(prefix: str) -> Op[Page]:
     return Op("GET", join("/v1/key/list", prefix), _listing("names", "name", True))
+
+
+# ----------------------------------------------------------------------- enclaves
+def create_enclave(name: str) -> Op[None]:
+    return Op("PUT", join("/v1/enclave/create", name), _none)
+
+
+def describe_enclave(name: str) -> Op[EnclaveInfo]:
+    return Op("GET", join("/v1/enclave/describe", name), _json(EnclaveInfo.from_json))
+
+
+def delete_enclave(name: str, force: bool) -> Op[None]:
+    path = join("/v1/enclave/delete", name)
+    return Op("DELETE", path + "?force=true" if force else path, _none)
+
+
+def list_enclaves(prefix: str) -> Op[Page]:
+    return Op("GET", join("/v1/enclave/list", prefix), _listing("names", "name", True))
 
 
 # ----------------------------------------------------------------------- policies

@@ -18,12 +18,14 @@ from pykes.client.streams import AuditStream, ErrorStream
 from pykes.client.types import (
     API,
     DEK,
+    EnclaveInfo,
     IdentityInfo,
     KeyAlgorithm,
     KeyInfo,
     Policy,
     PolicyInfo,
     State,
+    Versioned,
 )
 
 T = TypeVar("T")
@@ -33,7 +35,7 @@ class Client(ClientBase, Closing):
     """A KES client (blocking). Thread-safe; use as a context manager or :meth:`close`.
 
     ``Client(endpoints, api_key=… | cert_file=…, key_file=…, [password=…],
-    [ca_file=… | insecure=True])`` — see ``docs/client.md``.
+    [ca_file=… | insecure=True], [enclave=…])`` — see ``docs/client.md``.
 
     Each thread gets its own connection pool: httpcore's HTTP/2 connections are not safe
     to share between threads (a dying server then surfaced as ``KeyError``/``RuntimeError``
@@ -104,6 +106,8 @@ class Client(ClientBase, Closing):
             yield from pager.feed(self._call(make(pager.next_prefix)))
 
     def close(self) -> None:
+        if not self._owns_transport:
+            return
         with self._pools_lock:
             pools, self._pools = self._pools, []
         for http in pools:
@@ -149,23 +153,45 @@ class Client(ClientBase, Closing):
         self._call(ops.delete_key(name))
 
     def generate_key(self, name: str, context: bytes | None = None) -> DEK:
-        """A new data encryption key, encrypted with key ``name`` (``context`` = AAD)."""
+        """A new data encryption key, encrypted with the latest version of key ``name``
+        (``context`` = AAD); ``DEK.version`` is that version."""
         return self._call(ops.generate_key(name, context))
 
-    def encrypt(self, name: str, plaintext: bytes, context: bytes | None = None) -> bytes:
-        """Encrypt ``plaintext`` with key ``name``."""
+    def encrypt(self, name: str, plaintext: bytes, context: bytes | None = None) -> Versioned:
+        """Encrypt ``plaintext`` with the latest version of key ``name``: the ciphertext,
+        whose ``version`` is that version."""
         return self._call(ops.encrypt(name, plaintext, context))
 
     def decrypt(
-        self, name: str, ciphertext: bytes, context: bytes | None = None, version: str = ""
+        self,
+        name: str,
+        ciphertext: bytes,
+        context: bytes | None = None,
+        version: str | int = "",
     ) -> bytes:
-        """Decrypt; raises :class:`DecryptError` for a wrong key/context or a modified
-        ciphertext."""
+        """Decrypt with version ``version`` of the key, or (without one) the version
+        that made the ciphertext; raises :class:`DecryptError` for a wrong key, version
+        or context or a modified ciphertext."""
         return self._call(ops.decrypt(name, ciphertext, context, version))
 
-    def hmac(self, name: str, message: bytes) -> bytes:
-        """HMAC-SHA256 of ``message`` with the key's HMAC key."""
+    def hmac(self, name: str, message: bytes) -> Versioned:
+        """HMAC-SHA256 of ``message`` with the HMAC key of the key's latest version."""
         return self._call(ops.hmac(name, message))
+
+    def rotate_key(self, name: str) -> str:
+        """Add a version to key ``name`` (a pykes extension); returns its number. New
+        data keys and ciphertexts use it; older ciphertexts still decrypt."""
+        return self._call(ops.rotate_key(name))
+
+    def delete_key_version(self, name: str, version: str | int) -> None:
+        """Delete a version of key ``name`` (never the latest): what it encrypted no
+        longer decrypts (a pykes extension)."""
+        self._call(ops.delete_key_version(name, version))
+
+    def set_key_min_version(self, name: str, version: str | int) -> None:
+        """Versions of key ``name`` below ``version`` no longer decrypt; they stay stored,
+        so a lower minimum brings them back (a pykes extension)."""
+        self._call(ops.set_key_min_version(name, version))
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Key names starting with ``prefix`` (``*`` / empty = all), across pages."""
@@ -174,6 +200,25 @@ class Client(ClientBase, Closing):
     def list_keys_page(self, prefix: str = "") -> ops.Page:
         """One listing page: ``(names, continue_at)``."""
         return self._call(ops.list_keys(prefix))
+
+    # ------------------------------------------------------------------ enclaves
+    def create_enclave(self, name: str) -> None:
+        """Create an enclave (the server's admin only); raises :class:`EnclaveExists`."""
+        self._call(ops.create_enclave(name))
+
+    def describe_enclave(self, name: str) -> EnclaveInfo:
+        """Name, creation time and creator of an enclave; :class:`EnclaveNotFound`."""
+        return self._call(ops.describe_enclave(name))
+
+    def delete_enclave(self, name: str, force: bool = False) -> None:
+        """Delete an enclave; one that holds keys, policies or identities only with
+        ``force`` (which deletes them too). ``default`` cannot be deleted;
+        :class:`EnclaveNotFound`."""
+        self._call(ops.delete_enclave(name, force))
+
+    def list_enclaves(self, prefix: str = "") -> Iterator[str]:
+        """Enclave names starting with ``prefix`` (``*`` / empty = all), across pages."""
+        return self._paginate(ops.list_enclaves, prefix)
 
     # ------------------------------------------------------------------ policies
     def describe_policy(self, name: str) -> PolicyInfo:

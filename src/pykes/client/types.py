@@ -29,6 +29,7 @@ __all__ = [
     "DEK",
     "ZERO_TIME",
     "AuditEvent",
+    "EnclaveInfo",
     "ErrorEvent",
     "IdentityInfo",
     "KeyAlgorithm",
@@ -36,6 +37,7 @@ __all__ = [
     "Policy",
     "PolicyInfo",
     "State",
+    "Versioned",
     "format_time",
     "parse_time",
 ]
@@ -291,12 +293,17 @@ class API:
 
 @dataclass(frozen=True)
 class KeyInfo:
-    """``/v1/key/describe`` result (Go ``kes.KeyInfo``)."""
+    """``/v1/key/describe`` result (Go ``kes.KeyInfo``). A server that keeps key
+    versions (stateful pykes) adds the latest ``version``, the ``min_version`` that may
+    still decrypt and every stored version (decimal texts); the others leave them empty."""
 
     name: str
     algorithm: KeyAlgorithm
     created_at: dt.datetime
     created_by: str
+    version: str = ""
+    min_version: str = ""
+    versions: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, value: Any) -> KeyInfo:
@@ -312,16 +319,27 @@ class KeyInfo:
             algorithm=algorithm,
             created_at=parse_time(obj.get("created_at")),
             created_by=get_str(obj, "created_by"),
+            version=get_str(obj, "version"),
+            min_version=get_str(obj, "min_version"),
+            versions=tuple(get_strings(obj, "versions")),
         )
 
     def to_json(self) -> dict[str, Any]:
-        """``{"name","algorithm","created_at","created_by"?}``.
+        """``{"name","algorithm","created_at","created_by"?}`` and, when the server sent
+        them, ``"version"``, ``"min_version"`` and ``"versions"``.
 
         Deliberate fix: the Go SDK omits ``algorithm`` for AES256 keys (zero value +
         ``omitempty``, docs/compat/cli.md §4); it is always present here.
         """
-        out = {"name": self.name, "algorithm": str(self.algorithm)}
-        return _with_creation(out, self.created_at, self.created_by)
+        out: dict[str, Any] = {"name": self.name, "algorithm": str(self.algorithm)}
+        _with_creation(out, self.created_at, self.created_by)
+        versions = {
+            "version": self.version,
+            "min_version": self.min_version,
+            "versions": list(self.versions),
+        }
+        out.update((k, v) for k, v in versions.items() if v)
+        return out
 
 
 @dataclass(frozen=True)
@@ -334,6 +352,45 @@ class DEK:
     plaintext: bytes = field(repr=False)
     ciphertext: bytes
     version: str = ""
+
+
+class Versioned(bytes):
+    """Bytes made with one version of a key — the ciphertext of ``encrypt``, the MAC of
+    ``hmac`` — and that version's number as the server sends it (decimal text; empty
+    when the server reports none, as stateless servers). A ``bytes`` in every other
+    respect, so code written before key versions keeps working."""
+
+    version: str
+
+    def __new__(cls, data: bytes, version: str = "") -> Versioned:
+        made = super().__new__(cls, data)
+        made.version = version
+        return made
+
+    def __reduce__(self) -> tuple[type[Versioned], tuple[bytes, str]]:
+        return Versioned, (bytes(self), self.version)
+
+    def __repr__(self) -> str:
+        return f"Versioned({bytes(self)!r}, version={self.version!r})"
+
+
+@dataclass(frozen=True)
+class EnclaveInfo:
+    """``/v1/enclave/describe`` result (the 2023 Go SDK's ``kes.EnclaveInfo``)."""
+
+    name: str
+    created_at: dt.datetime
+    created_by: str
+
+    @classmethod
+    def from_json(cls, value: Any) -> EnclaveInfo:
+        obj = as_object(value, "enclave info")
+        return cls(
+            get_str(obj, "name"), parse_time(obj.get("created_at")), get_str(obj, "created_by")
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return _with_creation({"name": self.name}, self.created_at, self.created_by)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from pykes.config.schema import (
     text,
     texts,
 )
+from pykes.config.store import StoreConfig
 from pykes.errors import ConfigError
 from pykes.names import valid_name
 
@@ -163,7 +164,8 @@ class ServerConfig:
     docs/legacy-api.md); ``log_error``/``log_audit`` are numeric ``slog`` levels;
     ``keys`` are the names of the predefined keys. A directly constructed config
     defaults to the in-memory keystore (the parser always sets one of the file
-    backends). ``version`` must be absent, empty or ``v1``: the loader checks it first.
+    backends). With a ``store`` (stateful mode) ``keystore`` is None. ``version`` must be
+    absent, empty or ``v1``: the loader checks it first.
     """
 
     yaml: ClassVar[Section] = Section(
@@ -181,12 +183,17 @@ class ServerConfig:
     api_legacy: bool = text("api.legacy", parse=_legacy_api_switch, default=True)
     api: dict[str, APIRouteConfig] = table(APIRouteConfig, reserved=("legacy",))
     keys: list[str] = names("keys", check=_check_key_names)
-    keystore: KeyStoreConfig = one_of(
+    # Stateful mode (docs/stateful.md): the sealed store holds the keys instead of a keystore.
+    store: StoreConfig | None = section(StoreConfig, optional=True)
+    keystore: KeyStoreConfig | None = one_of(
         BACKENDS,
         known={"kes": KES_SECTION},
         missing="no keystore specified",
         many="invalid keystore config: more than once keystore specified",
         factory=MemKeyStoreConfig,
+        instead="store",
+        both="'store' and 'keystore' are both specified: "
+        "stateful mode keeps the keys in the store, use one of them",
     )
     address: str = text(default=DEFAULT_ADDRESS, check=split_address)
     policies: dict[str, PolicyConfig] = table(PolicyConfig, "policy", check=_check_policy_names)

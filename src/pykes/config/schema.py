@@ -212,6 +212,10 @@ class OneOf(Setting):
     known: Mapping[str, Node] = dataclasses.field(default_factory=dict)
     missing: str = ""
     many: str = ""
+    # A sibling section that stands instead of this one: when it is given, none of the
+    # choices may be (``both`` is the error) and the value is None.
+    instead: str = ""
+    both: str = ""
 
     def node(self) -> Node:
         tree = Struct(**self.known)
@@ -220,6 +224,10 @@ class OneOf(Setting):
         return tree
 
     def build(self, value: Raw, ctx: Context) -> Any:
+        if self.instead and ctx.raw[self.instead] is not None:
+            if any(_lookup(value, path) is not None for path in self.choices):
+                raise Invalid(self.both)
+            return None
         chosen = None
         for path, cls in self.choices.items():
             section = _lookup(value, path)

@@ -61,7 +61,9 @@ async def in_task(coro: Coroutine[Any, Any, R]) -> R:
 
 
 class KeyCache(Generic[T]):
-    """Caches decoded keys read from ``store``.
+    """Caches decoded keys read from ``store``: ``decode`` turns what ``store.get``
+    returns into the cached value (stateful mode's source, api/stored.py, reads key
+    rings ready to use: its writes go through :meth:`write`, never to ``create``).
 
     ``any``, ``unused`` and ``offline`` are the ``cache.expiry`` durations and
     ``status_interval`` the backend probe period, all in seconds; a value ``<= 0``
@@ -75,7 +77,7 @@ class KeyCache(Generic[T]):
         self,
         store: KeyStore,
         *,
-        decode: Callable[[bytes], T],
+        decode: Callable[[Any], T],
         any: float,
         unused: float,
         offline: float,
@@ -206,38 +208,44 @@ class KeyCache(Generic[T]):
         changed = self._changes.since(generation)[1]
         return changed is not None and name not in changed
 
-    def _evict_everywhere(self, name: str) -> None:
-        self._entries.pop(name, None)
+    def _evict_everywhere(self, name: str | None) -> None:
+        if name is None:
+            self._entries = {}
+        else:
+            self._entries.pop(name, None)
         self._changes.publish(name)
 
-    async def _write(self, name: str, write: Coroutine[Any, Any, None]) -> None:
-        """Run a backend write of ``name`` and then evict it on every worker, if it
-        succeeded or the backend has no such key — as one unit: a request cancelled
-        meanwhile (its client went away) must not leave a write that reached the
-        backend unpublished, so the unit runs on in its own Task."""
+    async def write(self, name: str | None, write: Coroutine[Any, Any, R]) -> R:
+        """Run a backend write of ``name`` (its result is returned) and then evict it on
+        every worker, if it succeeded or the backend has no such key — as one unit: a
+        request cancelled meanwhile (its client went away) must not leave a write that
+        reached the backend unpublished, so the unit runs on in its own Task. A name
+        nothing caches may be published too (an enclave's, in stateful mode); ``None``
+        evicts every key."""
 
-        async def write_then_publish() -> None:
+        async def write_then_publish() -> R:
             try:
-                await write
+                result = await write
             except KeyNotFoundError:
                 self._evict_everywhere(name)  # gone already: no copy may outlive it
                 raise
             self._evict_everywhere(name)
+            return result
 
         unit = asyncio.get_running_loop().create_task(write_then_publish())
         unit.add_done_callback(_retrieve)  # its error is the caller's, if still there
-        await asyncio.shield(unit)
+        return await asyncio.shield(unit)
 
     async def create(self, name: str, value: bytes) -> None:
         """Create in the backend; the cache is not populated. A created name is
         published like a deleted one, so a write that replaces a key in place (rotation)
         cannot leave old copies behind."""
-        await self._write(name, self._store.create(name, value))
+        await self.write(name, self._store.create(name, value))
 
     async def delete(self, name: str) -> None:
         """Delete in the backend and, only if that succeeded or the backend has no such
         key, evict ``name`` on every worker."""
-        await self._write(name, self._store.delete(name))
+        await self.write(name, self._store.delete(name))
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         """Always answered by the backend."""
@@ -290,7 +298,7 @@ class KeyCache(Generic[T]):
             self._offline = False
 
 
-def _retrieve(task: asyncio.Task[None]) -> None:
+def _retrieve(task: asyncio.Task[Any]) -> None:
     """Mark a shielded write's outcome as seen (no "exception never retrieved")."""
     if not task.cancelled():
         task.exception()

@@ -29,9 +29,11 @@ from typing import IO
 __all__ = ["DEFAULT_SLOTS", "KeyChanges"]
 
 # A worker that misses more writes than this between two of its requests drops its whole
-# cache once (it cannot tell which names changed); 512 records are 64 KiB.
+# cache once (it cannot tell which names changed); 512 records are 96 KiB.
 DEFAULT_SLOTS = 512
-_SLOT = 128  # bytes per record: key names are at most 80 ASCII characters
+# Bytes per record: a name is a key name (at most 80 ASCII characters) or, in stateful
+# mode, "<enclave>/<key>" (at most 161); a longer one is recorded as "any key".
+_SLOT = 192
 _LENGTH = struct.Struct("=H")
 _MAX_NAME = _SLOT - _LENGTH.size
 _EVERY_KEY = 0xFFFF

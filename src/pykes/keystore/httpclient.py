@@ -237,7 +237,7 @@ class TokenSession:
         if resp.status_code != 401:
             return resp
         async with self._lock:
-            if self.token == token:  # nobody renewed it meanwhile
+            if self.token is token:  # nobody renewed it meanwhile (same object)
                 await self._relogin()
         return await request(self.token)
 

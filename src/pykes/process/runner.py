@@ -20,9 +20,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from pykes.api.context import Context, ServerFacts
 from pykes.api.routes import RouteOverride, RouteTable
+from pykes.api.selector import DEFAULT_ENCLAVE
 from pykes.api.state import ServerState
 from pykes.auth.authorizer import Authorizer
 from pykes.auth.ephemeral import DEFAULT_CAPACITY, EphemeralStore
@@ -39,6 +41,9 @@ from pykes.process import memlock, memtrim
 from pykes.wire.acceptor import http_handler, tls_protocol_factory
 from pykes.wire.connection import Connection, ConnectionRegistry
 from pykes.wire.tls import TLSSettings, server_context
+
+if TYPE_CHECKING:  # stateful mode's (the store loads sqlite3: only then)
+    from pykes.store import EnclaveStore
 
 SHUTDOWN_GRACE = 1.0  # seconds in-flight requests get on SIGINT/SIGTERM
 TLS_RELOAD_INTERVAL = 15 * 60.0  # seconds; PYKES_TLS_RELOAD_INTERVAL overrides it
@@ -70,6 +75,9 @@ class ServerSetup:
     proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))
     # Called once the first worker listens (prints "=> Server is up and running...").
     on_listening: Callable[[], None] | None = None
+    # Stateful mode (a `store:` block, docs/stateful.md): opens the sealed store, in each
+    # worker after the fork; ``open_keystore`` is then unused. None: stateless.
+    open_store: Callable[[], Awaitable[EnclaveStore]] | None = None
 
 
 def build_state(
@@ -92,20 +100,61 @@ def build_state(
         changes=key_changes,
     )
     routes = RouteTable(setup.overrides, legacy=setup.legacy_api)
-    facts = ServerFacts(
+    context = Context(
+        keys=cache,
+        authorizer=Authorizer(setup.admin, setup.policies, setup.assignments, ephemeral),
+        policies=setup.policies,
+        facts=_facts(routes, metrics, logs),
+        log=logs,
+    )
+    return ServerState(routes=routes, context=context, proxy=setup.proxy)
+
+
+def _facts(routes: RouteTable, metrics: Metrics, logs: Logs) -> ServerFacts:
+    return ServerFacts(
         log=logs,
         metrics=metrics,
         api_listing=routes.listing(),
         start_monotonic=metrics.start_monotonic,
     )
-    context = Context(
-        keys=cache,
-        authorizer=Authorizer(setup.admin, setup.policies, setup.assignments, ephemeral),
+
+
+async def build_stateful_state(
+    setup: ServerSetup,
+    store: EnclaveStore,
+    metrics: Metrics,
+    logs: Logs,
+    key_changes: KeyChanges | None = None,
+) -> ServerState:
+    """The request state of stateful mode: each enclave's context (api/tenants.py) on
+    ``store`` and a ring cache sharing ``key_changes`` with the other workers."""
+    from pykes.api.stored import StoredEnclaves, ring_cache
+    from pykes.api.tenants import Tenants
+
+    changes = key_changes if key_changes is not None else KeyChanges()
+    rings = ring_cache(
+        store,
+        any=setup.cache_any,
+        unused=setup.cache_unused,
+        offline=setup.cache_offline,
+        changes=changes,
+    )
+    routes = RouteTable(setup.overrides, legacy=setup.legacy_api, stateful=True)
+    tenants = Tenants(
+        StoredEnclaves(store, rings),
+        changes,
+        admin=setup.admin,
         policies=setup.policies,
-        facts=facts,
+        assignments=setup.assignments,
+        facts=_facts(routes, metrics, logs),
         log=logs,
     )
-    return ServerState(routes=routes, context=context, proxy=setup.proxy)
+    default = await tenants.context(DEFAULT_ENCLAVE)
+    if default is None:  # EnclaveStore.open creates it, nothing deletes it
+        raise RuntimeError(f"store: {store.description} has no '{DEFAULT_ENCLAVE}' enclave")
+    return ServerState(
+        routes=routes, context=default, proxy=setup.proxy, reads_headers=True, tenants=tenants
+    )
 
 
 async def create_predefined_keys(store: KeyStore, names: list[str], admin: str) -> None:
@@ -114,6 +163,26 @@ async def create_predefined_keys(store: KeyStore, names: list[str], admin: str) 
         key = generate_key_version(created_by=admin)
         with contextlib.suppress(KeyExistsError):
             await store.create(name, encode_key_version(key))
+
+
+async def create_predefined_rings(store: EnclaveStore, names: list[str], admin: str) -> None:
+    """Stateful mode: ``create_predefined_keys`` in the ``default`` enclave."""
+    for name in names:
+        with contextlib.suppress(KeyExistsError):
+            await store.create_key(DEFAULT_ENCLAVE, name, created_by=admin)
+
+
+async def prepare_store(setup: ServerSetup) -> str:
+    """Stateful mode's start-up in the master: open the store (the seal key is checked,
+    a new store gets its ``default`` enclave), create the predefined keys, close it
+    again (each worker opens its own after the fork). Returns the banner's text."""
+    assert setup.open_store is not None
+    store = await setup.open_store()
+    try:
+        await create_predefined_rings(store, setup.predefined_keys, setup.admin)
+        return store.description
+    finally:
+        await store.close()
 
 
 def check_bind(host: str, port: int) -> None:
@@ -149,6 +218,7 @@ class Worker:
         self.slot = slot
         self.bus_socket = bus_socket
         self.state: ServerState | None = None
+        self.enclave_store: EnclaveStore | None = None  # stateful mode: this worker's
         self.stopping: asyncio.Event | None = None
         self.ssl_context: ssl.SSLContext | None = None
         self._reload_task: asyncio.Task[None] | None = None
@@ -182,9 +252,15 @@ class Worker:
             )
             bus.attach(loop)
         route_python_logging(self._logs)
-        store = self.store if self.store is not None else await setup.open_keystore()
-        self.state = build_state(setup, store, metrics, logs, self.ephemeral, self.key_changes)
-        await self.state.context.keys.start()
+        if setup.open_store is not None:  # stateful: the store opens after the fork
+            self.enclave_store = await setup.open_store()
+            self.state = await build_stateful_state(
+                setup, self.enclave_store, metrics, logs, self.key_changes
+            )
+        else:
+            store = self.store if self.store is not None else await setup.open_keystore()
+            self.state = build_state(setup, store, metrics, logs, self.ephemeral, self.key_changes)
+        await self.state.start()
         loop.set_exception_handler(lambda _loop, ctx: _log_loop_error(logs, ctx))
         self.ssl_context = server_context(setup.tls)
         registry = ConnectionRegistry(self.current_state, http_handler)
@@ -219,7 +295,9 @@ class Worker:
             for conn in list(registry.connections):
                 conn.transport.abort()
             registry.stop()
-            await self.state.context.keys.close()
+            await self.state.close()
+            if self.enclave_store is not None:
+                await self.enclave_store.close()
             self.state.log.flush()
             if bus is not None:
                 bus.detach(loop)
@@ -252,21 +330,32 @@ class Worker:
         try:
             setup = self.setup.reload()
             ssl_context = server_context(setup.tls)  # a new certificate for new connections
-            store = await setup.open_keystore()
-            await create_predefined_keys(store, setup.predefined_keys, setup.admin)
+            state = await self._reloaded_state(setup, old)
         except Exception as err:  # noqa: BLE001 - report and keep serving
             print(f"Failed to reload server config: {err}", file=sys.stderr, flush=True)
             return
         old.log.error_level, old.log.audit_level = setup.log_error, setup.log_audit
-        state = build_state(setup, store, old.metrics, old.log, self.ephemeral, self.key_changes)
         facts, old_facts = state.context.facts, old.context.facts
         facts.start_ns, facts.start_monotonic = old_facts.start_ns, old_facts.start_monotonic
-        await state.context.keys.start()
+        await state.start()
         self.setup, self.state, self.ssl_context = setup, state, ssl_context
-        await old.context.keys.close()
+        await old.close()
         print(
             "=> Reloading configuration after SIGHUP signal completed.", file=sys.stderr, flush=True
         )
+
+    async def _reloaded_state(self, setup: ServerSetup, old: ServerState) -> ServerState:
+        """The state of a re-read config: on a new keystore connection, or on this
+        worker's store (its ``store`` block is read at start-up only)."""
+        store = self.enclave_store
+        if (setup.open_store is None) != (store is None):
+            raise ValueError("switching between a keystore and a store needs a restart")
+        if store is not None:
+            await create_predefined_rings(store, setup.predefined_keys, setup.admin)
+            return await build_stateful_state(setup, store, old.metrics, old.log, self.key_changes)
+        keystore = await setup.open_keystore()
+        await create_predefined_keys(keystore, setup.predefined_keys, setup.admin)
+        return build_state(setup, keystore, old.metrics, old.log, self.ephemeral, self.key_changes)
 
 
 async def _wait_idle(registry: ConnectionRegistry) -> None:
@@ -461,6 +550,8 @@ __all__ = [
     "ServerSetup",
     "build_state",
     "check_bind",
+    "build_stateful_state",
     "create_predefined_keys",
+    "prepare_store",
     "serve_forever",
 ]

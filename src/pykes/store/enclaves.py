@@ -231,11 +231,20 @@ class EnclaveStore:
     # --- identities -----------------------------------------------------------------
 
     async def put_identity(
-        self, enclave: str, identity: str, policy: str, created_by: str = ""
+        self,
+        enclave: str,
+        identity: str,
+        policy: str,
+        created_by: str = "",
+        *,
+        stored_policy: bool = True,
     ) -> IdentityRecord:
-        """Assign ``policy`` (which must exist: ``PolicyNotFoundError``) to ``identity``."""
+        """Assign ``policy`` to ``identity``. The policy must exist in the enclave
+        (``PolicyNotFoundError``) unless ``stored_policy`` is false: a policy kept outside
+        the store (the config file's, in ``default``)."""
         _check_name("policy name", policy)
-        await self.get_policy(enclave, policy)
+        if stored_policy:
+            await self.get_policy(enclave, policy)
         record = IdentityRecord(identity, policy, time.time_ns(), created_by)
         return await self._change(_IDENTITIES, enclave, identity, lambda _: record)
 

@@ -80,6 +80,11 @@ class SealError(ConfigError):
     A ``ConfigError``, so start-up prints its one line and stops."""
 
 
+class EngineError(ConfigError):
+    """The store's engine cannot be opened (an unusable database file): one line, as a
+    ``ConfigError`` start-up prints and stops at."""
+
+
 class RecordNotAuthentic(Exception):
     """A stored record that does not open under its enclave's key and its path (changed,
     moved or from another store): a server fault, never the client's (a 5xx)."""

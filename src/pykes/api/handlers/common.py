@@ -10,6 +10,7 @@ from pykes.goformat.json import BodyError, parse_object
 from pykes.names import pattern_prefix, valid_name, valid_pattern
 
 INVALID_BODY = "invalid request body"
+_FALSE = frozenset(("0", "false", "off", "no"))
 
 
 _VALID_NAMES: set[str] = set()
@@ -44,3 +45,15 @@ def read_body(req: Request, fields: tuple[str, ...], message: str = INVALID_BODY
         return parse_object(req.body, fields)
     except BodyError:
         raise APIError(400, message) from None
+
+
+def query_flag(query: str, name: str) -> bool:
+    """Whether a raw query string switches ``name`` on: ``?name`` or ``?name=<value>``
+    with a value other than 0, false, off or no (the first ``name`` counts)."""
+    if name not in query:
+        return False
+    for part in query.split("&"):
+        key, eq, value = part.partition("=")
+        if key == name:
+            return not eq or value.lower() not in _FALSE
+    return False

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pykes.api.handlers.common import INVALID_BODY, listing_prefix, read_body, require_name
 from pykes.api.messages import EMPTY_OK, JSON, Request, Response
 from pykes.crypto import (
+    KeyType,
     KeyVersion,
     encode_key_version,
     generate_key_version,
@@ -35,7 +36,7 @@ _MAX_LIST_BODY = 1 << 20  # the Go SDK reads at most 1 MiB of a JSON response
 _LIST_ALL = _MAX_LIST_BODY // 4
 
 
-def _key_name(req: Request) -> str:
+def key_name(req: Request) -> str:
     return require_name("key name", req.resource)
 
 
@@ -52,11 +53,11 @@ def _load_error(ctx: Context, req: Request, name: str, err: Exception) -> APIErr
     ``load_key``) and raise this."""
     if isinstance(err, APIError):
         return err
-    ctx.log.error(f"failed to read key '{name}': {_describe(err)}", req)
+    ctx.log.error(f"failed to read key '{name}': {error_text(err)}", req)
     return APIError(502, "failed to read key")
 
 
-def _describe(err: Exception) -> str:
+def error_text(err: Exception) -> str:
     """An error's text for the error log. Keystore errors never carry key values;
     decode errors are generic by construction (pykes.crypto)."""
     return str(err) or type(err).__name__
@@ -68,12 +69,12 @@ async def _store(ctx: Context, req: Request, name: str, key: KeyVersion) -> None
     except APIError:
         raise
     except Exception as err:
-        ctx.log.error(f"failed to create key '{name}': {_describe(err)}", req)
+        ctx.log.error(f"failed to create key '{name}': {error_text(err)}", req)
         raise APIError(502, "failed to create key") from None
 
 
 async def create(ctx: Context, req: Request) -> Response:
-    name = _key_name(req)
+    name = key_name(req)
     try:
         key = generate_key_version(ctx.facts.default_key_type, req.identity)
     except Exception:
@@ -83,7 +84,18 @@ async def create(ctx: Context, req: Request) -> Response:
 
 
 async def import_(ctx: Context, req: Request) -> Response:
-    name = _key_name(req)
+    name = key_name(req)
+    material, key_type = import_body(req)
+    try:
+        key = import_key_version(material, key_type, req.identity)
+    except Exception:
+        raise APIError(500, "failed to create key") from None
+    await _store(ctx, req, name, key)
+    return EMPTY_OK
+
+
+def import_body(req: Request) -> tuple[bytes, KeyType]:
+    """The key bytes and type of an import request (400 / 406 as Go, api.md §5.7)."""
     body = read_body(req, ("key", "cipher", "bytes", "algorithm"), _IMPORT_BODY)
     try:
         if "key" in body or "cipher" in body:
@@ -100,16 +112,11 @@ async def import_(ctx: Context, req: Request) -> Response:
         raise APIError(406, f"algorithm '{cipher}' is not supported") from None
     if len(material) != 32:
         raise APIError(406, f"invalid key size for '{cipher}'")
-    try:
-        key = import_key_version(material, key_type, req.identity)
-    except Exception:
-        raise APIError(500, "failed to create key") from None
-    await _store(ctx, req, name, key)
-    return EMPTY_OK
+    return material, key_type
 
 
 async def describe(ctx: Context, req: Request) -> Response:
-    name = _key_name(req)
+    name = key_name(req)
     key = await load_key(ctx, req, name)
     info = {
         "name": name,
@@ -128,7 +135,7 @@ async def list_(ctx: Context, req: Request) -> Response:
     except APIError:
         raise
     except Exception as err:
-        ctx.log.error(f"failed to list keys: {_describe(err)}", req)
+        ctx.log.error(f"failed to list keys: {error_text(err)}", req)
         raise APIError(502, "failed to list keys") from None
     # One page with every name (docs/compat/api.md §5.9 recommendation): the SDK sends
     # `continue_at` back as the next *prefix*, so Go-style pages lose names. Only when
@@ -142,37 +149,42 @@ async def list_(ctx: Context, req: Request) -> Response:
 
 
 async def delete(ctx: Context, req: Request) -> Response:
-    name = _key_name(req)
+    name = key_name(req)
     try:
         await ctx.keys.delete(name)
     except APIError:
         raise
     except Exception as err:
-        ctx.log.error(f"failed to delete key '{name}': {_describe(err)}", req)
+        ctx.log.error(f"failed to delete key '{name}': {error_text(err)}", req)
         raise APIError(502, "failed to delete key") from None
     return EMPTY_OK
 
 
-def _crypto_body(req: Request, fields: tuple[str, ...]) -> dict[str, bytes]:
+def crypto_body(req: Request, fields: tuple[str, ...]) -> dict[str, bytes]:
     """The ``[]byte`` ``fields`` of a crypto request body (absent: ``b""``); a
     ``version`` field is accepted and ignored (docs/compat/api.md §6) but must be a string."""
     decoded = simple_bytes_fields(req.body, fields)  # the usual body, decoded directly
     if decoded is not None:
         return decoded
+    return versioned_body(req, fields)[0]
+
+
+def versioned_body(req: Request, fields: tuple[str, ...]) -> tuple[dict[str, bytes], str]:
+    """The ``[]byte`` ``fields`` of a crypto request body and its ``version`` string
+    (absent: ``""``), decoded in full."""
     body = read_body(req, (*fields, "version"))
     try:
-        string_field(body, "version")
-        return {field: bytes_field(body, field) for field in fields}
+        return {field: bytes_field(body, field) for field in fields}, string_field(body, "version")
     except BodyError:
         raise APIError(400, INVALID_BODY) from None
 
 
 async def generate(ctx: Context, req: Request) -> Response:
-    name = _key_name(req)
+    name = key_name(req)
     context = b""
     # No body (Content-Length: 0) or {} (what the SDK sends): no context.
     if req.content_length != 0 and req.body != b"{}":
-        context = _crypto_body(req, ("context",))["context"]
+        context = crypto_body(req, ("context",))["context"]
     try:
         key = await ctx.keys.get(name)
     except Exception as err:
@@ -192,8 +204,8 @@ async def generate(ctx: Context, req: Request) -> Response:
 
 
 async def encrypt(ctx: Context, req: Request) -> Response:
-    name = _key_name(req)
-    body = _crypto_body(req, ("plaintext", "context"))
+    name = key_name(req)
+    body = crypto_body(req, ("plaintext", "context"))
     try:
         key = await ctx.keys.get(name)
     except Exception as err:
@@ -206,8 +218,8 @@ async def encrypt(ctx: Context, req: Request) -> Response:
 
 
 async def decrypt(ctx: Context, req: Request) -> Response:
-    name = _key_name(req)
-    body = _crypto_body(req, ("ciphertext", "context"))
+    name = key_name(req)
+    body = crypto_body(req, ("ciphertext", "context"))
     try:
         key = await ctx.keys.get(name)
     except Exception as err:
@@ -221,8 +233,8 @@ async def decrypt(ctx: Context, req: Request) -> Response:
 
 
 async def hmac(ctx: Context, req: Request) -> Response:
-    name = _key_name(req)
-    body = _crypto_body(req, ("message",))
+    name = key_name(req)
+    body = crypto_body(req, ("message",))
     key = await load_key(ctx, req, name)
     mac = key.hmac(body["message"])  # 409 for legacy keys without an HMAC key
     return Response(200, b'{"hmac":"' + b2a_base64(mac, newline=False) + b'"}\n', JSON)

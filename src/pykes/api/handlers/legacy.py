@@ -2,7 +2,8 @@
 
 Run-time policies and assignments (``/v1/policy/write|delete``,
 ``/v1/identity/assign|forget``) live in the shared :class:`EphemeralStore`: lost at
-restart, seen by every worker at once. The config file stays authoritative: its
+restart, seen by every worker at once. In stateful mode they are kept in the request's
+enclave instead (docs/stateful.md). The config file stays authoritative: its
 policies cannot be overwritten or deleted and its identities cannot be re-assigned
 or forgotten through the API; the admin can never be assigned.
 
@@ -22,10 +23,11 @@ import sys
 import time
 from base64 import b64encode
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pykes.api.handlers import identities, keys, logs, policies
-from pykes.api.handlers.common import INVALID_BODY, require_name
+from pykes.api.handlers import identities, keys, logs, policies, rings
+from pykes.api.handlers.common import INVALID_BODY, query_flag, require_name
 from pykes.api.handlers.globs import compile_glob, literal_prefix
 from pykes.api.messages import EMPTY_OK, JSON, NDJSON, Request, Response, StreamResponse
 from pykes.auth.ephemeral import Assignment, EphemeralPolicy, EphemeralStore, StoreFullError
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from pykes.auth.authorizer import Authorizer
 
 MAX_BULK = 1000  # ciphertexts per bulk decrypt (docs/compat/api.md §7.1)
-_FALSE = frozenset(("0", "false", "off", "no"))
 
 
 # ----------------------------------------------------------------- authorization
@@ -93,18 +94,12 @@ def _authorize_grant(ctx: Context, req: Request, policy: Policy) -> None:
 # ----------------------------------------------------------------- request signals
 def wants_legacy(req: Request) -> bool:
     """``?legacy`` (or ``?legacy=1|true|on``) asks for the old response form."""
-    if "legacy" not in req.query:
-        return False
-    for part in req.query.split("&"):
-        name, eq, value = part.partition("=")
-        if name == "legacy":
-            return not eq or value.lower() not in _FALSE
-    return False
+    return query_flag(req.query, "legacy")
 
 
 def _store(ctx: Context) -> EphemeralStore:
     store = ctx.authorizer.ephemeral
-    if store is None:  # a ctx built without one (tests, tools): nothing to write to
+    if not isinstance(store, EphemeralStore):  # a ctx built without one (tests, tools)
         raise APIError(501, "not implemented")
     return store
 
@@ -206,6 +201,9 @@ async def policy_write(ctx: Context, req: Request) -> Response:
     _authorize_grant(ctx, req, written)
     for identity in idents:
         _check_assignable(ctx, req, name, identity)
+    if ctx.enclaves is not None:  # stateful mode: kept in the enclave
+        await ctx.enclaves.write_policy(ctx.tenant, name, allow, deny, idents, req.identity)
+        return EMPTY_OK
     now, by = time.time_ns(), req.identity
     policy = EphemeralPolicy(written, now, by)
 
@@ -223,6 +221,9 @@ async def policy_delete(ctx: Context, req: Request) -> Response:
     name = require_name("policy name", req.resource)
     if name in ctx.policies:
         raise APIError(400, f"cannot delete policy '{name}': policy is defined in the config file")
+    if ctx.enclaves is not None:  # stateful mode: kept in the enclave
+        await ctx.enclaves.delete_policy(ctx.tenant, name)
+        return EMPTY_OK
 
     def change(pols: dict[str, EphemeralPolicy], assigned: dict[str, Assignment]) -> None:
         if pols.pop(name, None) is None:
@@ -297,6 +298,9 @@ async def identity_assign(ctx: Context, req: Request) -> Response:
     _check_assignable(ctx, req, policy, identity)
     now, by = time.time_ns(), req.identity
     in_config = policy in ctx.policies
+    if ctx.enclaves is not None:  # stateful mode: kept in the enclave
+        await ctx.enclaves.assign(ctx.tenant, identity, policy, by, stored=not in_config)
+        return EMPTY_OK
 
     def change(pols: dict[str, EphemeralPolicy], assigned: dict[str, Assignment]) -> None:
         if not in_config and policy not in pols:
@@ -317,6 +321,9 @@ async def identity_forget(ctx: Context, req: Request) -> Response:
             400,
             f"cannot forget identity '{identity}': identity is assigned in the config file",
         )
+    if ctx.enclaves is not None:  # stateful mode: kept in the enclave
+        await ctx.enclaves.forget(ctx.tenant, identity)
+        return EMPTY_OK
 
     def change(pols: dict[str, EphemeralPolicy], assigned: dict[str, Assignment]) -> None:
         if assigned.pop(identity, None) is None:
@@ -375,9 +382,14 @@ async def bulk_decrypt(ctx: Context, req: Request) -> Response:
     name = require_name("key name", req.resource)
     items = _bulk_body(req)
     key = await keys.load_key(ctx, req, name)
+    decrypt: Callable[[bytes, bytes], bytearray]
+    if ctx.enclaves is not None:  # stateful mode: a key ring, each item finds its version
+        decrypt = partial(rings.decrypt_with, key, version="")
+    else:
+        decrypt = key.decrypt
     parts = []
-    for ct, ctx in items:
-        plaintext = key.decrypt(ct, ctx)  # DecryptError (400) fails the whole call
+    for ct, context in items:
+        plaintext = decrypt(ct, context)  # DecryptError (400) fails the whole call
         try:  # a bytearray, wiped here; its base64 form goes out
             parts.append(b'{"plaintext":"' + b64encode(plaintext) + b'"}')
         finally:
