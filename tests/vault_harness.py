@@ -300,9 +300,22 @@ def kv_policy(engine: str, version: int, sub: str = "*") -> str:
 def keystore_yaml(config: VaultKeyStoreConfig, prefix: str = "", endpoint: str = "") -> str:
     """The ``keystore:`` section of a pykes config file for ``config`` (AppRole login,
     a 1 s sealed-check; ``endpoint`` replaces the config's), as docs/deploy.md writes it."""
+    return "keystore:\n" + _vault_yaml(config, prefix, endpoint)
+
+
+def store_yaml(config: VaultKeyStoreConfig, seal_file: Path, endpoint: str = "") -> str:
+    """The ``store:`` section of a stateful pykes on ``config``'s engine (as
+    :func:`keystore_yaml` writes ``keystore.vault``), sealed by the key in ``seal_file``."""
+    return (
+        "store:\n"
+        + _vault_yaml(config, config.prefix, endpoint)
+        + (f"  seal:\n    file: {seal_file}\n")
+    )
+
+
+def _vault_yaml(config: VaultKeyStoreConfig, prefix: str, endpoint: str) -> str:
     assert config.approle is not None
     return (
-        "keystore:\n"
         "  vault:\n"
         f"    endpoint: {endpoint or config.endpoint}\n"
         f"    engine: {config.engine}\n"

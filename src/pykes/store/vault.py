@@ -22,6 +22,7 @@ an older version of a key ring would keep a deleted key version readable.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from typing import TYPE_CHECKING, Any
@@ -77,10 +78,6 @@ class VaultEngine:
             await engine.close()
             raise
         return engine
-
-    async def status(self) -> float:
-        """Vault's health (``sys/health``): its latency in seconds, or raises."""
-        return await self._client.status()
 
     # --- the Engine protocol ----------------------------------------------------------
 
@@ -177,7 +174,12 @@ class VaultEngine:
 
     async def _call(self, method: str, location: str, **kw: Any) -> VaultResponse:
         self._client.check_ready()
-        return await self._client.call(method, location, **kw)
+        call = self._client.call(method, location, **kw)
+        if asyncio.current_task() is None:
+            # The server runs a handler eagerly, outside any Task, until it first waits
+            # (pykes.wire.eager); httpx (anyio) needs a current Task.
+            return await asyncio.get_running_loop().create_task(call)
+        return await call
 
     async def _create(self, location: str, data: dict[str, str]) -> VaultResponse:
         """Write a new record: where none is (``cas`` 0), or over a deleted one (``cas``
