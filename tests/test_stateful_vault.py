@@ -12,10 +12,12 @@ talking to a different OpenBao node, over real mTLS.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import random
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +26,19 @@ import httpx
 import pytest
 
 from bao_cluster import BaoCluster, cluster_fixture  # noqa: F401 (the fixture cluster)
-from conftest import PKI, ClientIdentity, RunningServer, start_server, until
+from conftest import (
+    PKI,
+    ClientIdentity,
+    RunningServer,
+    free_port,
+    kes_command,
+    start_server,
+    until,
+)
 from pykes.config import parse_config
 from pykes.errors import ConfigError
 from pykes.store import generate_seal_key
+from pykes.store.errors import RecordTooLargeError
 from store_backings import VaultBacking
 from vault_harness import find_binary, store_config, store_yaml
 
@@ -281,3 +292,59 @@ def test_no_openbao_entry_holds_an_imported_key(
     assert files
     found = [f"{path}: {form!r}" for path in files for form in forms if form in path.read_bytes()]
     assert found == []
+
+
+def test_a_record_larger_than_raft_stores_is_refused_with_a_clear_error(
+    cluster: BaoCluster,
+) -> None:
+    """OpenBao's Raft storage takes entries up to 1 MiB (``max_entry_size``): a larger
+    record (a ring of about 4,000 versions) is a 400 that says so, and nothing is
+    written."""
+    backing = VaultBacking(cluster.admin(), store_config(cluster.admin()))
+
+    async def scenario() -> None:
+        engine = await backing.open()
+        try:
+            assert await engine.put("enclave/x/key/ok", b"\0" * 600_000, 0) == 1
+            with pytest.raises(RecordTooLargeError) as caught:
+                await engine.put("enclave/x/key/big", b"\0" * 1_200_000, 0)
+            assert (caught.value.status, caught.value.message) == (
+                400,
+                "the record is too large for the store (1200000 bytes)",
+            )
+            with pytest.raises(RecordTooLargeError):
+                await engine.put("enclave/x/key/ok", b"\0" * 1_200_000, 1)
+            assert await engine.get("enclave/x/key/big") is None
+            assert await engine.get("enclave/x/key/ok") == (b"\0" * 600_000, 1)
+        finally:
+            await engine.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_node_refuses_to_start_on_a_mount_that_keeps_old_versions(
+    cluster: BaoCluster, tmp_path: Path, pki: PKI
+) -> None:
+    """A mount that keeps several versions of a secret would keep a deleted key version
+    readable: the server says so in one line, with the command that fixes it."""
+    admin = cluster.admin()
+    config = store_config(admin)
+    admin.write(f"{config.engine}/config", {"max_versions": 0})  # K/V v2's default: 10
+    seal = tmp_path / "root.seal"
+    seal.write_text(generate_seal_key().text() + "\n")
+    text = (
+        f"admin:\n  identity: {pki.client('admin').identity}\n"
+        f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n" + store_yaml(config, seal)
+    )
+    (tmp_path / "config.yml").write_text(text)
+    done = subprocess.run(
+        kes_command("server", "--config", str(tmp_path / "config.yml"), "--addr",
+                    f"127.0.0.1:{free_port()}", "--workers", "1"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"Error: store: vault: the K/V engine '{config.engine}' keeps the default number of "
+        "versions of a secret; the store needs exactly 1, so that what it deletes is gone: "
+        f"bao write {config.engine}/config max_versions=1"
+    ]
