@@ -127,7 +127,10 @@ def test_store_block_and_its_errors() -> None:
         sqlite + "  seal:\n    file: a\n    env: B\n": "kesconf: invalid store config: "
         "invalid seal: more than one seal key specified (want 'file' or 'env')",
         "store:\n  seal:\n    file: a\n": "kesconf: invalid store config: "
-        "no engine specified (want 'sqlite')",
+        "no engine specified (want 'sqlite' or 'vault')",
+        sqlite + "  vault:\n    endpoint: https://bao:8200\n  seal:\n    file: a\n": (
+            "kesconf: invalid store config: 'sqlite' and 'vault' are both specified: use one engine"
+        ),
         "store:\n  sqlite: {}\n  seal:\n    file: a\n": "kesconf: invalid store config: "
         "invalid sqlite store: no path specified",
     }

@@ -1,6 +1,7 @@
 """Stateful mode's contexts, one per enclave: built from the store when an enclave is first
 asked for, kept until a write changes the enclave's policies or identities (on any
-worker: the shared record of changes, keystore/changes.py, names the enclave).
+worker: the shared record of changes, keystore/changes.py, names the enclave), or until
+the ring cache expires (``cache.expiry.any``: what another node wrote).
 
 The server's admin acts in every enclave; other identities in the enclaves whose store
 assigns them a policy (``default`` also has the config file's policies and
@@ -143,6 +144,12 @@ class Tenants:
             tenant=name,
             enclaves=self.stored,
         )
+
+    def expire(self) -> None:
+        """Drop every context (the ring cache's ``cache.expiry.any`` ticker): what other
+        nodes wrote to a shared store is seen at most that long after (docs/stateful.md,
+        "Consistency across nodes")."""
+        self._contexts = {}
 
     def _catch_up(self) -> None:
         """Drop the contexts of the enclaves written since ``self._seen`` (names

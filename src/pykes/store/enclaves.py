@@ -297,12 +297,14 @@ class EnclaveStore:
             current, version = (None, 0) if found is None else found
             new = change(current)
             try:
-                await self._sealed.write(enclave, kind.folder, name, kind.encode(new), version)
+                written = await self._sealed.write(
+                    enclave, kind.folder, name, kind.encode(new), version
+                )
             except VersionConflict:
                 await _backoff(attempt)
                 continue
             if version == 0:
-                await self._confirm(enclave, kind.folder, name)
+                await self._confirm(enclave, kind.folder, name, written)
             return new
         raise StoreConflictError()
 
@@ -324,12 +326,12 @@ class EnclaveStore:
         enclave = await self._enclave(enclave_name)
         return await self._sealed.names(enclave, kind.folder, _check_prefix(prefix))
 
-    async def _confirm(self, enclave: Enclave, folder: str, name: str) -> None:
-        """After creating ``folder/name`` in ``enclave``: rewrite the enclave record as it
-        is, so that a deletion that listed the enclave before the new record fails its
-        check-and-set. If the rewrite conflicts, the record changed after ours was
-        written — by another confirmation (which stops such a deletion as well) or by the
-        deletion itself (then the enclave is gone: undo, and say so)."""
+    async def _confirm(self, enclave: Enclave, folder: str, name: str, version: int) -> None:
+        """After creating ``folder/name`` (at ``version``) in ``enclave``: rewrite the
+        enclave record as it is, so that a deletion that listed the enclave before the new
+        record fails its check-and-set. If the rewrite conflicts, the record changed after
+        ours was written — by another confirmation (which stops such a deletion as well)
+        or by the deletion itself (then the enclave is gone: undo, and say so)."""
         if enclave.name == DEFAULT_ENCLAVE:
             return
         record = await self._engine.get(enclave.path)
@@ -341,7 +343,7 @@ class EnclaveStore:
                 if _same(await self._engine.get(enclave.path), enclave):
                     return
         with contextlib.suppress(VersionConflict):
-            await self._sealed.remove(enclave, folder, name, 1)
+            await self._sealed.remove(enclave, folder, name, version)
         raise EnclaveNotFoundError()
 
     async def _sweep(self, folder: str) -> None:

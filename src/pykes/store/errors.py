@@ -79,6 +79,15 @@ class InvalidNameError(APIError):
         super().__init__(400, f"{kind} '{name}' is empty, too long or contains invalid characters")
 
 
+class RecordTooLargeError(APIError):
+    """A record larger than the engine stores (OpenBao's Raft ``max_entry_size``, 1 MiB
+    by default: about 3,700 key versions). Nothing was written."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(400, f"the record is too large for the store ({size} bytes)")
+        self.size = size
+
+
 class StoreConflictError(APIError):
     """The same record changed under every retry (many writers on one record)."""
 
