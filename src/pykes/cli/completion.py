@@ -78,6 +78,7 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (
             "--from",
             "--to",
+            "--create-enclave",
             "--merge",
             "--force",
             "--server",
