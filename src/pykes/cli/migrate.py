@@ -38,6 +38,8 @@ Options:
     --to   <PATH>            Path to target KES config file. If it has a 'store'
                              section, keys are migrated into the enclave named
                              by -e (default: $KES_ENCLAVE, else 'default').
+                             $MINIO_KMS_KES_ENCLAVE is read too, as by the
+                             other kes commands.
     --create-enclave         Create that enclave if the store has none of the name.
 
     -s, --server HOST        KMS server endpoint to which keys are migrated.

@@ -79,18 +79,20 @@ class EnclaveTarget:
 
 async def open_target(cfg: Config, enclave: str | None, create_enclave: bool) -> Target:
     """The target ``cfg`` describes. ``enclave`` is the ``-e`` flag (None: not given),
-    for a store only; without it, ``$KES_ENCLAVE`` or ``default``."""
+    for a store only; without it, the enclave variables of the other commands
+    (``$KES_ENCLAVE``, ``$MINIO_KMS_KES_ENCLAVE``), else ``default``."""
     if cfg.store is None:
         from pykes.keystore.factory import connect_keystore
 
         if enclave is not None or create_enclave:
             raise CLIError("cannot use '-e / --enclave' and '--to' flag")
         return KeystoreTarget(await connect_keystore(cfg.keystore))
+    from pykes.cli.connect import ENCLAVE_VARS
     from pykes.store import DEFAULT_ENCLAVE
     from pykes.store.errors import EnclaveNotFoundError
     from pykes.store.factory import open_store
 
-    name = enclave or env("KES_ENCLAVE") or DEFAULT_ENCLAVE
+    name = enclave or env(*ENCLAVE_VARS) or DEFAULT_ENCLAVE
     store = await open_store(cfg.store, created_by=cfg.admin_identity)
     try:
         try:
