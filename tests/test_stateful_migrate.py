@@ -10,16 +10,17 @@ import asyncio
 import base64
 import json
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import PKI, RunningServer, config_yaml, spec_vectors, start_server
-from pykes.client import Client, KeyNotFound
+from conftest import PKI, RunningServer, config_yaml, spec_vectors, start_server, until
+from pykes.client import Client, DecryptError, KeyNotFound
 from pykes.config import load_config
-from pykes.crypto import encode_key_version, generate_key_version
+from pykes.crypto import decode_key_version, encode_key_version, generate_key_version
 from pykes.pki import APIKey
 from pykes.store import EnclaveStore, generate_seal_key
 from pykes.store.factory import open_store
@@ -283,3 +284,38 @@ def test_a_wrong_seal_key_stops_before_anything_is_written(migration: Migration)
     assert line.endswith("does not unseal this store's root key: wrong seal key"), line
     assert {p.name: p.read_bytes() for p in m.root.glob("pykes.db*")} == before
     assert json.dumps(line).count("kes:v1") == 0
+
+
+def test_force_while_serving_is_seen_after_a_reload(migration: Migration) -> None:
+    """A key replaced with ``--force`` under a serving server: a worker that cached the
+    old ring keeps it (the CLI cannot reach the server's change record) until SIGHUP,
+    whose reload starts with empty caches — what docs/stateful.md tells operators."""
+    m = migration
+    old_value = encode_key_version(generate_key_version())
+    (m.src / "k").write_bytes(old_value)
+    assert m.migrate().returncode == 0
+    run = m.tmp / "stateful"
+    run.mkdir()
+    keep = "cache:\n  expiry:\n    any: 1h\n    unused: 1h\n"  # no expiry during the test
+    server = start_server(run, m.pki, m.stateful_yaml() + keep)  # one worker: one cache
+    try:
+        with m.client(server) as kes:
+            old = kes.encrypt("k", b"old")
+            for _ in range(8):
+                assert kes.decrypt("k", old) == b"old"  # the old ring is cached
+            new_value = encode_key_version(generate_key_version())
+            (m.src / "k").write_bytes(new_value)
+            r = m.migrate("--force")
+            assert r.stdout.splitlines()[-1] == "Migrated      1 keys successfully!"
+            new = decode_key_version(new_value).encrypt(b"new")
+            for _ in range(8):
+                assert kes.decrypt("k", old) == b"old"  # still the cached, replaced ring
+            server.proc.send_signal(signal.SIGHUP)
+            done = "=> Reloading configuration after SIGHUP signal completed."
+            until(lambda: done in server.stderr.read_text(), 20)
+            for _ in range(8):
+                assert kes.decrypt("k", new) == b"new"
+                with pytest.raises(DecryptError):
+                    kes.decrypt("k", old)
+    finally:
+        server.stop()
