@@ -197,6 +197,10 @@ def test_backup_refusals(site: Site, tmp_path: Path, pki: PKI) -> None:
         f"backup: '{out}' exists already"
     )
     assert out.read_bytes() == b"keep me"  # never overwritten
+    nowhere = tmp_path / "no-such-dir" / "out.db"
+    assert error_line(run_kes(*backup, str(nowhere), env=clean_env())) == (
+        f"backup: the directory of '{nowhere}' does not exist"
+    )
 
     stateless = tmp_path / "stateless.yml"
     stateless.write_text(config_yaml(pki, "disabled", tmp_path / "keys"))

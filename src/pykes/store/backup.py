@@ -25,6 +25,8 @@ def backup_sqlite(path: str, out: str) -> int:
     """
     if os.path.lexists(out):
         raise BackupError(f"backup: '{out}' exists already")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise BackupError(f"backup: the directory of '{out}' does not exist")
     try:
         # mode=rw: never create a missing store; query_only: this connection writes nothing
         source = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=rw", uri=True, timeout=30)
