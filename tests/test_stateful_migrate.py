@@ -271,6 +271,9 @@ def test_merge_force_and_refusals(migration: Migration) -> None:
     assert error_line(run_kes(*to_fs, "-e", "a", "app-1", env=clean_env())) == (
         "cannot use '-e / --enclave' and '--to' flag"
     )
+    assert error_line(run_kes(*to_fs, "--create-enclave", env=clean_env())) == (
+        "'--create-enclave' needs a '--to' config with a 'store' section"
+    )
     r = run_kes(*to_fs, "app-1", env=clean_env(KES_ENCLAVE="a"))  # used by kes commands
     assert r.returncode == 0, r.stderr  # the variable is no flag: ignored here
     assert error_line(m.migrate("-e", "bad!", "--create-enclave")) == (

@@ -84,8 +84,10 @@ async def open_target(cfg: Config, enclave: str | None, create_enclave: bool) ->
     if cfg.store is None:
         from pykes.keystore.factory import connect_keystore
 
-        if enclave is not None or create_enclave:
+        if enclave is not None:  # Go's error: -e names a MinIO KMS enclave there
             raise CLIError("cannot use '-e / --enclave' and '--to' flag")
+        if create_enclave:
+            raise CLIError("'--create-enclave' needs a '--to' config with a 'store' section")
         return KeystoreTarget(await connect_keystore(cfg.keystore))
     from pykes.cli.connect import ENCLAVE_VARS
     from pykes.store import DEFAULT_ENCLAVE
