@@ -37,6 +37,7 @@ from pykes.store.errors import (
     IdentityExistsError,
     InvalidNameError,
     PolicyExistsError,
+    RotatedKeyError,
     StoreConflictError,
 )
 from pykes.store.records import (
@@ -171,6 +172,26 @@ class EnclaveStore:
         """A new key ring whose version 1 is ``key`` (32 bytes, else ``ValueError``)."""
         ring = KeyRing.new(name, import_key_version(key, key_type, created_by))
         return await self._change(_KEYS, enclave, name, _must_be_new(ring))
+
+    async def import_stored_key(
+        self, enclave: str, name: str, value: bytes, *, replace: bool = False
+    ) -> KeyRing:
+        """A new key ring whose version 1 is ``value``, a stateless keystore's stored
+        key, byte for byte (``kes migrate``): what the key encrypted there decrypts here.
+        ``KeyExistsError`` if the name is taken, unless ``replace``: then a key that was
+        never rotated is replaced, a rotated one never (``RotatedKeyError``: its other
+        versions may still be needed). ``ValueError`` if ``value`` is not a key."""
+        ring = KeyRing.of_stored(name, value)
+
+        def adopt(current: KeyRing | None) -> KeyRing:
+            if current is not None:
+                if not replace:
+                    raise KeyExistsError()
+                if current.latest != 1:
+                    raise RotatedKeyError(current.latest)
+            return ring
+
+        return await self._change(_KEYS, enclave, name, adopt)
 
     async def get_key(self, enclave: str, name: str) -> KeyRing:
         return await self._get(_KEYS, enclave, name)

@@ -72,6 +72,14 @@ class MinimumVersionError(APIError):
         super().__init__(400, "minimum version must be between 1 and the latest version")
 
 
+class RotatedKeyError(APIError):
+    """Replacing a key ring that was rotated: its other versions would be lost."""
+
+    def __init__(self, latest: int) -> None:
+        super().__init__(400, f"key has been rotated (latest version {latest})")
+        self.latest = latest
+
+
 class InvalidNameError(APIError):
     """``kind`` is the message's leading words: ``enclave name``, ``key name``, …"""
 
