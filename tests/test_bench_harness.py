@@ -125,6 +125,16 @@ def test_stateful_rows_follow_their_stateless_twin() -> None:
         assert r.id == before.id + "-sqlite" and "sqlite store" in r.label
 
 
+def test_a_stateful_row_is_measured_together_with_its_twin() -> None:
+    rows = matrix.select_rows(matrix.full_matrix(), "generate-c1-h*,decrypt-c1-h1-sqlite", False)
+    ids = [[spec.id for spec in group] for group in matrix.measured_together(rows)]
+    assert ids == [
+        ["generate-c1-h1", "generate-c1-h1-sqlite"],
+        ["generate-c1-h2", "generate-c1-h2-sqlite"],
+        ["decrypt-c1-h1-sqlite"],  # its twin was not selected: alone
+    ]
+
+
 def test_stateful_rows_are_held_against_their_twin() -> None:
     twin = results.RowResult.from_kesload(matrix.RowSpec("generate", 64, False), KESLOAD_OUTPUT)
     spec = matrix.RowSpec("generate", 64, False, store="sqlite")

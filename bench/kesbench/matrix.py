@@ -120,6 +120,19 @@ QUICK_ROWS = (
 )
 
 
+def measured_together(rows: Sequence[RowSpec]) -> list[tuple[RowSpec, ...]]:
+    """``rows`` in order, a stateful row grouped with the stateless twin just before it:
+    a pair's repeats alternate which of the two runs first (drift within a pair then
+    counts against each in turn)."""
+    groups: list[tuple[RowSpec, ...]] = []
+    for spec in rows:
+        if spec.store != "fs" and groups and groups[-1] == (spec.stateless_twin,):
+            groups[-1] = (spec.stateless_twin, spec)
+        else:
+            groups.append((spec,))
+    return groups
+
+
 def select_rows(rows: Sequence[RowSpec], patterns: str | None, quick: bool) -> list[RowSpec]:
     """Rows matching any comma-separated glob in ``patterns`` (all if None); ``quick``
     first narrows the matrix to :data:`QUICK_ROWS`."""

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kesbench.matrix import RowSpec
+from kesbench.matrix import RowSpec, measured_together
 from kesbench.pykes_server import ServerOptions, start_server
 from kesbench.report import print_try
 from kesbench.results import RowResult, best_of, pair_with_stateless
@@ -35,10 +35,12 @@ def run_matrix(
     run: dict[str, Any],
     go_floor: Path | None = None,
 ) -> list[RowResult]:
-    """One server per store for all rows (restarted, and recorded, if it dies). With ``go_floor``
-    (the built bench/go_floor binary) every repeat of a row is followed by the same
-    kesload run against that Go server, which uses the pykes server's certificate; with
-    ``--trivial`` likewise against the trivial Python server (HTTP/1.1 rows)."""
+    """One server per store for all rows (restarted, and recorded, if it dies); a
+    stateful row and its stateless twin alternate which goes first, repeat by repeat
+    (``measured_together``). With ``go_floor`` (the built bench/go_floor binary) every
+    repeat of a row is followed by the same kesload run against that Go server, which
+    uses the pykes server's certificate; with ``--trivial`` likewise against the
+    trivial Python server (HTTP/1.1 rows)."""
     results: list[RowResult] = []
     servers = PykesServers(opts, workdir, run)
     server = servers.get(rows[0].store)
@@ -54,37 +56,45 @@ def run_matrix(
     run["server_idle_pss_mb"] = round(idle_pss / 1024, 1) if idle_pss is not None else None
     run["server_idle_procs_mb"] = process_memory_mb(server.pid)
     try:
-        for i, spec in enumerate(rows):
-            server = servers.get(spec.store)
-            print(f"[{i + 1}/{len(rows)}] {spec.label} …", flush=True)
-            tries: list[RowResult] = []
-            other_tries: dict[str, list[RowResult]] = {prefix: [] for prefix in yardsticks}
-            for _ in range(args.repeat):
-                result = run_row(
-                    spec,
-                    server,
-                    kesload,
-                    args.duration,
-                    args.warmup,
-                    profile_dir,
-                    args.profile_rate,
-                    args.profile_native,
-                )
-                print_try(result)
-                tries.append(result)
-                for prefix, other in yardsticks.items():
-                    if spec.store != "fs" or not other.applies(spec):  # the fs twin has it
-                        continue
-                    time.sleep(args.pause)
-                    other_try = other.run_row(spec, server, kesload, args.duration, args.warmup)
-                    print_try(other_try, f"{other.name}: ")
-                    other_tries[prefix].append(other_try)
-            best = best_of(tries)
-            for prefix, found in other_tries.items():
-                if found:
-                    best.add_yardstick(prefix, best_of(found))
-            results.append(best)
-            if args.pause and i + 1 < len(rows):
+        done = 0
+        for group in measured_together(rows):
+            tries: dict[RowSpec, list[RowResult]] = {spec: [] for spec in group}
+            other_tries = {spec: {prefix: [] for prefix in yardsticks} for spec in group}
+            for n in range(args.repeat):
+                for k, spec in enumerate(group if n % 2 == 0 else group[::-1]):
+                    server = servers.get(spec.store)
+                    if n == 0 or len(group) > 1:
+                        row_number = done + group.index(spec) + 1
+                        print(f"[{row_number}/{len(rows)}] {spec.label} …", flush=True)
+                    if k:
+                        time.sleep(args.pause)
+                    result = run_row(
+                        spec,
+                        server,
+                        kesload,
+                        args.duration,
+                        args.warmup,
+                        profile_dir,
+                        args.profile_rate,
+                        args.profile_native,
+                    )
+                    print_try(result)
+                    tries[spec].append(result)
+                    for prefix, other in yardsticks.items():
+                        if spec.store != "fs" or not other.applies(spec):  # the twin has it
+                            continue
+                        time.sleep(args.pause)
+                        other_try = other.run_row(spec, server, kesload, args.duration, args.warmup)
+                        print_try(other_try, f"{other.name}: ")
+                        other_tries[spec][prefix].append(other_try)
+            for spec in group:
+                best = best_of(tries[spec])
+                for prefix, found in other_tries[spec].items():
+                    if found:
+                        best.add_yardstick(prefix, best_of(found))
+                results.append(best)
+            done += len(group)
+            if args.pause and done < len(rows):
                 time.sleep(args.pause)  # let TIME_WAIT and the server settle
         server = servers.get(rows[0].store)  # the server whose idle memory was recorded
         if server.alive():  # memory once the load is over (after the workers' heap trim)
