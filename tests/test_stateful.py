@@ -340,6 +340,30 @@ def test_the_enclave_of_a_request_and_its_errors(stateful: StatefulServers) -> N
         admin.ok("DELETE", "/v1/enclave/delete/tenant")  # empty: no force needed
 
 
+def test_the_header_is_read_in_any_case_and_a_held_enclave_stays_checked(
+    stateful: StatefulServers,
+) -> None:
+    """The enclave a worker already holds is found from the header alone (no query
+    string): in any letter case, and never in place of a check the request still needs."""
+    server = stateful.start()
+    with server.client(stateful.admin) as client:
+        client.put("/v1/enclave/create/tenant").raise_for_status()
+        for header in ("Kes-Enclave", "KES-ENCLAVE", "kes-enclave"):
+            created = client.put(f"/v1/key/create/k-{header}", headers={header: "tenant"})
+            assert created.status_code == 200, created.text
+        listing = client.get("/v1/key/list/*", headers={"kEs-EnClAvE": "tenant"}).json()
+        assert listing == {"names": ["k-KES-ENCLAVE", "k-Kes-Enclave", "k-kes-enclave"]}
+        assert client.get("/v1/key/list/*").json() == {"names": []}  # none in default
+        both = client.get(  # held, but a query string is still compared with the header
+            "/v1/key/list/*", headers={"Kes-Enclave": "tenant"}, params={"enclave": "default"}
+        )
+        assert both.status_code == 400
+        first = client.get("/v1/key/list/*", headers={"Kes-Enclave": "tenant", "X": "1"})
+        other = client.get("/v1/key/list/*", headers={"Kes-Enclave": "default", "x-b": "kes"})
+        assert first.status_code == other.status_code == 200
+        assert len(first.json()["names"]) == 3 and other.json() == {"names": []}
+
+
 def _assign(admin: Tenant, policy: str, allow: list[str], identity: str) -> None:
     """A run-time policy and its identity (the legacy API's write routes), in the
     admin's enclave."""

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from pykes.api.context import Context, ServerFacts
 from pykes.api.messages import Request
-from pykes.api.selector import DEFAULT_ENCLAVE, named_enclave
+from pykes.api.selector import DEFAULT_ENCLAVE, header_enclave, named_enclave
 from pykes.api.stored import StoredEnclaves
 from pykes.auth.authorizer import Authorizer
 from pykes.auth.ephemeral import Assignment, EphemeralPolicy, FixedPolicies, Snapshot
@@ -60,6 +60,20 @@ class Tenants:
         self._contexts: dict[str, Context] = {}
 
     # --- one request ---------------------------------------------------------------
+
+    def selected(self, req: Request) -> Context | None:
+        """The context of the enclave a routed ``req`` names, if this worker holds it
+        and ``req`` has no query string (the usual request): one header scan and one
+        dict lookup, no coroutine. None: ``request_context`` decides. Only valid names
+        are ever held, so a hit needs no name check."""
+        if req.query:
+            return None
+        if self._generation[0] != self._seen:
+            self._catch_up()
+        route = req.route
+        if route is not None and not route.in_enclave:
+            return self._contexts.get(DEFAULT_ENCLAVE)
+        return self._contexts.get(header_enclave(req) or DEFAULT_ENCLAVE)
 
     async def request_context(self, req: Request, proxy: TLSProxy) -> Context:
         """The context ``req`` acts in: the enclave it names (enclave administration

@@ -53,11 +53,13 @@ class KeyVersions(Mapping[int, KeyVersion]):
     """A ring's versions by number, ascending, held in their stored encoding and each
     decoded on first use. Immutable: the changes return a new mapping."""
 
-    __slots__ = ("_encoded", "_decoded")
+    __slots__ = ("_encoded", "_decoded", "latest")
 
     def __init__(self, encoded: dict[int, bytes], decoded: dict[int, KeyVersion] | None = None):
         self._encoded = encoded
         self._decoded = {} if decoded is None else decoded
+        # The highest number (0: none), kept: every generate and decrypt asks for it.
+        self.latest = next(reversed(encoded), 0)
 
     @classmethod
     def of(cls, keys: Mapping[int, KeyVersion]) -> KeyVersions:
@@ -128,7 +130,7 @@ class KeyRing:
     @property
     def latest(self) -> int:
         """The number of the version new ciphertexts are made with (the highest one)."""
-        return next(reversed(self.versions))
+        return self.versions.latest
 
     @property
     def current(self) -> KeyVersion:
