@@ -1,7 +1,8 @@
 """Instructions (callgrind) and system calls (strace -c) per request of a pykes server,
 for a kesload row — repeatable where req/s and CPU time are not (a shared 2-core box).
 
-Starts ``kes server --workers 1`` (bench config: fs keystore, audit on) under
+Starts ``kes server --workers 1`` (bench config: fs keystore or ``--store``'s enclave,
+audit on) under
 ``valgrind --tool=callgrind`` or ``strace -f``, warms up with kesload, zeroes the
 counters, runs ``--requests`` measured requests, and prints the server processes'
 instructions (callgrind: Ir) or syscalls per request. ``PYKES_TLS`` and
@@ -38,6 +39,7 @@ from kesbench.pykes_server import (
 )
 from kesbench.row_run import kesload_command
 from kesbench.servers import BenchServer, free_port
+from kesbench.stores import STORES
 
 
 def children(pid: int) -> list[int]:
@@ -69,11 +71,18 @@ def main() -> int:
     p.add_argument("--new-conn", action="store_true")
     p.add_argument("--http2", action="store_true")
     p.add_argument("--src", type=Path, default=None, help="pykes src/ (PYTHONPATH)")
+    p.add_argument(
+        "--store",
+        choices=tuple(STORES),
+        default="fs",
+        help="where the keys are (kesbench/stores.py): fs, or a stateful store's enclave",
+    )
     args = p.parse_args()
+    store = STORES[args.store]
     with tempfile.TemporaryDirectory(prefix="tls-cg-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        api_key, _identity, config, ca = write_server_files(workdir, port, audit=True)
+        api_key, _identity, config, ca = write_server_files(workdir, port, True, store)
         kes = Path(sys.executable).parent / "kes"
         server_cmd = [str(kes), "server", "--config", str(config), "--workers", "1"]
         server_cmd += ["--addr", f"127.0.0.1:{port}"]
@@ -98,7 +107,8 @@ def main() -> int:
             stderr=(workdir / "server.stderr").open("wb"),
             start_new_session=True,
         )
-        server = BenchServer(proc, port, workdir, api_key, ca, workdir / "server.stderr")
+        stderr_file = workdir / "server.stderr"
+        server = BenchServer(proc, port, workdir, api_key, ca, stderr_file, enclave=store.enclave)
         try:
             wait_ready(server, timeout=600)
             create_bench_key(server)

@@ -20,11 +20,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from vault_harness import VaultServer, find_binary
 
@@ -288,3 +290,13 @@ def start_cluster(
         cluster.stop()
         raise
     return cluster
+
+
+@pytest.fixture(scope="module", name="cluster")
+def cluster_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoCluster]:
+    """``cluster``: one cluster for a test module that imports this, ~4 s to start."""
+    c = start_cluster(tmp_path_factory.mktemp("bao"))
+    try:
+        yield c
+    finally:
+        c.stop()

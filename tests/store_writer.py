@@ -1,11 +1,12 @@
-"""A second process on a stateful store file, for tests/test_store.py.
+"""A second process on a stateful store, for tests/test_store.py.
 
-    python store_writer.py import <db> <enclave> <count>   import <count> keys from
+    python store_writer.py import <engine> <enclave> <count>   import <count> keys from
         concurrent tasks, printing "ok <i>" once each import is acknowledged
-    python store_writer.py rotate <db> <enclave> <key> <count>   rotate one key <count>
-        times, printing "done" at the end
+    python store_writer.py rotate <engine> <enclave> <key> <count>   rotate one key
+        <count> times, printing "done" at the end
 
-The seal key comes from the environment variable PYKES_TEST_SEAL.
+<engine> is an SQLite file or ``vault`` (tests/store_backings.py). The seal key comes
+from the environment variable PYKES_TEST_SEAL.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import asyncio
 import hashlib
 import sys
 
-from pykes.store import EnclaveStore, SoftwareSeal, SQLiteEngine
+from pykes.store import EnclaveStore, SoftwareSeal
+from store_backings import open_engine
 
 TASKS = 32
 
@@ -28,13 +30,14 @@ def key_name(i: int) -> str:
     return f"crash-{i:04d}"
 
 
-async def open_store(db: str) -> EnclaveStore:
-    engine = await SQLiteEngine.open(db)
-    return await EnclaveStore.open(engine, SoftwareSeal.from_env("PYKES_TEST_SEAL"))
+async def open_store(engine: str) -> EnclaveStore:
+    return await EnclaveStore.open(
+        await open_engine(engine), SoftwareSeal.from_env("PYKES_TEST_SEAL")
+    )
 
 
-async def import_keys(db: str, enclave: str, count: int) -> None:
-    store = await open_store(db)
+async def import_keys(engine: str, enclave: str, count: int) -> None:
+    store = await open_store(engine)
     numbers = iter(range(count))
 
     async def importer() -> None:
@@ -46,8 +49,8 @@ async def import_keys(db: str, enclave: str, count: int) -> None:
     await store.close()
 
 
-async def rotate(db: str, enclave: str, name: str, count: int) -> None:
-    store = await open_store(db)
+async def rotate(engine: str, enclave: str, name: str, count: int) -> None:
+    store = await open_store(engine)
     for _ in range(count):
         await store.rotate_key(enclave, name)
     await store.close()

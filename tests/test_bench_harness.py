@@ -91,7 +91,7 @@ def test_row_result_from_kesload_carries_the_go_reference() -> None:
 def test_matrix_ids_and_selection() -> None:
     rows = matrix.full_matrix()
     ids = [r.id for r in rows]
-    assert len(ids) == len(set(ids)) == 3 * 3 * 2 + 2
+    assert len(ids) == len(set(ids)) == 3 * 3 * 2 + 2 + 2 * 3 * 2  # + generate/decrypt-sqlite
     assert set(matrix.GO_REFERENCE) <= set(ids)
     assert set(matrix.QUICK_ROWS) <= set(ids)
     assert "generate-c8-h1-newconn" in ids and "generate-c1000-h1" in ids
@@ -99,11 +99,55 @@ def test_matrix_ids_and_selection() -> None:
     quick = matrix.select_rows(rows, None, quick=True)
     assert [r.id for r in quick] == [i for i in ids if i in matrix.QUICK_ROWS]
     picked = matrix.select_rows(rows, "generate-c64-*, decrypt-c1-h2", quick=False)
-    assert [r.id for r in picked] == ["generate-c64-h1", "generate-c64-h2", "decrypt-c1-h2"]
+    assert [r.id for r in picked] == [
+        "generate-c64-h1",
+        "generate-c64-h1-sqlite",
+        "generate-c64-h2",
+        "generate-c64-h2-sqlite",
+        "decrypt-c1-h2",
+    ]
     assert matrix.select_rows(rows, "*-h2", quick=True) == [
         r for r in quick if r.id == "generate-c64-h2"
     ]
     assert matrix.select_rows(rows, "nothing*", quick=False) == []
+
+
+def test_stateful_rows_follow_their_stateless_twin() -> None:
+    rows = matrix.full_matrix()
+    stateful = [r for r in rows if r.store != "fs"]
+    assert {r.op for r in stateful} == {"generate", "decrypt"}
+    loads = {(conc, http2) for conc in matrix.CONCURRENCY for http2 in (False, True)}
+    assert {(r.conc, r.http2) for r in stateful} == loads  # the keep-alive loads, no extras
+    assert not any(r.new_conn for r in stateful)
+    for r in stateful:
+        before = rows[rows.index(r) - 1]
+        assert before == r.stateless_twin and before.store == "fs"  # measured back to back
+        assert r.id == before.id + "-sqlite" and "sqlite store" in r.label
+
+
+def test_a_stateful_row_is_measured_together_with_its_twin() -> None:
+    rows = matrix.select_rows(matrix.full_matrix(), "generate-c1-h*,decrypt-c1-h1-sqlite", False)
+    ids = [[spec.id for spec in group] for group in matrix.measured_together(rows)]
+    assert ids == [
+        ["generate-c1-h1", "generate-c1-h1-sqlite"],
+        ["generate-c1-h2", "generate-c1-h2-sqlite"],
+        ["decrypt-c1-h1-sqlite"],  # its twin was not selected: alone
+    ]
+
+
+def test_stateful_rows_are_held_against_their_twin() -> None:
+    twin = results.RowResult.from_kesload(matrix.RowSpec("generate", 64, False), KESLOAD_OUTPUT)
+    spec = matrix.RowSpec("generate", 64, False, store="sqlite")
+    stateful = results.RowResult.from_kesload(spec, KESLOAD_OUTPUT)
+    stateful.rps = 9940.8
+    other = results.RowResult.from_kesload(matrix.RowSpec("decrypt", 64, False), KESLOAD_OUTPUT)
+    results.pair_with_stateless([twin, stateful, other])
+    assert stateful.store == "sqlite" and stateful.target_rps is None  # no Go reference
+    assert (stateful.stateless_rps, stateful.vs_stateless) == (12426.0, 0.8)
+    assert twin.vs_stateless is None and other.stateless_rps is None
+    alone = results.RowResult.failed(spec, "boom")
+    results.pair_with_stateless([alone])  # no twin in the run: nothing to hold it against
+    assert alone.stateless_rps is None and alone.vs_stateless is None
 
 
 def _run(rows: list[dict[str, object]]) -> dict[str, object]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PKI, RunningServer, go_build, load_bench_driver
+from conftest import PKI, RunningServer, go_build, load_bench_driver, start_server
 from pykes.pki.apikey import APIKey
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -113,3 +113,36 @@ def test_a_failed_setup_exits_with_its_reason(
     assert bad.returncode == 2 and bad.stderr.startswith(
         "kesload: client certificate: invalid API key"
     )
+
+
+def test_enclave_rows_act_in_the_named_enclave(
+    kesload: Path, tmp_path: Path, pki: PKI, request: pytest.FixtureRequest
+) -> None:
+    """--enclave sends Kes-Enclave: on a stateful pykes (the bench's SQLite store) the
+    load's key is created and used in that enclave only; an unknown enclave fails set-up."""
+    stores = load_bench_driver("stores")
+    admin = pki.client("admin")
+    config = (
+        f"version: v1\nadmin:\n  identity: {admin.identity}\n"
+        f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n"
+        f"{stores.SQLITE.config(tmp_path)}"
+    )
+    server = start_server(tmp_path, pki, config)
+    request.addfinalizer(server.stop)
+    credentials = _client_files(pki, "admin")
+
+    missing = _run(kesload, server, credentials, "--enclave", "tenant", "--op", "generate")
+    assert missing.returncode == 2
+    assert kesload_output.failure_reason(missing.stdout + missing.stderr) == (
+        "kesload: setup: create key: HTTP 404: enclave does not exist"
+    )
+    with server.client(admin) as client:
+        assert client.put("/v1/enclave/create/tenant").status_code == 200
+    for op in ("generate", "decrypt"):
+        done = _run(kesload, server, credentials, "--enclave", "tenant", "--op", op, "--verify")
+        assert done.returncode == 0, done.stderr
+        assert kesload_output.parse_result_line(done.stdout)["errors"] == 0
+    with server.client(admin) as client:
+        in_tenant = client.get("/v1/key/describe/load-key", headers={"Kes-Enclave": "tenant"})
+        assert in_tenant.status_code == 200
+        assert client.get("/v1/key/describe/load-key").status_code == 404  # not in default

@@ -1,6 +1,7 @@
 """``kes migrate`` (docs/compat/cli.md §11) round trip through every persistent keystore backend:
 fs → backend → a second, empty fs keystore, raw values byte-identical, names identical;
-re-running with ``--merge`` copies nothing twice and overwrites nothing.
+re-running with ``--merge`` copies nothing twice and overwrites nothing; and from every
+backend into an enclave of a stateful store, each key version 1 of a ring byte for byte.
 
 The migration is the real ``pykes.cli.migrate._migrate`` (config files loaded with
 ``load_config``, the listing, copy and merge logic, the progress/summary output). The
@@ -45,8 +46,12 @@ from keystore_backends import (  # noqa: F401
     vault_kv2_fixture,
 )
 from pykes.cli.migrate import _migrate
+from pykes.config import load_config
+from pykes.crypto import decode_key_version, encode_key_version, generate_key_version
 from pykes.keystore import FSKeyStore
 from pykes.keystore.fs import TEMP_PREFIX
+from pykes.store import generate_seal_key
+from pykes.store.factory import open_store
 
 REPLAY_COUNT = 150
 COUNTS = {"fs": 1000, "aws": 250, "vault": 250}
@@ -77,6 +82,24 @@ def _summary(out: str) -> str:
     return out.splitlines()[-1]
 
 
+def _route_placeholder(
+    monkeypatch: pytest.MonkeyPatch, name: str, placeholder: Path, env: BackendEnv
+) -> list[str]:
+    """Make the fs section at ``placeholder`` connect to backend ``name`` (see the module
+    docstring); returns the list each such connection is noted in."""
+    real_connect = factory.connect_keystore
+    opened: list[str] = []
+
+    async def connect(config: Any) -> Any:
+        if config.kind == "fs" and Path(config.path) == placeholder and name != "fs":
+            opened.append(name)
+            return await BACKENDS[name].open(env)
+        return await real_connect(config)
+
+    monkeypatch.setattr(factory, "connect_keystore", connect)
+    return opened
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_migrate_round_trip_and_merge(
     name: str,
@@ -100,16 +123,7 @@ def test_migrate_round_trip_and_merge(
         configs[label].write_text(config_yaml(pki, "disabled", directory))
     values = _fill_fs(src_dir, count, rng)
 
-    real_connect = factory.connect_keystore
-    opened: list[str] = []
-
-    async def connect(config: Any) -> Any:
-        if config.kind == "fs" and Path(config.path) == placeholder and name != "fs":
-            opened.append(name)
-            return await backend.open(env)
-        return await real_connect(config)
-
-    monkeypatch.setattr(factory, "connect_keystore", connect)
+    opened = _route_placeholder(monkeypatch, name, placeholder, env)
 
     async def migrate(src: str, dst: str, *, merge: bool = False) -> str:
         capsys.readouterr()
@@ -166,3 +180,65 @@ def test_migrate_round_trip_and_merge(
     asyncio.run(scenario())
     if name != "fs":
         assert opened == [name] * 4  # every backend side went to the real backend
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_migrate_into_an_enclave(
+    name: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pki: PKI,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """From every backend into an enclave of a stateful store (docs/stateful.md): each
+    stored key, a legacy JSON one included, becomes version 1 of a ring byte for byte."""
+    backend = BACKENDS[name]
+    env = BackendEnv(tmp_path, {n: request.getfixturevalue(n) for n in backend.needs})
+    placeholder = tmp_path / ("keys" if name == "fs" else "backend-placeholder")
+    source = tmp_path / "src.yml"
+    source.write_text(config_yaml(pki, "disabled", placeholder))
+    (tmp_path / "root.seal").write_text(generate_seal_key().text() + "\n")
+    target = tmp_path / "stateful.yml"
+    target.write_text(
+        f"admin:\n  identity: disabled\n"
+        f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n"
+        f"store:\n  sqlite:\n    path: {tmp_path / 'pykes.db'}\n"
+        f"  seal:\n    file: {tmp_path / 'root.seal'}\n"
+    )
+    opened = _route_placeholder(monkeypatch, name, placeholder, env)
+    values = {f"enc-{i:02d}": encode_key_version(generate_key_version()) for i in range(20)}
+    values["enc-legacy"] = b'{"bytes":"' + base64.b64encode(os.urandom(32)) + b'"}'
+
+    async def scenario() -> None:
+        if backend.reset is not None:
+            await backend.reset(env)
+        store = await backend.open(env)
+        try:
+            for key, value in values.items():
+                await store.create(key, value)
+        finally:
+            await store.close()
+
+        rc = await _migrate(str(source), str(target), "*", False, False, "tenant", True)
+        assert rc == 0
+        out = capsys.readouterr().out
+        assert _summary(out) == f"Migrated {len(values):6d} keys successfully!"
+
+        config = load_config(str(target)).store
+        assert config is not None
+        stateful = await open_store(config)
+        try:
+            assert sorted(await stateful.list_keys("tenant")) == sorted(values)
+            for key, value in values.items():
+                ring = await stateful.get_key("tenant", key)
+                assert (list(ring.versions), ring.versions.encoded(1)) == ([1], value), key
+                sealed = ring.version(1).encrypt(b"probe")  # the migrated key works
+                assert decode_key_version(value).decrypt(sealed) == b"probe"
+            assert await stateful.list_keys("default") == []
+        finally:
+            await stateful.close()
+
+    asyncio.run(scenario())
+    if name != "fs":
+        assert opened == [name]  # the source was the real backend

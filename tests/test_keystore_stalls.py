@@ -106,11 +106,11 @@ def _vendor_bound() -> float:
 
 async def _vault(services: dict[str, Any], url: str) -> Stalled:
     from pykes.keystore import vault
-    from pykes.keystore.vault_http import VaultError, VaultHTTP
+    from pykes.vault.client import client_for
+    from pykes.vault.http import VaultError
 
     config = dataclasses.replace(services["vault_kv2"], endpoint=f"http://{url}")
-    http = VaultHTTP(config.endpoint, namespace=config.namespace, timeout=REQUEST_TIMEOUT)
-    store = vault.VaultKeyStore(config, http, vault.login_method(config))
+    store = vault.VaultKeyStore(config, client_for(config, timeout=REQUEST_TIMEOUT))
     return Stalled(store, (KeyStoreUnreachable, VaultError), REQUEST_TIMEOUT + MARGIN, 0.3)
 
 

@@ -42,7 +42,8 @@ from pykes.keystore.vault import (
     VaultUnreachable,
     connect,
 )
-from pykes.keystore.vault_http import VaultHTTP
+from pykes.vault.client import VaultClient
+from pykes.vault.http import VaultHTTP
 from vault_harness import (
     VaultServer,
     external_server,
@@ -594,7 +595,7 @@ def test_hanging_vault_times_out(hanging_endpoint: str) -> None:
             await connect(config, timeout=0.5)
         assert time.monotonic() - start < 3
         http = VaultHTTP(hanging_endpoint, timeout=0.3)
-        store = VaultKeyStore(config, http, method=None)  # type: ignore[arg-type]
+        store = VaultKeyStore(config, VaultClient(http, None, 0))
         start = time.monotonic()
         with pytest.raises(KeyStoreUnreachable):
             await store.status()

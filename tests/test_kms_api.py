@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -416,20 +417,35 @@ def test_the_kms_routes_methods_and_the_kes_api_beside_them(kms: KMS) -> None:
 
 
 def test_kms_requests_are_audited_and_counted(kms: KMS, enclave: str) -> None:
+    """Each KMS request is counted and has an audit line naming the enclave of its path
+    (whether the worker held the enclave's context or not); ``/v1/kms`` names none."""
+
     def counted() -> float:
         text = kms.admin.get("/v1/metrics").text
         counters = ("kes_http_request_success", "kes_http_request_error")
         return sum(float(line.split()[-1]) for line in text.splitlines()
                    if line.startswith(counters))  # fmt: skip
 
+    kms.ok(None, Command.ENCLAVE_CREATE, [rq.CreateEnclaveRequest(Name="kms-audited")], None)
     before = counted()
     kms.error(enclave, Command.KEY_STATUS, [rq.KeyStatusRequest(Name="audited-missing")])
     kms.ok(enclave, Command.KEY_LIST, [rq.ListRequest(Prefix="audited")], rs.ListKeysResponse)
-    assert counted() - before == 2
-    lines = [json.loads(line) for line in kms.server.stdout.read_text().splitlines()
-             if f"/v1/kms/{enclave}" in line]  # fmt: skip
-    statuses = [e["response"]["code"] for e in lines if "response" in e]
-    assert 404 in statuses and 200 in statuses
+    for _ in range(2):  # a new enclave: its context read, then held
+        kms.ok("kms-audited", Command.KEY_LIST, [rq.ListRequest()], rs.ListKeysResponse)
+    assert counted() - before == 4
+    deadline = time.monotonic() + 10
+    while True:  # (the audit lines reach stdout right after the answers)
+        lines = [json.loads(line)["request"] for line in kms.server.stdout.read_text().splitlines()
+                 if line.startswith('{"time"') and '"/v1/kms' in line]  # fmt: skip
+        named = [(r.get("enclave"), r["path"]) for r in lines]
+        if named[-1:] == [("kms-audited", "/v1/kms/kms-audited")] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert (
+        named[-4:]
+        == [(enclave, f"/v1/kms/{enclave}")] * 2 + [("kms-audited", "/v1/kms/kms-audited")] * 2
+    )
+    assert (None, "/v1/kms") in named
 
 
 def test_a_stateless_server_has_no_kms_api(server_factory, pki: PKI) -> None:

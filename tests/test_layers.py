@@ -25,15 +25,16 @@ FLOORS = {
     "pki": 2,  # identities, API keys, certificates
     "config": 2,
     "kms": 2,  # the KMS API's commands, messages and frames (server and clients)
-    "keystore": 3,
-    "store": 3,  # stateful mode: sealed enclaves, key rings, policies, identities
-    "auth": 3,
-    "observe": 3,
-    "api": 4,  # route tables, pipeline, context, handlers: never a socket
-    "wire": 5,  # TLS, HTTP/1.1, HTTP/2: never keys or policies
-    "process": 6,
-    "client": 6,
-    "cli": 7,
+    "vault": 3,  # the Vault/OpenBao client under the Vault keystore and the store's engine
+    "keystore": 4,
+    "store": 4,  # stateful mode: sealed enclaves, key rings, policies, identities
+    "auth": 4,
+    "observe": 4,
+    "api": 5,  # route tables, pipeline, context, handlers: never a socket
+    "wire": 6,  # TLS, HTTP/1.1, HTTP/2: never keys or policies
+    "process": 7,
+    "client": 7,
+    "cli": 8,
 }
 ALONE_MAY_USE = {"base", "goformat", "pki", "kms"}
 

@@ -28,9 +28,11 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "tra
 LEGACY_PREFIXES = (
     "/v1/key/bulk/decrypt/",
     "/v1/policy/write/",
+    "/v1/policy/create/",  # the 2023 stateful API (kms-go Enclave), docs/stateful.md
     "/v1/policy/assign/",
     "/v1/policy/delete/",
     "/v1/identity/assign/",
+    "/v1/identity/create/",
     "/v1/identity/delete/",
     "/v1/identity/forget/",
     "/v1/log/audit/trace",

@@ -34,7 +34,7 @@ import httpx
 import pytest
 import yaml
 
-from bao_cluster import BaoCluster, start_cluster
+from bao_cluster import BaoCluster, cluster_fixture  # noqa: F401 (the fixture cluster)
 from conftest import PKI, REPO, ClientIdentity, RunningServer, free_port, kes_command, until
 from conftest import wait_until_serving as _wait_tcp
 from pykes.client import Client
@@ -48,15 +48,6 @@ CONTEXT = b'{"bucket":"scaleout"}'
 
 
 # ------------------------------------------------------------------ fixtures / helpers
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoCluster]:
-    c = start_cluster(tmp_path_factory.mktemp("bao"))
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
 @pytest.fixture(scope="module")
 def store(cluster: BaoCluster) -> VaultKeyStoreConfig:
     """One K/V v2 engine + AppRole shared by every pykes node in this module."""

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +131,10 @@ def test_store_block_and_its_errors() -> None:
         sqlite + "  seal:\n    file: a\n    env: B\n": "kesconf: invalid store config: "
         "invalid seal: more than one seal key specified (want 'file' or 'env')",
         "store:\n  seal:\n    file: a\n": "kesconf: invalid store config: "
-        "no engine specified (want 'sqlite')",
+        "no engine specified (want 'sqlite' or 'vault')",
+        sqlite + "  vault:\n    endpoint: https://bao:8200\n  seal:\n    file: a\n": (
+            "kesconf: invalid store config: 'sqlite' and 'vault' are both specified: use one engine"
+        ),
         "store:\n  sqlite: {}\n  seal:\n    file: a\n": "kesconf: invalid store config: "
         "invalid sqlite store: no path specified",
     }
@@ -337,6 +342,30 @@ def test_the_enclave_of_a_request_and_its_errors(stateful: StatefulServers) -> N
         admin.ok("PUT", "/v1/enclave/create/tenant")  # the same name again: empty
         assert Tenant(client, "tenant").call("GET", "/v1/key/describe/k").status_code == 404
         admin.ok("DELETE", "/v1/enclave/delete/tenant")  # empty: no force needed
+
+
+def test_the_header_is_read_in_any_case_and_a_held_enclave_stays_checked(
+    stateful: StatefulServers,
+) -> None:
+    """The enclave a worker already holds is found from the header alone (no query
+    string): in any letter case, and never in place of a check the request still needs."""
+    server = stateful.start()
+    with server.client(stateful.admin) as client:
+        client.put("/v1/enclave/create/tenant").raise_for_status()
+        for header in ("Kes-Enclave", "KES-ENCLAVE", "kes-enclave"):
+            created = client.put(f"/v1/key/create/k-{header}", headers={header: "tenant"})
+            assert created.status_code == 200, created.text
+        listing = client.get("/v1/key/list/*", headers={"kEs-EnClAvE": "tenant"}).json()
+        assert listing == {"names": ["k-KES-ENCLAVE", "k-Kes-Enclave", "k-kes-enclave"]}
+        assert client.get("/v1/key/list/*").json() == {"names": []}  # none in default
+        both = client.get(  # held, but a query string is still compared with the header
+            "/v1/key/list/*", headers={"Kes-Enclave": "tenant"}, params={"enclave": "default"}
+        )
+        assert both.status_code == 400
+        first = client.get("/v1/key/list/*", headers={"Kes-Enclave": "tenant", "X": "1"})
+        other = client.get("/v1/key/list/*", headers={"Kes-Enclave": "default", "x-b": "kes"})
+        assert first.status_code == other.status_code == 200
+        assert len(first.json()["names"]) == 3 and other.json() == {"names": []}
 
 
 def _assign(admin: Tenant, policy: str, allow: list[str], identity: str) -> None:
@@ -635,3 +664,41 @@ def test_deleted_and_too_old_versions_and_bad_versions(stateful: StatefulServers
             ("PUT", "/v1/key/version/minimum/k/3"),
         ]:
             assert kes.call(method, path).status_code == 403, path
+
+
+# ------------------------------------------------------------------ the audit log
+def _audit_requests(server: RunningServer, paths: set[str], count: int) -> list[dict]:
+    """The ``request`` objects of the audit lines (stdout) for ``paths``, in order."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = server.stdout.read_text().splitlines()
+        found = [json.loads(line)["request"] for line in lines if line.startswith('{"time"')]
+        found = [r for r in found if r["path"] in paths]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_each_audit_line_names_the_enclave_of_its_request(
+    stateful: StatefulServers, pki: PKI
+) -> None:
+    """2023 KES's audit lines named the enclave (docs/compat/observability.md §2.4): an
+    operator tells tenants apart in one log. The enclave is written after ``ip``, as
+    there; enclave administration names its enclave in the path only."""
+    server = stateful.start("log:\n  audit: on\n")
+    with server.client(stateful.admin) as c:
+        Tenant(c, None).ok("PUT", "/v1/enclave/create/audit-a")
+        Tenant(c, "audit-a", "header").ok("POST", "/v1/key/create/audited")
+        Tenant(c, "audit-a", "query").call("POST", "/v1/key/create/audited")  # 400: exists
+        Tenant(c, None).call("POST", "/v1/key/generate/audited")  # 404 in default
+        Tenant(c, "no-such").call("POST", "/v1/key/generate/audited")  # 404 enclave
+    paths = {"/v1/enclave/create/audit-a", "/v1/key/create/audited", "/v1/key/generate/audited"}
+    requests = _audit_requests(server, paths, 5)
+    assert [(r.get("enclave"), r["path"]) for r in requests] == [
+        (None, "/v1/enclave/create/audit-a"),
+        ("audit-a", "/v1/key/create/audited"),
+        ("audit-a", "/v1/key/create/audited"),
+        ("default", "/v1/key/generate/audited"),
+        ("no-such", "/v1/key/generate/audited"),
+    ]
+    assert list(requests[1]) == ["ip", "enclave", "path", "identity"]

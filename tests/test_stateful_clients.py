@@ -97,13 +97,18 @@ def _assign_tenant(kes: StatefulKES) -> None:
         assert r.status_code == 200, r.text
 
 
-@pytest.fixture(scope="module")
-def stateful(tmp_path_factory: pytest.TempPathFactory, pki: PKI) -> Iterator[StatefulKES]:
-    root = tmp_path_factory.mktemp("stateful")
+def start_stateful(root: Path, pki: PKI) -> StatefulKES:
+    """A stateful server on a new store in ``root`` (a fresh seal key), with a new admin."""
     (root / "root.seal").write_text(generate_seal_key().text() + "\n")
     (root / "root.seal").chmod(0o600)
     kes = StatefulKES(root, pki, APIKey.generate(), APIKey.generate())
     kes.start()
+    return kes
+
+
+@pytest.fixture(scope="module")
+def stateful(tmp_path_factory: pytest.TempPathFactory, pki: PKI) -> Iterator[StatefulKES]:
+    kes = start_stateful(tmp_path_factory.mktemp("stateful"), pki)
     with kes.client() as admin:
         for name in ("a", "b"):
             admin.create_enclave(name)

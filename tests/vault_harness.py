@@ -8,7 +8,8 @@
   (root-capable token) instead — point the suite at a real HashiCorp Vault this way.
   ``VAULT_CACERT`` is honoured for an https address.
 * :func:`kes_config` provisions a K/V mount, a policy and an AppRole on a server and
-  returns the matching ``keystore.vault`` config for ``pykes.keystore.vault.connect``.
+  returns the matching ``keystore.vault`` config for ``pykes.keystore.vault.connect``;
+  :func:`store_config` does the same for a stateful store (``pykes.store.vault``).
 
 :class:`VaultServer` wraps the HTTP API with the root token for set-up: mounting
 engines under unique names (so a shared external server is not disturbed), policies,
@@ -299,9 +300,22 @@ def kv_policy(engine: str, version: int, sub: str = "*") -> str:
 def keystore_yaml(config: VaultKeyStoreConfig, prefix: str = "", endpoint: str = "") -> str:
     """The ``keystore:`` section of a pykes config file for ``config`` (AppRole login,
     a 1 s sealed-check; ``endpoint`` replaces the config's), as docs/deploy.md writes it."""
+    return "keystore:\n" + _vault_yaml(config, prefix, endpoint)
+
+
+def store_yaml(config: VaultKeyStoreConfig, seal_file: Path, endpoint: str = "") -> str:
+    """The ``store:`` section of a stateful pykes on ``config``'s engine (as
+    :func:`keystore_yaml` writes ``keystore.vault``), sealed by the key in ``seal_file``."""
+    return (
+        "store:\n"
+        + _vault_yaml(config, config.prefix, endpoint)
+        + (f"  seal:\n    file: {seal_file}\n")
+    )
+
+
+def _vault_yaml(config: VaultKeyStoreConfig, prefix: str, endpoint: str) -> str:
     assert config.approle is not None
     return (
-        "keystore:\n"
         "  vault:\n"
         f"    endpoint: {endpoint or config.endpoint}\n"
         f"    engine: {config.engine}\n"
@@ -316,13 +330,46 @@ def keystore_yaml(config: VaultKeyStoreConfig, prefix: str = "", endpoint: str =
     )
 
 
+def store_policy(engine: str) -> str:
+    """HCL rules for a pykes store on ``engine`` (``pykes.store.vault``): read, create,
+    update and patch records, destroy versions, list with metadata, read the settings."""
+    return (
+        f'path "{engine}/data/*" {{ capabilities = ["create","read","update","patch"] }}\n'
+        f'path "{engine}/destroy/*" {{ capabilities = ["update"] }}\n'
+        f'path "{engine}/metadata/*" {{ capabilities = ["read"] }}\n'
+        f'path "{engine}/detailed-metadata/*" {{ capabilities = ["list"] }}\n'
+        f'path "{engine}/config" {{ capabilities = ["read"] }}'
+    )
+
+
 def kes_config(
     server: VaultServer, version: int = 1, *, ttl: str = "1h", max_ttl: str = "24h", **kw: Any
 ) -> VaultKeyStoreConfig:
     """Mount a fresh K/V engine with an AppRole allowed to use it and return the
     keystore config (``kw`` overrides fields, e.g. ``prefix`` or ``status_ping``)."""
     engine = server.enable_kv(version)
-    policy = server.policy(kv_policy(engine, version))
+    return _approle_config(server, engine, kv_policy(engine, version), version, ttl, max_ttl, kw)
+
+
+def store_config(server: VaultServer, **kw: Any) -> VaultKeyStoreConfig:
+    """Mount a fresh K/V v2 engine set up for a pykes store (one version per secret) with
+    an AppRole allowed to use it, and return the ``keystore.vault``-shaped config that
+    ``pykes.store.vault.VaultEngine.connect`` takes."""
+    engine = server.enable_kv(2)
+    server.write(f"{engine}/config", {"max_versions": 1})
+    return _approle_config(server, engine, store_policy(engine), 2, "1h", "24h", kw)
+
+
+def _approle_config(
+    server: VaultServer,
+    engine: str,
+    rules: str,
+    version: int,
+    ttl: str,
+    max_ttl: str,
+    overrides: dict[str, Any],
+) -> VaultKeyStoreConfig:
+    policy = server.policy(rules)
     mount = server.enable_auth("approle")
     role_id, secret_id = server.approle(mount, [policy], ttl=ttl, max_ttl=max_ttl)
     config = VaultKeyStoreConfig(
@@ -332,6 +379,6 @@ def kes_config(
         approle=VaultAppRoleConfig(engine=mount, id=role_id, secret=secret_id),
         tls=VaultTLSConfig(ca=server.verify if isinstance(server.verify, str) else ""),
     )
-    for name, value in kw.items():
+    for name, value in overrides.items():
         setattr(config, name, value)
     return config

@@ -27,7 +27,7 @@ from kesbench.pinning import PIN, pin_cpus
 from kesbench.profiling import summarize_profiles
 from kesbench.provenance import export_ref, git_info, machine_info
 from kesbench.pykes_server import ServerOptions, measure_startup, server_package_path
-from kesbench.report import print_comparison, print_run_footer, print_table
+from kesbench.report import print_comparison, print_run_footer, print_stateful, print_table
 from kesbench.results import SCHEMA, RowResult, apply_factor, best_of, load_run, save_run
 from kesbench.sampling import FLOOR_IMPORTS, loadavg, python_floor_mb
 from kesbench.yardsticks import run_baseline
@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print()
     print_table(([baseline] if baseline else []) + list(results), title, factor)
+    print_stateful(results)
     print_run_footer(run, baseline, workers)
     if profile_dir is not None:
         summarize_profiles((r.id for r in results), profile_dir)
@@ -230,7 +231,7 @@ def new_run_record(
             "package": server_package_path(src),
             "workers": workers,
             "audit": args.audit,
-            "keystore": "fs",
+            "keystore": "fs",  # the stateless rows; the stateful rows' stores: run["stores"]
         },
         "settings": {
             "duration_s": args.duration,

@@ -7,30 +7,44 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kesbench.stores import STATEFUL_OPS, STATEFUL_STORES
+
 OPS = ("generate", "decrypt", "encrypt")
 CONCURRENCY = (1, 8, 64)
 
 
 @dataclass(frozen=True)
 class RowSpec:
-    """One benchmark row: an operation at a concurrency over one protocol."""
+    """One benchmark row: an operation at a concurrency over one protocol, on the
+    stateless ``fs`` keystore or in an enclave of a stateful store (kesbench/stores.py)."""
 
     op: str
     conc: int
     http2: bool
     new_conn: bool = False
+    store: str = "fs"
 
     @property
     def id(self) -> str:
         proto = "h2" if self.http2 else "h1"
         suffix = "-newconn" if self.new_conn else ""
-        return f"{self.op}-c{self.conc}-{proto}{suffix}"
+        return f"{self.op}-c{self.conc}-{proto}{suffix}{self.store_suffix}"
+
+    @property
+    def store_suffix(self) -> str:
+        return "" if self.store == "fs" else f"-{self.store}"
+
+    @property
+    def stateless_twin(self) -> RowSpec:
+        """The same load on the stateless server (itself for a stateless row)."""
+        return RowSpec(self.op, self.conc, self.http2, self.new_conn)
 
     @property
     def label(self) -> str:
         proto = "HTTP/2" if self.http2 else "HTTP/1.1"
         conn = ", new conn/request" if self.new_conn else ""
-        return f"{self.op} · {self.conc} conn · {proto}{conn}"
+        where = "" if self.store == "fs" else f" · {self.store} store, enclave"
+        return f"{self.op} · {self.conc} conn · {proto}{conn}{where}"
 
 
 @dataclass(frozen=True)
@@ -80,10 +94,16 @@ def normalised_target(target_rps: float | None, factor: float | None) -> float |
 
 
 def full_matrix() -> list[RowSpec]:
-    """generate / decrypt / encrypt × 1 / 8 / 64 conns × h1 / h2, then the two extras."""
-    rows = [
-        RowSpec(op, conc, http2) for op in OPS for conc in CONCURRENCY for http2 in (False, True)
-    ]
+    """generate / decrypt / encrypt × 1 / 8 / 64 conns × h1 / h2, then the two extras.
+    Each generate and decrypt row is followed by the same row in an enclave of every
+    stateful store (``…-sqlite``): held against it in the same minute of the run."""
+    rows = []
+    for op in OPS:
+        for conc in CONCURRENCY:
+            for http2 in (False, True):
+                rows.append(RowSpec(op, conc, http2))
+                if op in STATEFUL_OPS:
+                    rows += [RowSpec(op, conc, http2, store=s) for s in STATEFUL_STORES]
     rows.append(RowSpec("generate", 8, http2=False, new_conn=True))
     rows.append(RowSpec("generate", 1000, http2=False))
     return rows
@@ -92,10 +112,25 @@ def full_matrix() -> list[RowSpec]:
 QUICK_ROWS = (
     "generate-c1-h1",
     "generate-c64-h1",
+    "generate-c64-h1-sqlite",
     "generate-c64-h2",
     "decrypt-c64-h1",
+    "decrypt-c64-h1-sqlite",
     "generate-c8-h1-newconn",
 )
+
+
+def measured_together(rows: Sequence[RowSpec]) -> list[tuple[RowSpec, ...]]:
+    """``rows`` in order, a stateful row grouped with the stateless twin just before it:
+    a pair's repeats alternate which of the two runs first (drift within a pair then
+    counts against each in turn)."""
+    groups: list[tuple[RowSpec, ...]] = []
+    for spec in rows:
+        if spec.store != "fs" and groups and groups[-1] == (spec.stateless_twin,):
+            groups[-1] = (spec.stateless_twin, spec)
+        else:
+            groups.append((spec,))
+    return groups
 
 
 def select_rows(rows: Sequence[RowSpec], patterns: str | None, quick: bool) -> list[RowSpec]:

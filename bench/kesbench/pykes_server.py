@@ -1,5 +1,6 @@
-"""The pykes server under test: its config, its start with the bench key created and
-checked, and its start-up time."""
+"""The pykes server under test: its config (on any store of kesbench/stores.py), its
+start with the bench key created (in the store's enclave) and checked, and its
+start-up time."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ from typing import Any
 
 from kesbench.pinning import pinned
 from kesbench.servers import BenchServer, client_ssl_context, free_port, write_tls_files
+from kesbench.stores import FS, Store
 
 #: The key every row works on (created by ``create_bench_key``, named to kesload).
 KEY_NAME = "bench-key"
 
 
-def write_server_files(workdir: Path, port: int, audit: bool) -> tuple[str, str, Path, Path]:
-    """Certificates (``write_tls_files``), API key and config for one server; returns
-    (api_key, admin identity, config path, CA file)."""
+def write_server_files(
+    workdir: Path, port: int, audit: bool, store: Store = FS
+) -> tuple[str, str, Path, Path]:
+    """Certificates (``write_tls_files``), API key and config (keys on ``store``) for
+    one server; returns (api_key, admin identity, config path, CA file)."""
     api_key = write_tls_files(workdir)
-    (workdir / "keys").mkdir()
     config = workdir / "config.yml"
     config.write_text(
         "version: v1\n"
@@ -38,9 +41,7 @@ def write_server_files(workdir: Path, port: int, audit: bool) -> tuple[str, str,
         "log:\n"
         "  error: on\n"
         f"  audit: {'on' if audit else 'off'}\n"
-        "keystore:\n"
-        "  fs:\n"
-        f"    path: {workdir / 'keys'}\n"
+        f"{store.config(workdir)}"
     )
     return str(api_key), api_key.identity, config, workdir / "server.crt"
 
@@ -71,10 +72,12 @@ def server_package_path(src: Path | None) -> str:
     return done.stdout.strip() or done.stderr.strip()[-200:]
 
 
-def start_server(workdir: Path, opts: ServerOptions) -> BenchServer:
+def start_server(workdir: Path, opts: ServerOptions, store: Store = FS) -> BenchServer:
+    """A pykes server keeping its keys on ``store``, with the bench key created (in the
+    store's enclave, created first) and checked."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    api_key, _identity, config, ca = write_server_files(workdir, port, opts.audit)
+    api_key, _identity, config, ca = write_server_files(workdir, port, opts.audit, store)
     kes = Path(sys.executable).parent / "kes"
     cmd = [str(kes), "server", "--config", str(config), "--addr", f"127.0.0.1:{port}"]
     cmd += ["--workers", str(opts.workers)]
@@ -90,7 +93,7 @@ def start_server(workdir: Path, opts: ServerOptions) -> BenchServer:
             start_new_session=True,
             preexec_fn=pinned("server"),
         )
-    server = BenchServer(proc, port, workdir, api_key, ca, stderr_file)
+    server = BenchServer(proc, port, workdir, api_key, ca, stderr_file, enclave=store.enclave)
     try:
         wait_ready(server)
         create_bench_key(server)
@@ -107,10 +110,12 @@ def start_server(workdir: Path, opts: ServerOptions) -> BenchServer:
 
 
 def _client(server: BenchServer, http2: bool = False) -> Any:
+    """An httpx client of the admin, in the server's enclave (if it has one)."""
     import httpx
 
     ctx = client_ssl_context(server.workdir)  # written by write_server_files
-    return httpx.Client(base_url=server.url, verify=ctx, http2=http2, timeout=10)
+    headers = {"Kes-Enclave": server.enclave} if server.enclave else None
+    return httpx.Client(base_url=server.url, verify=ctx, http2=http2, timeout=10, headers=headers)
 
 
 def wait_ready(server: BenchServer, timeout: float = 60.0) -> None:
@@ -125,9 +130,14 @@ def wait_ready(server: BenchServer, timeout: float = 60.0) -> None:
 
 
 def create_bench_key(server: BenchServer) -> None:
-    """Create the bench key and check a generate → decrypt round trip (HTTP/1.1 and 2)."""
+    """Create the bench key (in the server's enclave, created first) and check a
+    generate → decrypt round trip (HTTP/1.1 and 2)."""
     for http2 in (False, True):
         with _client(server, http2=http2) as client:
+            if not http2 and server.enclave:
+                r = client.put(f"/v1/enclave/create/{server.enclave}")
+                if r.status_code != 200:
+                    raise SystemExit(f"creating the bench enclave failed: {r.status_code} {r.text}")
             if not http2:
                 r = client.post(f"/v1/key/create/{KEY_NAME}")
                 if r.status_code != 200:

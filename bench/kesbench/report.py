@@ -123,6 +123,49 @@ def print_table(rows: Sequence[RowResult], title: str, factor: float | None = No
             console.print(f"[red]{r.id} failed:[/red] {failure_reason(r.error_text)}")
 
 
+#: Issue 23: a stateful row's req/s is at least this share of its stateless twin's.
+STATEFUL_FLOOR = 0.8
+
+
+def print_stateful(rows: Sequence[RowResult]) -> None:
+    """Each stateful row beside its stateless twin of the same run (nothing without
+    stateful rows): req/s, the ratio against the 80 % floor, p50, p99 and µs/req."""
+    from rich.table import Table
+
+    paired = [r for r in rows if r.store != "fs" and (r.stateless_rps or r.stateless_error)]
+    if not paired:
+        return
+    table = Table(title="stateful (enclave) vs stateless (fs), same run", title_justify="left")
+    columns = ("row", "stateless req/s", "req/s", "vs stateless", "p50 ms", "p99 ms")
+    columns += ("stateless p99", "µs/req", "stateless µs/req", "other CPU")
+    for name in columns:
+        table.add_column(name, justify="left" if name == "row" else "right", no_wrap=True)
+    for r in paired:
+        ratio = r.vs_stateless
+        shown = _ratio(ratio)
+        if ratio is not None:
+            shown = f"[{'green' if ratio >= STATEFUL_FLOOR else 'red'}]{shown}[/]"
+        table.add_row(
+            r.id,
+            _fmt(r.stateless_rps),
+            _fmt(r.rps) if r.status == "ok" else "[red]failed[/red]",
+            shown,
+            _fmt(r.p50_ms, 2),
+            _fmt(r.p99_ms, 2),
+            _fmt(r.stateless_p99_ms, 2),
+            _fmt(r.server_cpu_us_per_req),
+            _fmt(r.stateless_server_cpu_us_per_req),
+            f"{_fmt(r.stateless_cpu_other_pct)}/{_fmt(r.cpu_other_pct)}%",
+        )
+    console = _console()
+    console.print(table)
+    console.print(
+        f"vs stateless = req/s / the same load's req/s on the fs keystore (the row before "
+        f"it); the stateful rows act in a named enclave (Kes-Enclave). Floor: "
+        f"{STATEFUL_FLOOR:.0%}. other CPU: stateless/stateful row."
+    )
+
+
 def trivial_cells(r: RowResult) -> list[str]:
     """The trivial-server columns of one table row (blank where it did not run)."""
     if r.trivial_error:

@@ -27,6 +27,7 @@ class RowResult:
     http2: bool
     new_conn: bool
     status: str = "ok"  # "ok" or "failed"
+    store: str = "fs"  # where the keys are: "fs" (stateless) or a stateful store's name
     rps: float = 0.0
     p50_ms: float = 0.0
     p90_ms: float = 0.0
@@ -87,6 +88,16 @@ class RowResult:
     trivial_rps_runs: list[float] | None = None
     vs_trivial: float | None = None
     trivial_error: str = ""
+    # A stateful row (an enclave of a store): its stateless twin (the same load on the
+    # fs keystore) in the same run; vs_stateless = req/s / the twin's (issue 23: ≥ 0.8).
+    stateless_rps: float | None = None
+    stateless_p99_ms: float | None = None
+    stateless_server_cpu_us_per_req: float | None = None
+    stateless_cpu_other_pct: float | None = None
+    stateless_rss_mb: float | None = None
+    stateless_rps_runs: list[float] | None = None
+    vs_stateless: float | None = None
+    stateless_error: str = ""
 
     @classmethod
     def from_kesload(cls, spec: RowSpec, output: str) -> RowResult:
@@ -98,6 +109,7 @@ class RowResult:
             conc=spec.conc,
             http2=spec.http2,
             new_conn=spec.new_conn,
+            store=spec.store,
             rps=float(fields["rps"]),
             p50_ms=float(fields["p50_ms"]),
             p90_ms=float(fields.get("p90_ms", 0.0)),
@@ -140,6 +152,7 @@ class RowResult:
             conc=spec.conc,
             http2=spec.http2,
             new_conn=spec.new_conn,
+            store=spec.store,
             status="failed",
             target_rps=target.rps if target else None,
             target_p99_ms=target.p99_ms if target else None,
@@ -156,6 +169,18 @@ def best_of(tries: Sequence[RowResult]) -> RowResult:
     best = max(ok, key=lambda t: t.rps)
     best.rps_runs = [t.rps for t in ok]
     return best
+
+
+def pair_with_stateless(rows: Sequence[RowResult]) -> None:
+    """Hold every stateful row against its stateless twin of the same run (same op,
+    connections and protocol on the fs keystore): the ``stateless_…`` fields."""
+    stateless = {r.id: r for r in rows if r.store == "fs"}
+    for r in rows:
+        suffix = f"-{r.store}"
+        if r.store != "fs" and r.id.endswith(suffix):
+            twin = stateless.get(r.id.removesuffix(suffix))
+            if twin is not None:
+                r.add_yardstick("stateless", twin)
 
 
 def apply_factor(rows: Iterable[RowResult], factor: float | None) -> None:

@@ -25,6 +25,8 @@ def kesload_command(kesload: Path, server: BenchServer, spec: RowSpec, *window: 
     cmd += ["--ca", str(server.ca_file), "--key-name", KEY_NAME]
     cmd += ["--op", spec.op, "--concurrency", str(spec.conc), *window]
     cmd += ["--http2", "on" if spec.http2 else "off"]
+    if server.enclave:
+        cmd += ["--enclave", server.enclave]
     if spec.new_conn:
         cmd.append("--new-conn")
     return cmd

@@ -34,6 +34,7 @@ class BenchServer:
     # kesload's client credentials: --api-key unless a certificate/key pair is given
     client_cert: Path | None = None
     client_key: Path | None = None
+    enclave: str | None = None  # the Kes-Enclave kesload sends (a stateful server's)
 
     @property
     def client_args(self) -> list[str]:

@@ -24,10 +24,11 @@ type client struct {
 	newConn bool
 	idle    int // idle connections kept per host: one per worker and some slack
 	shared  *http.Client
+	enclave string // the Kes-Enclave header of every request ("": none)
 }
 
-func newClient(base string, tlsConfig *tls.Config, http2, newConn bool, workers int) *client {
-	c := &client{base: base, tls: tlsConfig, http2: http2, newConn: newConn, idle: workers + 16}
+func newClient(base string, tlsConfig *tls.Config, http2, newConn bool, workers int, enclave string) *client {
+	c := &client{base: base, tls: tlsConfig, http2: http2, newConn: newConn, idle: workers + 16, enclave: enclave}
 	c.shared = &http.Client{Transport: c.transport()}
 	return c
 }
@@ -76,6 +77,9 @@ func (c *client) send(ctx context.Context, method, path string, body []byte) (re
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.enclave != "" { // as the 2023 KES SDK selects an enclave
+		req.Header.Set("Kes-Enclave", c.enclave)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

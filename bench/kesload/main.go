@@ -29,7 +29,7 @@ func fail(format string, args ...any) {
 type options struct {
 	server, apiKey, certFile, keyFile, caFile string
 	insecure, allowRemote, newConn, verify    bool
-	op, keyName, http2                        string
+	op, keyName, http2, enclave               string
 	workers                                   int
 	duration, warmup, timeout                 time.Duration
 	maxRequests                               int64
@@ -45,6 +45,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.insecure, "insecure", false, "do not verify the server's certificate")
 	flag.StringVar(&o.op, "op", "generate", "generate, decrypt, encrypt or status")
 	flag.StringVar(&o.keyName, "key-name", "kesload-key", "the KES key to use (created when missing)")
+	flag.StringVar(&o.enclave, "enclave", "", "send every request with this Kes-Enclave header (a stateful server's enclave; none: the server's default)")
 	flag.IntVar(&o.workers, "concurrency", 8, "concurrent clients, each with one request in flight")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of the measurement window")
 	flag.DurationVar(&o.warmup, "warmup", 0, "load before the window that is not measured")
@@ -126,10 +127,10 @@ func main() {
 	useHTTP2 := o.check()
 	config, identity := o.tlsConfig()
 	base := strings.TrimRight(o.server, "/")
-	fmt.Printf("kesload: server=%s identity=%s op=%s key=%s concurrency=%d duration=%s warmup=%s http2=%v new-conn=%v\n",
-		base, identity, o.op, o.keyName, o.workers, o.duration, o.warmup, useHTTP2, o.newConn)
+	fmt.Printf("kesload: server=%s identity=%s op=%s key=%s enclave=%q concurrency=%d duration=%s warmup=%s http2=%v new-conn=%v\n",
+		base, identity, o.op, o.keyName, o.enclave, o.workers, o.duration, o.warmup, useHTTP2, o.newConn)
 
-	c := newClient(base, config, useHTTP2, o.newConn, o.workers)
+	c := newClient(base, config, useHTTP2, o.newConn, o.workers, o.enclave)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	dek, proto, err := c.prepare(ctx, o.keyName)
 	cancel()

@@ -36,6 +36,16 @@ def valid_pattern(pattern: str) -> bool:
     return True
 
 
+_PREFIX_CHARS = _PATTERN_CHARS | {"-"}
+
+
+def valid_prefix(prefix: str) -> bool:
+    """2023 KES's listing prefixes (enclave listing): ≤ 80 chars of ``[0-9A-Za-z_-]``,
+    ``-`` anywhere (``tenant-`` is a prefix), optionally ending in one ``*``."""
+    stem = prefix[:-1] if prefix.endswith("*") else prefix
+    return len(stem) <= 80 and _PREFIX_CHARS.issuperset(stem)
+
+
 def pattern_prefix(pattern: str) -> str:
     """The literal prefix a listing pattern selects: ``*``/empty → all, else strip one ``*``."""
     return pattern[:-1] if pattern.endswith("*") else pattern

@@ -59,6 +59,7 @@ class Request:
         "started",
         "headers",
         "query",
+        "enclave",
     )
 
     def __init__(
@@ -89,6 +90,9 @@ class Request:
         # (``ServerState.reads_headers``). None on the header-less fast path.
         self.headers: list[tuple[bytes, bytes]] | None = None
         self.query = ""
+        # Stateful mode: the enclave the request acts in, once named (its audit line
+        # says it, as 2023 KES's did); "" in stateless mode.
+        self.enclave = ""
 
 
 class Response:

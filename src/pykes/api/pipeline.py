@@ -112,7 +112,8 @@ async def respond(
     then the tenant context the request acts in, against whose authorizer it is checked
     and which its handler receives. They run in this one coroutine (no nested
     ``handle``/``_run`` coroutines): per request CPU, docs/performance.md. Only
-    stateful mode (an enclave's context) and a new query string cost a call more."""
+    stateful mode (an enclave's context: one call, a coroutine only when this worker
+    does not hold it yet) and a new query string cost a call more."""
     if early is not None:
         state.log.audit(req, early.status)
         return early
@@ -120,8 +121,10 @@ async def respond(
     assert route is not None
     ctx = state.context  # stateless mode: the one tenant
     try:
-        if state.tenants is not None:  # stateful mode: the enclave's context
-            ctx = await _tenant(state, req)
+        tenants = state.tenants
+        if tenants is not None:  # stateful mode: the enclave's context (held: no await)
+            if route.auth != "none":
+                ctx = tenants.selected(req) or await tenants.request_context(req, state.proxy)
         elif req.query and req.query not in state.queries_seen:  # stateless: ?enclave=
             _note_enclave(state, req)
         auth = route.auth
@@ -153,15 +156,6 @@ async def respond(
             requests.end(status, elapsed)
     state.log.audit(req, status, elapsed)
     return response
-
-
-async def _tenant(state: ServerState, req: Request) -> Context:
-    """Stateful mode: the context of the enclave ``req`` names (``APIError`` for an
-    invalid or unknown one)."""
-    assert state.tenants is not None and req.route is not None
-    if req.route.auth == "none":
-        return state.context
-    return await state.tenants.request_context(req, state.proxy)
 
 
 def _note_enclave(state: ServerState, req: Request) -> None:

@@ -89,6 +89,19 @@ STATEFUL_ROUTES: tuple[Route, ...] = (
     Route("/v1/enclave/list/", "GET", enclaves.list_, counted=True, auth="admin",
           authorize=_ADMIN, in_enclave=False),
 )  # fmt: skip
+# The 2023 stateful API's policy and identity writes (what kms-go's Enclave sends,
+# docs/stateful.md): legacy routes (not listed, off with `api.legacy: off`) of stateful
+# mode, authorized as the other legacy write routes.
+STATEFUL_LEGACY_ROUTES: tuple[Route, ...] = (
+    Route("/v1/policy/create/", "PUT", legacy.policy_create, max_body=MAX_BODY, counted=True,
+          auth="legacy", authorize=_WRITE),
+    Route("/v1/policy/assign/", "POST", legacy.policy_assign, max_body=MAX_BODY, counted=True,
+          auth="legacy", authorize=_WRITE),
+    Route("/v1/identity/create/", "PUT", legacy.identity_create, max_body=MAX_BODY,
+          counted=True, auth="legacy", authorize=_WRITE),
+    Route("/v1/identity/delete/", "DELETE", legacy.identity_forget, counted=True,
+          auth="legacy", authorize=_WRITE),
+)  # fmt: skip
 STATEFUL_HANDLERS: dict[str, Handler] = {
     "/v1/key/create/": rings.create,
     "/v1/key/import/": rings.import_,
@@ -166,7 +179,8 @@ class RouteTable:
             routes.append(_override(route, overrides.get(route.path)))
         self.routes: tuple[Route, ...] = tuple(routes)
         self.legacy = legacy
-        served = routes + [_override(r, overrides.get(r.path)) for r in LEGACY_ROUTES] * legacy
+        old_api = LEGACY_ROUTES + STATEFUL_LEGACY_ROUTES * stateful
+        served = routes + [_override(r, overrides.get(r.path)) for r in old_api] * legacy
         if stateful:
             served += kms_routes()
         self.exact: dict[str, Route] = {r.path: r for r in served}

@@ -14,6 +14,7 @@ from pykes.errors import APIError
 
 DEFAULT_ENCLAVE = "default"
 ENCLAVE_HEADER = b"kes-enclave"
+_HEADER_LEN = len(ENCLAVE_HEADER)
 _CONFLICT = "the Kes-Enclave header and the enclave query parameter name different enclaves"
 
 
@@ -31,7 +32,8 @@ def query_enclave(query: str) -> str:
 def header_enclave(req: Request) -> str:
     """The first ``Kes-Enclave`` header's value ("" if none)."""
     for name, value in req.headers or ():
-        if name.lower() == ENCLAVE_HEADER:
+        # (the length first: no lower-cased copy of every other header's name)
+        if len(name) == _HEADER_LEN and name.lower() == ENCLAVE_HEADER:
             return value.decode("latin-1").strip()
     return ""
 

@@ -26,8 +26,8 @@ class ServerState:
     context: Context  # stateless mode: the one tenant, the keystore's key space
     # tls.proxy (docs/compat/auth.md §10); no identities = no proxies, one set lookup per request
     proxy: TLSProxy = field(default_factory=lambda: TLSProxy(frozenset()))
-    # Every request carries its header fields (``Request.headers``), not only a TLS
-    # proxy's: for what the API reads from headers beyond the proxy's (e.g. a tenant).
+    # Every request carries the enclave selector (``Request.headers``: over HTTP/1.1 that
+    # field alone, api/selector.py), not only a TLS proxy's requests their fields.
     reads_headers: bool = False
     # Stateful mode: each enclave's context (``context`` is then default's as it was
     # at start, for the routes that need no identity). None: stateless.

@@ -138,10 +138,12 @@ class StoredEnclaves:
         deny: Sequence[str],
         identities: Sequence[str],
         created_by: str,
+        *,
+        new: bool = False,
     ) -> None:
-        """Create or replace a policy and assign it to ``identities``."""
-        store = self.store
-        await self.rings.write(enclave, store.put_policy(enclave, name, allow, deny, created_by))
+        """Create (``new``: only create) or replace a policy and assign it to ``identities``."""
+        write = self.store.put_policy(enclave, name, allow, deny, created_by, new=new)
+        await self.rings.write(enclave, write)
         for identity in identities:
             await self.assign(enclave, identity, name, created_by)
 
@@ -154,11 +156,21 @@ class StoredEnclaves:
                     await self.forget(enclave, identity.identity)
 
     async def assign(
-        self, enclave: str, identity: str, policy: str, created_by: str, *, stored: bool = True
+        self,
+        enclave: str,
+        identity: str,
+        policy: str,
+        created_by: str,
+        *,
+        stored: bool = True,
+        new: bool = False,
     ) -> None:
         """Assign ``policy`` to ``identity``; ``stored``: the policy is in the store
-        (not the config file's)."""
-        write = self.store.put_identity(enclave, identity, policy, created_by, stored_policy=stored)
+        (not the config file's); ``new``: only an identity not assigned yet."""
+        store = self.store
+        write = store.put_identity(
+            enclave, identity, policy, created_by, stored_policy=stored, new=new
+        )
         await self.rings.write(enclave, write)
 
     async def forget(self, enclave: str, identity: str) -> None:

@@ -1,6 +1,7 @@
 """Stateful mode's contexts, one per enclave: built from the store when an enclave is first
 asked for, kept until a write changes the enclave's policies or identities (on any
-worker: the shared record of changes, keystore/changes.py, names the enclave).
+worker: the shared record of changes, keystore/changes.py, names the enclave), or until
+the ring cache expires (``cache.expiry.any``: what another node wrote).
 
 The server's admin acts in every enclave; other identities in the enclaves whose store
 assigns them a policy (``default`` also has the config file's policies and
@@ -16,7 +17,7 @@ from types import MappingProxyType
 
 from pykes.api.context import Context, ServerFacts
 from pykes.api.messages import Request
-from pykes.api.selector import DEFAULT_ENCLAVE, named_enclave, path_enclave
+from pykes.api.selector import DEFAULT_ENCLAVE, header_enclave, named_enclave, path_enclave
 from pykes.api.stored import StoredEnclaves
 from pykes.auth.authorizer import Authorizer
 from pykes.auth.ephemeral import Assignment, EphemeralPolicy, FixedPolicies, Snapshot
@@ -60,15 +61,38 @@ class Tenants:
 
     # --- one request ---------------------------------------------------------------
 
+    def selected(self, req: Request) -> Context | None:
+        """The context of the enclave a routed ``req`` names, if this worker holds it
+        and ``req`` has no query string (the usual request): one header scan and one
+        dict lookup, no coroutine. None: ``request_context`` decides. Only valid names
+        are ever held, so a hit needs no name check."""
+        if req.query:
+            return None
+        if self._generation[0] != self._seen:
+            self._catch_up()
+        route = req.route
+        if route is None or route.in_enclave:
+            named = name = header_enclave(req) or DEFAULT_ENCLAVE
+        elif route.path_enclave:  # the KMS API: /v1/kms/<enclave> (/v1/kms names none)
+            named = req.resource
+            name = named or DEFAULT_ENCLAVE
+        else:
+            return self._contexts.get(DEFAULT_ENCLAVE)
+        ctx = self._contexts.get(name)
+        if ctx is not None:  # (a miss's name is unchecked: request_context names it)
+            req.enclave = named  # its audit line names it
+        return ctx
+
     async def request_context(self, req: Request, proxy: TLSProxy) -> Context:
         """The context ``req`` acts in: the enclave it names (enclave administration
         acts in ``default``, the KMS API in its path's); ``APIError`` for an invalid or
         unknown enclave."""
         route = req.route
         if route is None or route.in_enclave:
-            name = named_enclave(req)
+            name = req.enclave = named_enclave(req)  # its audit line names it
         elif route.path_enclave:
             name = path_enclave(req)
+            req.enclave = req.resource and name  # /v1/kms acts in no enclave of its own
         else:
             name = DEFAULT_ENCLAVE
         ctx = self.cached(name)
@@ -145,6 +169,12 @@ class Tenants:
             tenant=name,
             enclaves=self.stored,
         )
+
+    def expire(self) -> None:
+        """Drop every context (the ring cache's ``cache.expiry.any`` ticker): what other
+        nodes wrote to a shared store is seen at most that long after (docs/stateful.md,
+        "Consistency across nodes")."""
+        self._contexts = {}
 
     def _catch_up(self) -> None:
         """Drop the contexts of the enclaves written since ``self._seen`` (names

@@ -27,6 +27,7 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "policy",
             "identity",
             "enclave",
+            "store",
             "log",
             "status",
             "metric",
@@ -35,7 +36,7 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
         ("--version", "--help", "--auto-completion"),
     ),
-    "server": ((), ("--addr", "--config", "--check", "--dev", "--workers", "--help")),
+    "server": ((), ("--addr", "--config", "--check", "--dev", "--stateful", "--workers", "--help")),
     "ls": (
         (),
         ("--api-key", "--insecure", "--json", "--identity", "--policy", "--server", "--enclave"),
@@ -70,6 +71,8 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "enclave info": ((), ("--insecure", "--json", "--color", "--help")),
     "enclave ls": ((), ("--insecure", "--json", "--color", "--help")),
     "enclave rm": ((), ("--insecure", "--force", "--help")),
+    "store": (("backup",), ("--help",)),
+    "store backup": ((), ("--config", "--help")),
     "log": ((), ("--audit", "--error", "--json", "--insecure", "--help")),
     "status": ((), ("--short", "--api", "--json", "--color", "--insecure", "--help")),
     "metric": ((), ("--rate", "--insecure", "--help")),
@@ -78,6 +81,7 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (
             "--from",
             "--to",
+            "--create-enclave",
             "--merge",
             "--force",
             "--server",

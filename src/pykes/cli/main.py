@@ -24,6 +24,7 @@ Commands:
     policy                   Manage KES policies.
     identity                 Manage KES identities.
     enclave                  Manage KES enclaves.
+    store                    Back up a stateful server's store.
 
     log                      Print error and audit log events.
     status                   Print server status.
@@ -47,6 +48,7 @@ COMMANDS: dict[str, str] = {
     "policy": "policy:run",
     "identity": "identity:run",
     "enclave": "enclave:run",
+    "store": "store:run",
     "log": "log:run",
     "status": "status:run",
     "metric": "metric:run",

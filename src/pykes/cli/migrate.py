@@ -1,10 +1,13 @@
-"""``kes migrate [-f] [--merge] --from FILE --to FILE [PATTERN]`` (docs/compat/cli.md §11).
+"""``kes migrate [-f] [--merge] --from FILE --to FILE [-e ENCLAVE] [PATTERN]``
+(docs/compat/cli.md §11).
 
 Copies the raw stored values from the keystore of one KES config file to the keystore
-of another (no re-encoding; legacy formats stay legacy). Existing target keys abort
-the migration unless ``--merge`` (skip them) or ``-f/--force`` (delete and re-create).
-Because every create is atomic and names are only skipped with ``--merge``, an
-interrupted migration can simply be re-run with ``--merge``.
+of another (no re-encoding; legacy formats stay legacy) or, if the target config has a
+``store`` section, into an enclave of that stateful store, each value version 1 of a
+key ring (migrate_targets.py). Existing target keys abort the migration unless
+``--merge`` (skip them) or ``-f/--force`` (replace them). Because every create is
+atomic and names are only skipped with ``--merge``, an interrupted migration can simply
+be re-run with ``--merge``.
 
 Differences to Go (docs/compat/keystore.md §6): the source is listed completely (the Go CLI's
 "continue-at as next prefix" iterator visits only the first 1024 names of a
@@ -21,16 +24,23 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pykes.cli.common import ArgumentParser, CLIError, env
+from pykes.cli.migrate_targets import Target, open_target
 
 if TYPE_CHECKING:
     from pykes.keystore import KeyStore
 
 USAGE = """Usage:
     kes migrate [-f] [--merge] --from FILE --to FILE [PATTERN]
+    kes migrate [-f] [--merge] --from FILE --to FILE [-e ENCLAVE] [PATTERN]
 
 Options:
     --from <PATH>            Path to source KES config file.
-    --to   <PATH>            Path to target KES config file.
+    --to   <PATH>            Path to target KES config file. If it has a 'store'
+                             section, keys are migrated into the enclave named
+                             by -e (default: $KES_ENCLAVE, else 'default').
+                             $MINIO_KMS_KES_ENCLAVE is read too, as by the
+                             other kes commands.
+    --create-enclave         Create that enclave if the store has none of the name.
 
     -s, --server HOST        KMS server endpoint to which keys are migrated.
                              Defaults to the value of $MINIO_KMS_SERVER
@@ -41,7 +51,8 @@ Options:
     -k, --insecure           Skip KMS server certificate verification.
 
     -f, --force              Migrate keys even if a key with the same name exists
-                             at the target. The existing keys will be deleted.
+                             at the target. The existing keys will be deleted
+                             (in an enclave: only keys that were never rotated).
 
     --merge                  Merge the source into the target by only migrating
                              those keys that do not exist at the target.
@@ -78,9 +89,17 @@ async def _names(store: KeyStore) -> list[str]:
     return names
 
 
-async def _migrate(src_path: str, dst_path: str, pattern: str, merge: bool, force: bool) -> int:
+async def _migrate(
+    src_path: str,
+    dst_path: str,
+    pattern: str,
+    merge: bool,
+    force: bool,
+    enclave: str | None = None,
+    create_enclave: bool = False,
+) -> int:
     from pykes.config import load_config
-    from pykes.errors import ConfigError, KeyExistsError
+    from pykes.errors import ConfigError
     from pykes.keystore.factory import UnsupportedKeyStoreError, connect_keystore
 
     try:
@@ -88,11 +107,27 @@ async def _migrate(src_path: str, dst_path: str, pattern: str, merge: bool, forc
         dst_cfg = load_config(dst_path)
     except ConfigError as err:
         raise CLIError(str(err)) from None
+    if src_cfg.keystore is None:
+        raise CLIError(
+            f"the source config '{src_path}' has no 'keystore' section: "
+            "kes migrate copies the keys of a stateless keystore"
+        )
     try:
         src = await connect_keystore(src_cfg.keystore)
-        dst = await connect_keystore(dst_cfg.keystore)
     except (UnsupportedKeyStoreError, ValueError, OSError) as err:
         raise CLIError(str(err)) from None
+    try:
+        dst = await open_target(dst_cfg, enclave, create_enclave)
+    except (UnsupportedKeyStoreError, ValueError, OSError, ConfigError) as err:
+        await src.close()
+        raise CLIError(str(err)) from None
+    except BaseException:
+        await src.close()
+        raise
+    return await _copy(src, dst, pattern, merge, force)
+
+
+async def _copy(src: KeyStore, dst: Target, pattern: str, merge: bool, force: bool) -> int:
     count = 0
 
     async def report() -> None:
@@ -107,17 +142,8 @@ async def _migrate(src_path: str, dst_path: str, pattern: str, merge: bool, forc
         for name in await _names(src):
             if not matches(name):
                 continue
-            value = await src.get(name)
-            try:
-                await dst.create(name, value)
-            except KeyExistsError:
-                if merge:
-                    continue  # already there: not counted
-                if not force:
-                    raise
-                await dst.delete(name)
-                await dst.create(name, value)
-            count += 1
+            if await dst.copy(name, await src.get(name), merge=merge, force=force):
+                count += 1  # a key --merge skipped is not counted
     except CLIError:
         raise
     except Exception as err:
@@ -142,6 +168,7 @@ def run(argv: Sequence[str]) -> int:
     p.add_argument("--to", dest="target", default="")
     p.add_argument("-s", "--server", default=None)
     p.add_argument("-e", "--enclave", default=None)
+    p.add_argument("--create-enclave", action="store_true")
     p.add_argument("-a", "--api-key", default=None)
     p.add_argument("args", nargs="*")
     args = p.parse(argv)
@@ -149,11 +176,8 @@ def run(argv: Sequence[str]) -> int:
         raise CLIError("too many arguments")
     if not args.source:
         raise CLIError("no source specified. Use '--from' flag")
-    for flag, value in (
-        ("-s / --server", args.server),
-        ("-e / --enclave", args.enclave),
-        ("-a / --api-key", args.api_key),
-    ):
+    # -e also names the enclave of a stateful --to (checked once its config is read)
+    for flag, value in (("-s / --server", args.server), ("-a / --api-key", args.api_key)):
         if value is not None and args.target:
             raise CLIError(f"cannot use '{flag}' and '--to' flag")
     if args.target and args.insecure:
@@ -173,4 +197,7 @@ def run(argv: Sequence[str]) -> int:
             "Use '--to' with a KES config file"
         )
     pattern = args.args[0] if args.args else "*"
-    return asyncio.run(_migrate(args.source, args.target, pattern, args.merge, args.force))
+    migration = _migrate(
+        args.source, args.target, pattern, args.merge, args.force, args.enclave, args.create_enclave
+    )
+    return asyncio.run(migration)

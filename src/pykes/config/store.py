@@ -4,6 +4,7 @@
     store:
       sqlite:
         path: ./pykes.db        # created on first start
+      # or  vault:  with the fields of keystore.vault (a K/V v2 engine), for many nodes
       seal:
         file: ./root.seal       # or  env: NAME  — "kes:v1:aes256:<base64 of 32 bytes>"
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pykes.config.keystores import VaultKeyStoreConfig
 from pykes.config.schema import Invalid, Rule, Section, exclusive, section, text
 
 
@@ -22,6 +24,28 @@ class SQLiteStoreConfig:
 
     yaml: ClassVar[Section] = Section("invalid sqlite store: ")
     path: str = text(required="no path specified")
+
+
+def _kv_v2(version: str) -> None:
+    if version != "v2":
+        raise Invalid(f"the store needs a K/V v2 engine (version: v2), not '{version}'")
+
+
+def _no_transit(raw: dict[str, Any], built: dict[str, Any]) -> None:
+    if raw["transit"] is not None:
+        raise Invalid("'transit' is not used by the store: it seals its records itself")
+
+
+@dataclass
+class VaultStoreConfig(VaultKeyStoreConfig):
+    """``store.vault``: the fields of ``keystore.vault`` (declared there once), on a K/V
+    v2 engine (``version`` defaults to ``v2`` and must be it) and without ``transit``."""
+
+    yaml: ClassVar[Section] = Section(
+        "invalid vault store: ",
+        rules=(*VaultKeyStoreConfig.yaml.rules, Rule("transit", _no_transit)),
+    )
+    version: str = text(default="v2", check=_kv_v2)
 
 
 def _one_seal_key(raw: dict[str, Any], built: dict[str, Any]) -> None:
@@ -44,18 +68,14 @@ class SealConfig:
 
 @dataclass
 class StoreConfig:
-    """``store``: an engine (``sqlite`` now) and the seal of its root key."""
+    """``store``: one engine (``sqlite`` or ``vault``) and the seal of its root key."""
 
     yaml: ClassVar[Section] = Section(
         "invalid store config: ",
-        rules=(exclusive(("sqlite",), many="more than one engine specified",
-                         missing="no engine specified (want 'sqlite')"),),
+        rules=(exclusive(("sqlite", "vault"),
+                         many="'sqlite' and 'vault' are both specified: use one engine",
+                         missing="no engine specified (want 'sqlite' or 'vault')"),),
     )  # fmt: skip
     sqlite: SQLiteStoreConfig | None = section(SQLiteStoreConfig, optional=True)
+    vault: VaultStoreConfig | None = section(VaultStoreConfig, optional=True)
     seal: SealConfig = section(SealConfig)
-
-    @property
-    def description(self) -> str:
-        """The start-up banner's line."""
-        assert self.sqlite is not None
-        return f"SQLite: {self.sqlite.path}"

@@ -71,6 +71,8 @@ class KeyCache(Generic[T]):
     Tickers run as asyncio tasks between :meth:`start` and :meth:`close`. ``changes``
     is the record of key writes shared with the other workers (default: this cache's
     own); a cache built on it later (SIGHUP, a new worker) starts empty and current.
+    ``on_expiry`` is called whenever the ``any`` (or ``offline``) ticker drops every
+    entry: what is cached alongside (stateful mode's enclave contexts) expires with it.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class KeyCache(Generic[T]):
         offline: float,
         status_interval: float = 10.0,
         changes: KeyChanges | None = None,
+        on_expiry: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._decode = decode
@@ -98,6 +101,7 @@ class KeyCache(Generic[T]):
         self._seen = self._generation[0]  # the generation self._entries reflects
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        self.on_expiry = on_expiry
 
     # -- properties -------------------------------------------------------------
 
@@ -268,7 +272,12 @@ class KeyCache(Generic[T]):
 
     async def _tick_any(self) -> None:
         if self._online_expiry():
-            self._entries = {}
+            self._expire()
+
+    def _expire(self) -> None:
+        self._entries = {}
+        if self.on_expiry is not None:
+            self.on_expiry()
 
     async def _tick_unused(self) -> None:
         if not self._online_expiry():
@@ -282,7 +291,7 @@ class KeyCache(Generic[T]):
 
     async def _tick_offline(self) -> None:
         if self._offline and self._offline_expiry > 0:
-            self._entries = {}
+            self._expire()
 
     async def _tick_status(self) -> None:
         try:

@@ -1,7 +1,6 @@
 """HTTP plumbing shared by the keystores that speak a vendor's REST API with httpx
-(Fortanix, Thales CipherTrust/Gemalto, Entrust, and Vault's TLS set-up): endpoint
-normalisation, client TLS contexts, error texts, bounded retries, reachability probes and
-vendor session tokens."""
+(Fortanix, Thales CipherTrust/Gemalto, Entrust): endpoint normalisation, client TLS,
+error texts, bounded retries, reachability probes and vendor session tokens."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +16,7 @@ from typing import Any, TypedDict
 import httpx
 
 from pykes.errors import KeyStoreUnreachable
+from pykes.pki.tls import tls_context
 
 TIMEOUT = 10.0
 """Seconds allowed for one HTTP request (connect + send + receive)."""
@@ -198,44 +197,6 @@ class VendorAPI:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def tls_context(
-    ca: str = "", cert: str = "", key: str = "", *, prefix: str = "vault"
-) -> ssl.SSLContext:
-    """A client TLS context: ``ca`` (a PEM file or a directory of PEM files) replaces
-    the system roots when set; ``cert``/``key`` enable mTLS to Vault."""
-    if not ca:
-        ctx = ssl.create_default_context()
-    elif os.path.isdir(ca):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        loaded = 0
-        for entry in sorted(os.listdir(ca)):
-            file = os.path.join(ca, entry)
-            if not os.path.isfile(file):
-                continue
-            try:
-                ctx.load_verify_locations(cafile=file)
-            except ssl.SSLError as err:
-                raise ValueError(f"{prefix}: invalid CA certificate '{file}': {err}") from None
-            loaded += 1
-        if loaded == 0:
-            raise ValueError(f"{prefix}: no CA certificates found in '{ca}'")
-    else:
-        try:
-            ctx = ssl.create_default_context(cafile=ca)
-        except FileNotFoundError:
-            raise ValueError(
-                f"{prefix}: failed to open '{ca}': no such file or directory"
-            ) from None
-        except ssl.SSLError as err:
-            raise ValueError(f"{prefix}: invalid CA certificate '{ca}': {err}") from None
-    if cert or key:
-        try:
-            ctx.load_cert_chain(cert, key)
-        except (OSError, ssl.SSLError) as err:
-            raise ValueError(f"{prefix}: failed to load TLS client certificate: {err}") from None
-    return ctx
 
 
 class TokenSession:

@@ -18,50 +18,34 @@ Differences from the Go server, all deliberate:
 * HTTP keep-alives stay on (one pooled :class:`httpx.AsyncClient`); Go disabled them.
   Every request has a timeout (10 s by default), so a hanging Vault cannot block;
 * a 503 "Vault is sealed" answer marks the store sealed at once, not only the next
-  health ping.
+  health ping (:class:`~pykes.vault.client.VaultClient`).
 
 Authentication is AppRole or Kubernetes only (the config has no static token);
-token renewal is described in :mod:`pykes.keystore.vault_auth`.
+the client, its token renewal and health ping are :mod:`pykes.vault`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 from pykes.errors import KeyExistsError, KeyNotFoundError
 from pykes.keystore.listing import list_page
-from pykes.keystore.vault_auth import (
-    AppRoleLogin,
-    KubernetesLogin,
-    LoginMethod,
-    TokenKeeper,
-    auth_namespace,
-    log,
-    login,
-)
-from pykes.keystore.vault_http import (
+from pykes.vault.auth import TokenKeeper
+from pykes.vault.client import VaultClient, client_for
+from pykes.vault.http import (
     DEFAULT_TIMEOUT,
-    NO_NAMESPACE,
     VaultError,
-    VaultHTTP,
     VaultResponse,
     VaultSealedError,
     VaultUnreachable,
     join_path,
-    tls_context,
 )
 
 if TYPE_CHECKING:
     from pykes.config import VaultKeyStoreConfig
-
-DEFAULT_VAULT_STATUS_PING = 15.0
-"""Seconds between health pings when ``status_ping`` is not positive."""
 
 __all__ = [
     "VaultError",
@@ -78,128 +62,46 @@ _CAS_MISMATCH = "check-and-set parameter did not match"
 class VaultKeyStore:
     """A keystore on a Vault K/V engine (v1 or v2). Create it with :func:`connect`.
 
-    Background tasks (started by :meth:`start`, stopped by :meth:`close`): the token
-    keeper and a ``sys/health`` ping every ``status_ping`` seconds that tracks
-    whether Vault is sealed; while it is, create/get/delete/list raise
-    :class:`VaultSealedError` without contacting Vault.
+    It stands on a :class:`~pykes.vault.client.VaultClient`: while Vault is known to be
+    sealed, create/get/delete/list raise :class:`VaultSealedError` without contacting it.
     """
 
-    def __init__(
-        self,
-        config: VaultKeyStoreConfig,
-        http: VaultHTTP,
-        method: LoginMethod,
-    ) -> None:
+    def __init__(self, config: VaultKeyStoreConfig, client: VaultClient) -> None:
         if config.version not in ("v1", "v2"):
             raise ValueError(f"vault: invalid engine API version '{config.version}'")
         self.description = f"Hashicorp Vault: {config.endpoint}"
         self._config = config
         self._v2 = config.version == "v2"
-        self._http = http
-        self._method = method
-        self._unsealed = asyncio.Event()
-        self._unsealed.set()
-        self._keeper: TokenKeeper | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._closed = False
+        self._client = client
 
     # -- lifecycle --------------------------------------------------------------------
 
     @property
     def sealed(self) -> bool:
         """Whether Vault was sealed at the last health check."""
-        return not self._unsealed.is_set()
+        return self._client.sealed
 
     @property
     def keeper(self) -> TokenKeeper | None:
         """The token keeper (``None`` before :meth:`start`)."""
-        return self._keeper
+        return self._client.keeper
 
     async def start(self) -> None:
-        """Check health, log in and start the background tasks.
-
-        Raises :class:`VaultUnreachable` if Vault cannot be reached, is sealed or not
-        initialised, and :class:`VaultError` if the login fails.
-        """
-        await self.status()
-        token = await login(self._http, self._method)
-        self._keeper = TokenKeeper(self._http, self._method, token, self._unsealed)
-        self._tasks = [
-            asyncio.create_task(self._keeper.run(), name="vault-token-renewal"),
-            asyncio.create_task(self._ping(), name="vault-health-ping"),
-        ]
-        for task in self._tasks:
-            task.add_done_callback(_report_crash)
+        """Check health, log in and start the background tasks (token renewal, health
+        ping). Raises :class:`VaultUnreachable` if Vault cannot be reached, is sealed or
+        not initialised, and :class:`VaultError` if the login fails."""
+        await self._client.start()
 
     async def close(self) -> None:
         """Cancel the background tasks and close the HTTP connections."""
-        if self._closed:
-            return
-        self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks = []
-        await self._http.aclose()
-
-    # -- health -----------------------------------------------------------------------
+        await self._client.close()
 
     async def status(self) -> float:
         """``GET sys/health`` without namespace header; latency in seconds.
 
         Unreachable, timed out, sealed or uninitialised → KeyStoreUnreachable.
         """
-        self._check_open()
-        start = time.perf_counter()
-        resp = await self._health()
-        latency = time.perf_counter() - start
-        if resp.body.get("initialized") is False:
-            raise VaultUnreachable("vault: not initialized")
-        if resp.body.get("sealed") is True:
-            raise VaultSealedError()
-        if "sealed" not in resp.body:
-            raise VaultError(f"vault: unexpected health response: {resp.describe()}")
-        return latency
-
-    async def _health(self) -> VaultResponse:
-        resp = await self._http.request(
-            "GET", "sys/health", namespace=NO_NAMESPACE, authenticated=False
-        )
-        sealed = resp.body.get("sealed")
-        if sealed is True:
-            self._unsealed.clear()
-        elif sealed is False:
-            self._unsealed.set()
-        return resp
-
-    async def _ping(self) -> None:
-        interval = self._config.status_ping
-        if interval <= 0:
-            interval = DEFAULT_VAULT_STATUS_PING
-        while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(VaultError):
-                await self._health()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise VaultError("vault: key store is closed")
-
-    def _check_ready(self) -> None:
-        self._check_open()
-        if not self._unsealed.is_set():
-            raise VaultSealedError()
-
-    async def _call(
-        self, method: str, path: str, *, body: dict[str, Any] | None = None, **kw: Any
-    ) -> VaultResponse:
-        resp = await self._http.request(method, path, body=body, **kw)
-        if resp.is_sealed():
-            self._unsealed.clear()
-            raise VaultSealedError()
-        return resp
+        return await self._client.status()
 
     # -- locations --------------------------------------------------------------------
 
@@ -221,9 +123,9 @@ class VaultKeyStore:
         exactly one of several concurrent creates wins.
         """
         _check_name(name, create=True)
-        self._check_ready()
+        self._client.check_ready()
         location = self._location(name)
-        resp = await self._call("GET", location)
+        resp = await self._client.call("GET", location)
         if resp.status == 200:
             fields = self._fields(resp, "create", location)
             if fields is not None:
@@ -240,7 +142,7 @@ class VaultKeyStore:
         body: dict[str, Any] = {name: stored}
         if self._v2:
             body = {"options": {"cas": 0}, "data": body}
-        resp = await self._call("PUT", location, body=body)
+        resp = await self._client.call("PUT", location, body=body)
         if resp.status in (200, 204):
             return
         if self._v2 and resp.status == 400 and any(_CAS_MISMATCH in e for e in resp.errors):
@@ -251,10 +153,10 @@ class VaultKeyStore:
         """Return the stored value (v2: version 1) or raise KeyNotFoundError."""
         if not _check_name(name):
             raise KeyNotFoundError()
-        self._check_ready()
+        self._client.check_ready()
         location = self._location(name)
         params = {"version": "1"} if self._v2 else None
-        resp = await self._call("GET", location, params=params)
+        resp = await self._client.call("GET", location, params=params)
         if resp.status == 404:
             raise KeyNotFoundError()
         if resp.status != 200:
@@ -277,25 +179,25 @@ class VaultKeyStore:
         """Remove ``name`` (v2: metadata and all versions); KeyNotFoundError if absent."""
         if not _check_name(name):
             raise KeyNotFoundError()
-        self._check_ready()
+        self._client.check_ready()
         location = self._metadata(name) if self._v2 else self._location(name)
-        resp = await self._call("GET", location)
+        resp = await self._client.call("GET", location)
         if resp.status == 404:
             raise KeyNotFoundError()
         if resp.status != 200:
             raise VaultError(f"vault: failed to delete '{location}': {resp.describe()}")
-        resp = await self._call("DELETE", location)
+        resp = await self._client.call("DELETE", location)
         if resp.status not in (200, 204):
             raise VaultError(f"vault: failed to delete '{location}': {resp.describe()}")
 
     async def list(self, prefix: str, n: int) -> tuple[list[str], str]:
         """LIST the engine/prefix (v2: metadata); folder names keep their ``/``."""
-        self._check_ready()
+        self._client.check_ready()
         if self._v2:
             location = self._metadata()
         else:
             location = join_path(self._config.engine, self._config.prefix)
-        resp = await self._call("GET", location, params={"list": "true"})
+        resp = await self._client.call("GET", location, params={"list": "true"})
         if resp.status == 404:
             return list_page([], prefix, n)
         if resp.status != 200:
@@ -330,7 +232,7 @@ class VaultKeyStore:
         assert transit is not None
         path = join_path(transit.engine, "encrypt", transit.key)
         plaintext = base64.b64encode(value).decode("ascii")
-        resp = await self._call("POST", path, body={"plaintext": plaintext})
+        resp = await self._client.call("POST", path, body={"plaintext": plaintext})
         err = f"vault: failed to create '{location}': failed to encrypt key"
         if resp.status != 200:
             raise VaultError(f"{err}: {resp.describe()}")
@@ -346,7 +248,7 @@ class VaultKeyStore:
         if transit is None:
             raise VaultError(err + "key is encrypted with vault transit key")
         path = join_path(transit.engine, "decrypt", transit.key)
-        resp = await self._call("POST", path, body={"ciphertext": ciphertext})
+        resp = await self._client.call("POST", path, body={"ciphertext": ciphertext})
         if resp.status != 200:
             raise VaultError(f"{err}failed to decrypt key: {resp.describe()}")
         data = resp.data
@@ -357,12 +259,6 @@ class VaultKeyStore:
             return base64.b64decode(plaintext, validate=True)
         except (binascii.Error, ValueError):
             raise VaultError(err + "failed to decrypt key: invalid vault response") from None
-
-
-def _report_crash(task: asyncio.Task[None]) -> None:
-    """A background task must only end by cancellation (or a TTL-less token)."""
-    if not task.cancelled() and task.exception() is not None:
-        log.error("vault: background task %s failed: %r", task.get_name(), task.exception())
 
 
 def _check_name(name: str, *, create: bool = False) -> bool:
@@ -381,21 +277,6 @@ def _text(value: bytes) -> str:
         raise ValueError("vault: key value is not valid UTF-8 text") from None
 
 
-def login_method(config: VaultKeyStoreConfig) -> LoginMethod:
-    """The configured AppRole or Kubernetes login (exactly one must be present)."""
-    if config.approle is not None and config.kubernetes is not None:
-        raise ValueError("vault: more than one authentication method specified")
-    if config.approle is not None:
-        a = config.approle
-        ns = auth_namespace(a.namespace, config.namespace)
-        return AppRoleLogin(a.engine or "approle", ns, a.id, a.secret)
-    if config.kubernetes is not None:
-        k = config.kubernetes
-        ns = auth_namespace(k.namespace, config.namespace)
-        return KubernetesLogin(k.engine or "kubernetes", ns, k.role, k.jwt)
-    raise ValueError("vault: no authentication method specified")
-
-
 async def connect(
     config: VaultKeyStoreConfig, *, timeout: float = DEFAULT_TIMEOUT
 ) -> VaultKeyStore:
@@ -407,10 +288,7 @@ async def connect(
     """
     if config.version not in ("v1", "v2"):
         raise ValueError(f"vault: invalid engine API version '{config.version}'")
-    method = login_method(config)
-    verify = tls_context(config.tls.ca, config.tls.cert, config.tls.key)
-    http = VaultHTTP(config.endpoint, namespace=config.namespace, verify=verify, timeout=timeout)
-    store = VaultKeyStore(config, http, method)
+    store = VaultKeyStore(config, client_for(config, timeout=timeout))
     try:
         await store.start()
     except BaseException:

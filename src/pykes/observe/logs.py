@@ -61,8 +61,8 @@ class Logs:
         self._time_second = -1
         self._time_prefix = ""
         self._time_zone = ""
-        # (path, ip, identity, status) → the audit line's middle (``_middle``)
-        self._middles: dict[tuple[str, str, str, int], str] = {}
+        # (path, ip, identity, status, enclave) → the audit line's middle (``_middle``)
+        self._middles: dict[tuple[str, str, str, int, str], str] = {}
 
     # ---------------------------------------------------------------- error log
     def _record(self, level: int, message: str, req: Request | None) -> None:
@@ -103,8 +103,8 @@ class Logs:
         Go SDK's ``AuditStream`` and ``kes log`` decode — on stdout and on
         ``/v1/log/audit``. ``response.time`` is integer nanoseconds (the unit the SDK
         decodes): ``elapsed`` seconds, or the time since ``req.started``. Only the
-        path, identity, address and status are recorded: never a request or response
-        body.
+        path, identity, address, enclave (stateful mode, as 2023 KES, §2.4) and status
+        are recorded: never a request or response body.
         """
         if self.audit_level > LEVEL_INFO:
             return
@@ -112,7 +112,7 @@ class Logs:
         if elapsed is None:
             elapsed = time.perf_counter() - req.started
         elapsed_ns = math.trunc(elapsed * 1e9)  # = int(), without a type call
-        key = (req.path, req.ip, req.identity, status)
+        key = (req.path, req.ip, req.identity, status, req.enclave)
         middle = self._middles.get(key)
         if middle is None:
             middle = self._middle(key)
@@ -135,13 +135,14 @@ class Logs:
         if hub._subscribers or hub.remote_subscribers:  # = bool(hub), without the call
             hub.publish(line.encode())
 
-    def _middle(self, key: tuple[str, str, str, int]) -> str:
+    def _middle(self, key: tuple[str, str, str, int, str]) -> str:
         """The audit line between the time and ``response.time`` for (path, ip,
-        identity, status), cached: a client sends the same few paths from the same
-        address with the same identity, and gets the same few status codes."""
-        path, ip, identity, status = key
+        identity, status, enclave), cached: a client sends the same few paths from the
+        same address with the same identity, and gets the same few status codes."""
+        path, ip, identity, status, enclave = key
         request = (
             ("{" + f'"ip":"{ip}",' if ip else "{")
+            + (f'"enclave":"{enclave}",' if enclave else "")  # a valid name: no escapes
             + f'"path":{go_json_string(path)}'
             + (f',"identity":"{identity}"' if identity else "")
             + "}"

@@ -165,6 +165,7 @@ async def build_stateful_state(
         facts=_facts(routes, metrics, logs),
         log=logs,
     )
+    rings.on_expiry = tenants.expire  # another node's writes: bounded by cache.expiry.any
     default = await tenants.context(DEFAULT_ENCLAVE)
     if default is None:  # EnclaveStore.open creates it, nothing deletes it
         raise RuntimeError(f"store: {store.description} has no '{DEFAULT_ENCLAVE}' enclave")

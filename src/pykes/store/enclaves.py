@@ -34,7 +34,10 @@ from pykes.store.errors import (
     EnclaveExistsError,
     EnclaveNotEmptyError,
     EnclaveNotFoundError,
+    IdentityExistsError,
     InvalidNameError,
+    PolicyExistsError,
+    RotatedKeyError,
     StoreConflictError,
 )
 from pykes.store.records import (
@@ -170,6 +173,26 @@ class EnclaveStore:
         ring = KeyRing.new(name, import_key_version(key, key_type, created_by))
         return await self._change(_KEYS, enclave, name, _must_be_new(ring))
 
+    async def import_stored_key(
+        self, enclave: str, name: str, value: bytes, *, replace: bool = False
+    ) -> KeyRing:
+        """A new key ring whose version 1 is ``value``, a stateless keystore's stored
+        key, byte for byte (``kes migrate``): what the key encrypted there decrypts here.
+        ``KeyExistsError`` if the name is taken, unless ``replace``: then a key that was
+        never rotated is replaced, a rotated one never (``RotatedKeyError``: its other
+        versions may still be needed). ``ValueError`` if ``value`` is not a key."""
+        ring = KeyRing.of_stored(name, value)
+
+        def adopt(current: KeyRing | None) -> KeyRing:
+            if current is not None:
+                if not replace:
+                    raise KeyExistsError()
+                if current.latest != 1:
+                    raise RotatedKeyError(current.latest)
+            return ring
+
+        return await self._change(_KEYS, enclave, name, adopt)
+
     async def get_key(self, enclave: str, name: str) -> KeyRing:
         return await self._get(_KEYS, enclave, name)
 
@@ -214,10 +237,12 @@ class EnclaveStore:
         allow: Sequence[str] = (),
         deny: Sequence[str] = (),
         created_by: str = "",
+        *,
+        new: bool = False,
     ) -> PolicyRecord:
-        """Create or replace a policy."""
+        """Create or replace a policy; ``new``: create only (``PolicyExistsError``)."""
         policy = PolicyRecord(name, tuple(allow), tuple(deny), time.time_ns(), created_by)
-        return await self._change(_POLICIES, enclave, name, lambda _: policy)
+        return await self._change(_POLICIES, enclave, name, _put(policy, new, PolicyExistsError))
 
     async def get_policy(self, enclave: str, name: str) -> PolicyRecord:
         return await self._get(_POLICIES, enclave, name)
@@ -238,15 +263,19 @@ class EnclaveStore:
         created_by: str = "",
         *,
         stored_policy: bool = True,
+        new: bool = False,
     ) -> IdentityRecord:
         """Assign ``policy`` to ``identity``. The policy must exist in the enclave
         (``PolicyNotFoundError``) unless ``stored_policy`` is false: a policy kept outside
-        the store (the config file's, in ``default``)."""
+        the store (the config file's, in ``default``). ``new``: only an identity without
+        a policy in the enclave (``IdentityExistsError``)."""
         _check_name("policy name", policy)
         if stored_policy:
             await self.get_policy(enclave, policy)
         record = IdentityRecord(identity, policy, time.time_ns(), created_by)
-        return await self._change(_IDENTITIES, enclave, identity, lambda _: record)
+        return await self._change(
+            _IDENTITIES, enclave, identity, _put(record, new, IdentityExistsError)
+        )
 
     async def get_identity(self, enclave: str, identity: str) -> IdentityRecord:
         return await self._get(_IDENTITIES, enclave, identity)
@@ -289,12 +318,14 @@ class EnclaveStore:
             current, version = (None, 0) if found is None else found
             new = change(current)
             try:
-                await self._sealed.write(enclave, kind.folder, name, kind.encode(new), version)
+                written = await self._sealed.write(
+                    enclave, kind.folder, name, kind.encode(new), version
+                )
             except VersionConflict:
                 await _backoff(attempt)
                 continue
             if version == 0:
-                await self._confirm(enclave, kind.folder, name)
+                await self._confirm(enclave, kind.folder, name, written)
             return new
         raise StoreConflictError()
 
@@ -316,12 +347,12 @@ class EnclaveStore:
         enclave = await self._enclave(enclave_name)
         return await self._sealed.names(enclave, kind.folder, _check_prefix(prefix))
 
-    async def _confirm(self, enclave: Enclave, folder: str, name: str) -> None:
-        """After creating ``folder/name`` in ``enclave``: rewrite the enclave record as it
-        is, so that a deletion that listed the enclave before the new record fails its
-        check-and-set. If the rewrite conflicts, the record changed after ours was
-        written — by another confirmation (which stops such a deletion as well) or by the
-        deletion itself (then the enclave is gone: undo, and say so)."""
+    async def _confirm(self, enclave: Enclave, folder: str, name: str, version: int) -> None:
+        """After creating ``folder/name`` (at ``version``) in ``enclave``: rewrite the
+        enclave record as it is, so that a deletion that listed the enclave before the new
+        record fails its check-and-set. If the rewrite conflicts, the record changed after
+        ours was written — by another confirmation (which stops such a deletion as well)
+        or by the deletion itself (then the enclave is gone: undo, and say so)."""
         if enclave.name == DEFAULT_ENCLAVE:
             return
         record = await self._engine.get(enclave.path)
@@ -333,7 +364,7 @@ class EnclaveStore:
                 if _same(await self._engine.get(enclave.path), enclave):
                     return
         with contextlib.suppress(VersionConflict):
-            await self._sealed.remove(enclave, folder, name, 1)
+            await self._sealed.remove(enclave, folder, name, version)
         raise EnclaveNotFoundError()
 
     async def _sweep(self, folder: str) -> None:
@@ -373,6 +404,18 @@ def _check_name(label: str, name: str) -> str:
     if not valid_name(name):
         raise InvalidNameError(label, name)
     return name
+
+
+def _put(record: T, new: bool, exists: Callable[[], APIError]) -> Callable[[T | None], T]:
+    """The change of a put: ``record``, or with ``new`` ``exists()`` raised over a record
+    already there (checked inside the check-and-set loop: two creators, one wins)."""
+
+    def change(current: T | None) -> T:
+        if new and current is not None:
+            raise exists()
+        return record
+
+    return change
 
 
 def _check_prefix(prefix: str) -> str:

@@ -1,12 +1,13 @@
 """The engine protocol: where the stateful store keeps its records. SQLite on one node
-(``store.sqlite``); OpenBao/Vault KV v2 for many nodes later, with its native
-check-and-set — so the protocol is shaped like KV v2.
+(``store.sqlite``); OpenBao/Vault K/V v2 for many nodes (``store.vault``), with its native
+check-and-set — so the protocol is shaped like K/V v2.
 
-A record is an opaque byte value at a path, with a version: 1 when created, one more on
-every write; deleting a path forgets its versions (KV v2's metadata delete), so a path
-created again starts at 1. Every write names the version it expects (0: the path must
-not exist) and fails with :class:`VersionConflict` if the stored one differs: no write
-is ever lost to a concurrent one.
+A record is an opaque byte value at a path, with a version: one more on every write, and
+what ``put`` returns. A new record starts at 1, a record created again after a delete at
+1 (SQLite) or after the deleted version (K/V v2 keeps a deleted secret's version count).
+Every write names the version it expects (0: the path must hold no record) and fails with
+:class:`VersionConflict` if the stored one differs: no write is ever lost to a concurrent
+one.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ class Engine(Protocol):
 
     ``list(prefix)`` returns, sorted bytewise, every path that starts with ``prefix``;
     callers only list inside one folder (``prefix`` up to its last ``/``) whose entries
-    are records, never sub-folders — a KV v2 engine serves it with one LIST of that
-    folder. A write returns only once it is durable.
+    are records, never sub-folders — a K/V v2 engine serves it with a LIST of that
+    folder. A write returns only once it is durable. Deleting a record twice at the same
+    version may succeed twice (K/V v2); a write after a delete never succeeds on the
+    deleted version.
     """
 
     description: str

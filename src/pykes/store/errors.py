@@ -3,7 +3,8 @@ status and text (the API sends them as they are), and the store's own failures.
 
 Texts fixed by the KES SDK (api.md §3.6): ``enclave already exists`` (400),
 ``enclave does not exist`` (404), ``key already exists`` (400), ``key does not exist``
-(404), ``policy does not exist`` (404), ``identity does not exist`` (404). The others are
+(404), ``policy already exists`` (400), ``policy does not exist`` (404), ``identity already
+exists`` (400), ``identity does not exist`` (404). The others are
 pykes's own (no KES client compares them).
 """
 
@@ -25,6 +26,16 @@ class EnclaveNotFoundError(APIError):
 class EnclaveNotEmptyError(APIError):
     def __init__(self) -> None:
         super().__init__(400, "enclave is not empty")
+
+
+class PolicyExistsError(APIError):
+    def __init__(self) -> None:
+        super().__init__(400, "policy already exists")
+
+
+class IdentityExistsError(APIError):
+    def __init__(self) -> None:
+        super().__init__(400, "identity already exists")
 
 
 class DefaultEnclaveError(APIError):
@@ -61,11 +72,28 @@ class MinimumVersionError(APIError):
         super().__init__(400, "minimum version must be between 1 and the latest version")
 
 
+class RotatedKeyError(APIError):
+    """Replacing a key ring that was rotated: its other versions would be lost."""
+
+    def __init__(self, latest: int) -> None:
+        super().__init__(400, f"key has been rotated (latest version {latest})")
+        self.latest = latest
+
+
 class InvalidNameError(APIError):
     """``kind`` is the message's leading words: ``enclave name``, ``key name``, …"""
 
     def __init__(self, kind: str, name: str) -> None:
         super().__init__(400, f"{kind} '{name}' is empty, too long or contains invalid characters")
+
+
+class RecordTooLargeError(APIError):
+    """A record larger than the engine stores (OpenBao's Raft ``max_entry_size``, 1 MiB
+    by default: about 3,700 key versions). Nothing was written."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(400, f"the record is too large for the store ({size} bytes)")
+        self.size = size
 
 
 class StoreConflictError(APIError):

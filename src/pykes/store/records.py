@@ -53,11 +53,13 @@ class KeyVersions(Mapping[int, KeyVersion]):
     """A ring's versions by number, ascending, held in their stored encoding and each
     decoded on first use. Immutable: the changes return a new mapping."""
 
-    __slots__ = ("_encoded", "_decoded")
+    __slots__ = ("_encoded", "_decoded", "latest")
 
     def __init__(self, encoded: dict[int, bytes], decoded: dict[int, KeyVersion] | None = None):
         self._encoded = encoded
         self._decoded = {} if decoded is None else decoded
+        # The highest number (0: none), kept: every generate and decrypt asks for it.
+        self.latest = next(reversed(encoded), 0)
 
     @classmethod
     def of(cls, keys: Mapping[int, KeyVersion]) -> KeyVersions:
@@ -112,10 +114,23 @@ class KeyRing:
         created_at = first.created_at_ns or 0
         return cls(name, KeyVersions.of({1: first}), 1, created_at, first.created_by)
 
+    @classmethod
+    def of_stored(cls, name: str, value: bytes) -> KeyRing:
+        """A ring whose version 1 is a stateless keystore's stored value (crypto.md §2),
+        kept byte for byte — legacy JSON included (``kes migrate``). ``ValueError`` with
+        a generic message (never the value) if it is not a key."""
+        first = decode_key_version(value)
+        try:
+            value.decode()  # the ring's encoding holds it as text
+        except UnicodeDecodeError:
+            raise ValueError("invalid key encoding") from None
+        versions = KeyVersions({1: bytes(value)}, {1: first})
+        return cls(name, versions, 1, first.created_at_ns or 0, first.created_by)
+
     @property
     def latest(self) -> int:
         """The number of the version new ciphertexts are made with (the highest one)."""
-        return next(reversed(self.versions))
+        return self.versions.latest
 
     @property
     def current(self) -> KeyVersion:

@@ -114,10 +114,10 @@ class SealedStore:
         }
         value = seal_value(self._root_key, path, json.dumps(fields).encode())
         try:
-            await self.engine.put(path, value, 0)
+            version = await self.engine.put(path, value, 0)
         except VersionConflict:
             raise EnclaveExistsError() from None
-        return Enclave(info, key, generation, Record(value, 1))
+        return Enclave(info, key, generation, Record(value, version))
 
     async def list_enclaves(self, prefix: str) -> list[str]:
         return [path[len(ENCLAVES) :] for path in await self.engine.list(ENCLAVES + prefix)]

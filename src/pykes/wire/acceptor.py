@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pykes.wire.connection import Connection, ConnectionRegistry, HTTPHandler
-from pykes.wire.http1 import HeaderKeepingHTTP1Handler, HTTP1Handler
+from pykes.wire.http1 import EnclaveHeaderHTTP1Handler, HeaderKeepingHTTP1Handler, HTTP1Handler
 from pykes.wire.http2 import H2Handler, HeaderKeepingH2Handler
 
 if TYPE_CHECKING:
@@ -195,12 +195,18 @@ def handshake_error_text(err: BaseException) -> str:
     return str(err)
 
 
-def http_handler(conn: Connection, alpn: str | None, keep_headers: bool) -> HTTPHandler:
-    """HTTP/2 when the client chose ``h2`` by ALPN, else HTTP/1.1; with ``keep_headers``
-    its requests carry their header fields, else none (the fast path)."""
+def http_handler(conn: Connection, alpn: str | None, keep_headers: str) -> HTTPHandler:
+    """HTTP/2 when the client chose ``h2`` by ALPN, else HTTP/1.1; its requests carry
+    their header fields as ``keep_headers`` says (``Connection.connection_made``):
+    ``"all"``, ``"enclave"`` (HTTP/1.1 keeps only that one: HTTP/2 decodes every field
+    anyway) or ``""``, none (the fast path)."""
     if alpn == "h2":
         return HeaderKeepingH2Handler(conn) if keep_headers else H2Handler(conn)
-    return HeaderKeepingHTTP1Handler(conn) if keep_headers else HTTP1Handler(conn)
+    if not keep_headers:
+        return HTTP1Handler(conn)
+    if keep_headers == "enclave":
+        return EnclaveHeaderHTTP1Handler(conn)
+    return HeaderKeepingHTTP1Handler(conn)
 
 
 def tls_protocol_factory(

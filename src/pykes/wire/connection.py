@@ -98,10 +98,15 @@ class Connection(asyncio.Protocol):
         if ssl_object is not None:
             self.identity, self.has_cert = _identity(ssl_object.getpeercert(binary_form=True))
             alpn = ssl_object.selected_alpn_protocol()
-        # Requests carry their headers where the API reads them: a TLS proxy's
-        # (the identity step), or every request of a state that asks for them.
+        # Requests carry their headers where the API reads them: all of a TLS proxy's
+        # (the identity step), the enclave selector of every request of a state that
+        # reads it (stateful mode).
         state = self.state()
-        keep_headers = state.reads_headers or self.identity in state.proxy.identities
+        keep_headers = ""
+        if self.identity in state.proxy.identities:
+            keep_headers = "all"
+        elif state.reads_headers:
+            keep_headers = "enclave"
         self.handler = self.server.new_handler(self, alpn, keep_headers)
         self.deadline = time.monotonic() + HEADER_TIMEOUT
         self.server.add(self)
@@ -176,10 +181,11 @@ class ConnectionRegistry:
     def __init__(
         self,
         current_state: Callable[[], ServerState],
-        new_handler: Callable[[Connection, str | None, bool], HTTPHandler],
+        new_handler: Callable[[Connection, str | None, str], HTTPHandler],
     ) -> None:
         self.current_state = current_state
-        # The HTTP handler of a new connection: (connection, ALPN protocol, keep headers).
+        # The HTTP handler of a new connection: (connection, ALPN protocol, which
+        # headers its requests keep: "all", "enclave" or "" for none).
         self.new_handler = new_handler
         self.connections: set[Connection] = set()
         self._sweeper: asyncio.Task[None] | None = None

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pykes.api.handlers.common import listing_prefix, query_flag, require_name
+from pykes.api.handlers.common import query_flag, require_name
 from pykes.api.messages import EMPTY_OK, Request, Response
 from pykes.errors import ERR_NOT_ALLOWED, APIError
 from pykes.goformat.json import go_json
 from pykes.goformat.timestamp import format_rfc3339_nano
+from pykes.names import pattern_prefix, valid_prefix
 
 if TYPE_CHECKING:
     from pykes.api.context import Context
@@ -61,6 +62,9 @@ async def delete(ctx: Context, req: Request) -> Response:
 
 
 async def list_(ctx: Context, req: Request) -> Response:
-    """``GET /v1/enclave/list/<prefix>``: ``{"names":[…]}``, sorted, in one page."""
-    names = await stored_enclaves(ctx).list_enclaves(listing_prefix(req.resource))
+    """``GET /v1/enclave/list/<prefix>``: ``{"names":[…]}``, sorted, in one page. A plain
+    prefix, as 2023 KES and its SDK's ``ListEnclaves`` (``tenant-``), or one ending in ``*``."""
+    if not valid_prefix(req.resource):
+        raise APIError(400, f"listing pattern '{req.resource}' is empty, too long or is invalid")
+    names = await stored_enclaves(ctx).list_enclaves(pattern_prefix(req.resource))
     return Response(200, go_json({"names": names}))

@@ -44,10 +44,10 @@ async def load_key(ctx: Context, req: Request, name: str) -> KeyVersion:
     try:
         return await ctx.keys.get(name)
     except Exception as err:
-        raise _load_error(ctx, req, name, err) from None
+        raise load_error(ctx, req, name, err) from None
 
 
-def _load_error(ctx: Context, req: Request, name: str, err: Exception) -> APIError:
+def load_error(ctx: Context, req: Request, name: str, err: Exception) -> APIError:
     """What a failed key read answers: its own APIError (404 …), else a logged 502.
     The hot handlers await ``ctx.keys.get`` themselves (one coroutine less than
     ``load_key``) and raise this."""
@@ -188,7 +188,7 @@ async def generate(ctx: Context, req: Request) -> Response:
     try:
         key = await ctx.keys.get(name)
     except Exception as err:
-        raise _load_error(ctx, req, name, err) from None
+        raise load_error(ctx, req, name, err) from None
     # The data key is a bytearray wiped here; its base64 form (immutable bytes) must go
     # out, and one join makes one copy of it where chained `+` would make four.
     dek = new_data_key()
@@ -209,7 +209,7 @@ async def encrypt(ctx: Context, req: Request) -> Response:
     try:
         key = await ctx.keys.get(name)
     except Exception as err:
-        raise _load_error(ctx, req, name, err) from None
+        raise load_error(ctx, req, name, err) from None
     try:
         ciphertext = key.encrypt(body["plaintext"], body["context"])
     except Exception:
@@ -223,7 +223,7 @@ async def decrypt(ctx: Context, req: Request) -> Response:
     try:
         key = await ctx.keys.get(name)
     except Exception as err:
-        raise _load_error(ctx, req, name, err) from None
+        raise load_error(ctx, req, name, err) from None
     plaintext = key.decrypt(body["ciphertext"], body["context"])  # DecryptError → 400
     try:  # a bytearray, wiped here; its base64 form goes out
         plain = b2a_base64(plaintext, newline=False)

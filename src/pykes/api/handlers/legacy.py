@@ -47,7 +47,8 @@ MAX_BULK = 1000  # ciphertexts per bulk decrypt (docs/compat/api.md §7.1)
 
 # ----------------------------------------------------------------- authorization
 WRITE_ROUTES = ("/v1/policy/write/", "/v1/policy/delete/", "/v1/identity/assign/",
-                "/v1/identity/forget/")  # fmt: skip
+                "/v1/identity/forget/", "/v1/policy/create/", "/v1/policy/assign/",
+                "/v1/identity/create/", "/v1/identity/delete/")  # fmt: skip
 """Reached only by the admin and through patterns that name them (never a wildcard
 written for the current API, which Go KES 404s here)."""
 
@@ -190,9 +191,9 @@ def _check_assignable(ctx: Context, req: Request, policy: str, identity: str) ->
         raise APIError(403, "identity cannot assign policy to itself")
 
 
-async def policy_write(ctx: Context, req: Request) -> Response:
-    """``POST /v1/policy/write/{name}``: create or replace an ephemeral policy; the
-    identities already assigned to it stay assigned."""
+def _checked_policy(ctx: Context, req: Request) -> tuple[Policy, tuple[str, ...]]:
+    """The policy a write route's body defines and the identities it assigns, once the
+    writer may grant them."""
     name = require_name("policy name", req.resource)
     allow, deny, idents = _policy_body(req)
     if name in ctx.policies:
@@ -201,6 +202,14 @@ async def policy_write(ctx: Context, req: Request) -> Response:
     _authorize_grant(ctx, req, written)
     for identity in idents:
         _check_assignable(ctx, req, name, identity)
+    return written, idents
+
+
+async def policy_write(ctx: Context, req: Request) -> Response:
+    """``POST /v1/policy/write/{name}``: create or replace an ephemeral policy; the
+    identities already assigned to it stay assigned."""
+    written, idents = _checked_policy(ctx, req)
+    name, allow, deny = written.name, written.allow, written.deny
     if ctx.enclaves is not None:  # stateful mode: kept in the enclave
         await ctx.enclaves.write_policy(ctx.tenant, name, allow, deny, idents, req.identity)
         return EMPTY_OK
@@ -294,12 +303,19 @@ async def identity_assign(ctx: Context, req: Request) -> Response:
     """``POST /v1/identity/assign/{policy}/{identity}``: one policy per identity; a
     run-time assignment replaces the identity's previous run-time assignment."""
     policy, identity = _split_assign(req.resource)
+    return await _assign(ctx, req, policy, identity)
+
+
+async def _assign(
+    ctx: Context, req: Request, policy: str, identity: str, *, new: bool = False
+) -> Response:
+    """Assign ``policy`` to ``identity`` (``new``: an identity not assigned yet)."""
     _authorize_grant(ctx, req, policies.lookup(ctx, policy).policy)  # 404 if unknown
     _check_assignable(ctx, req, policy, identity)
     now, by = time.time_ns(), req.identity
     in_config = policy in ctx.policies
     if ctx.enclaves is not None:  # stateful mode: kept in the enclave
-        await ctx.enclaves.assign(ctx.tenant, identity, policy, by, stored=not in_config)
+        await ctx.enclaves.assign(ctx.tenant, identity, policy, by, stored=not in_config, new=new)
         return EMPTY_OK
 
     def change(pols: dict[str, EphemeralPolicy], assigned: dict[str, Assignment]) -> None:
@@ -331,6 +347,79 @@ async def identity_forget(ctx: Context, req: Request) -> Response:
 
     _update(ctx, change)
     return EMPTY_OK
+
+
+# ----------------------------------------------------------------- the 2023 stateful API
+# What kms-go's ``Enclave`` (up to 6b500c0) sends for policies and identities; served in
+# stateful mode only, in the request's enclave, authorized as the write routes above.
+_ZERO_TTL = ("", "0", "0s")  # Go's time.Duration(0).String() is "0s"
+
+
+def _body_object(req: Request) -> dict[str, Any]:
+    if req.body_too_large:
+        raise APIError(400, INVALID_BODY)
+    try:
+        doc = _first_json_value(req.body)
+    except (ValueError, RecursionError):
+        raise APIError(400, INVALID_BODY) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise APIError(400, INVALID_BODY)
+    return doc
+
+
+def _body_string(doc: dict[str, Any], name: str) -> str:
+    value = _field(doc, name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise APIError(400, INVALID_BODY)
+    return value
+
+
+def _stateful(ctx: Context) -> None:
+    if ctx.enclaves is None:  # (routed in stateful mode only)
+        raise APIError(501, "not implemented")
+
+
+async def policy_create(ctx: Context, req: Request) -> Response:
+    """``PUT /v1/policy/create/{name}`` (``Enclave.CreatePolicy``): a new policy,
+    ``400 policy already exists`` if there is one. The SDK sends its ``Policy`` struct
+    as Go marshals it (``Allow``/``Deny`` keys), which the body parser accepts."""
+    _stateful(ctx)
+    written, idents = _checked_policy(ctx, req)
+    assert ctx.enclaves is not None
+    await ctx.enclaves.write_policy(
+        ctx.tenant, written.name, written.allow, written.deny, idents, req.identity, new=True
+    )
+    return EMPTY_OK
+
+
+async def policy_assign(ctx: Context, req: Request) -> Response:
+    """``POST /v1/policy/assign/{policy}`` with ``{"identity":"<id>"}``
+    (``Enclave.AssignPolicy``): as ``/v1/identity/assign/{policy}/{identity}``."""
+    _stateful(ctx)
+    policy = require_name("policy name", req.resource)
+    identity = _body_string(_body_object(req), "identity")
+    return await _assign(ctx, req, policy, identity)
+
+
+async def identity_create(ctx: Context, req: Request) -> Response:
+    """``PUT /v1/identity/create/{identity}`` with ``{"policy","admin","ttl"}``
+    (``Enclave.CreateIdentity``): a new identity assigned to ``policy``; ``400 identity
+    already exists`` if it has one. The server's one admin is ``admin.identity``, and
+    identities do not expire: ``admin`` true or a TTL other than zero is a 400."""
+    _stateful(ctx)
+    identity = require_name("identity", req.resource)
+    doc = _body_object(req)
+    admin = _field(doc, "admin")
+    if admin not in (None, False):
+        raise APIError(400, "cannot create an admin identity: the admin is 'admin.identity'")
+    if _body_string(doc, "ttl") not in _ZERO_TTL:
+        raise APIError(400, "identities with a TTL are not supported")
+    policy = require_name("policy name", _body_string(doc, "policy"))
+    return await _assign(ctx, req, policy, identity, new=True)
 
 
 # ----------------------------------------------------------------- log traces

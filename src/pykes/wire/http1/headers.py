@@ -1,9 +1,11 @@
-"""HTTP/1.1 with the requests' headers kept, where the API reads them."""
+"""HTTP/1.1 with the requests' headers kept, where the API reads them: all of them (a
+TLS proxy's connection), or only the enclave selector (a stateful server's)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pykes.api.selector import ENCLAVE_HEADER
 from pykes.wire.http1.handler import HTTP1Handler
 
 if TYPE_CHECKING:
@@ -36,3 +38,17 @@ class HeaderKeepingHTTP1Handler(HTTP1Handler):
     def _continue_or_refuse(self, req: Request, state: ServerState) -> None:
         req.headers = self._headers  # (the identity step reads them)
         super()._continue_or_refuse(req, state)
+
+
+_ENCLAVE_LEN = len(ENCLAVE_HEADER)
+
+
+class EnclaveHeaderHTTP1Handler(HeaderKeepingHTTP1Handler):
+    """Keeps only the ``Kes-Enclave`` field of each request (in any letter case): the one
+    header a stateful server reads of every client (api/selector.py). The per-line call
+    stays (httptools has no filter), the list of every other field does not."""
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # (the length first: no lower-cased copy of every other header's name)
+        if len(name) == _ENCLAVE_LEN and self._in_headers and name.lower() == ENCLAVE_HEADER:
+            self._headers.append((name, value))

@@ -1,7 +1,7 @@
-"""HTTP plumbing of the Vault keystore: errors, TLS, paths and one request helper.
+"""Vault/OpenBao HTTP plumbing: errors, TLS, paths and one request helper.
 
-Everything Vault-specific that is not keystore logic lives here so that
-:mod:`pykes.keystore.vault` reads like docs/compat/keystore.md §4.3. Requests go through one
+Shared by the Vault keystore (:mod:`pykes.keystore.vault`, docs/compat/keystore.md §4.3)
+and the stateful store's K/V v2 engine (:mod:`pykes.store.vault`). Requests go through one
 :class:`httpx.AsyncClient` (native asyncio, no threads); every request has a timeout.
 """
 
@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from pykes.errors import KeyStoreUnreachable
-from pykes.keystore import httpclient
+from pykes.pki.tls import tls_context as _tls_context
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds allowed for one Vault request (connect + send + receive)."""
@@ -33,7 +33,7 @@ NO_NAMESPACE = ""
 
 
 class VaultError(Exception):
-    """A Vault keystore failure. Messages never contain key values."""
+    """A Vault failure. Messages never contain key values."""
 
 
 class VaultUnreachable(KeyStoreUnreachable, VaultError):
@@ -67,8 +67,8 @@ def normalize_endpoint(endpoint: str) -> str:
 
 
 def tls_context(ca: str = "", cert: str = "", key: str = "") -> ssl.SSLContext:
-    """A client TLS context for Vault (see ``pykes.keystore.httpclient.tls_context``)."""
-    return httpclient.tls_context(ca, cert, key, prefix="vault")
+    """A client TLS context for Vault (see ``pykes.pki.tls.tls_context``)."""
+    return _tls_context(ca, cert, key, prefix="vault")
 
 
 @dataclass
@@ -136,7 +136,7 @@ class VaultHTTP:
         namespace: str | None = None,
         authenticated: bool = True,
     ) -> VaultResponse:
-        """Send one request. ``namespace=None`` means the keystore namespace;
+        """Send one request. ``namespace=None`` means the client's namespace;
         :data:`NO_NAMESPACE` sends no header. Network failures and timeouts raise
         :class:`VaultUnreachable`; HTTP errors are returned, not raised."""
         headers: dict[str, str] = {}
@@ -148,7 +148,11 @@ class VaultHTTP:
         content = None
         if body is not None:
             content = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            # Vault takes a PATCH body only as a JSON merge patch (RFC 7396)
+            patch = method == "PATCH"
+            headers["Content-Type"] = (
+                "application/merge-patch+json" if patch else "application/json"
+            )
         url = f"{self.endpoint}/v1/{escape_path(path)}"
         try:
             async with self._client.stream(

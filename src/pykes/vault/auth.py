@@ -21,15 +21,18 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pykes.keystore.vault_http import (
+from pykes.vault.http import (
     NO_NAMESPACE,
     VaultError,
     VaultHTTP,
     VaultUnreachable,
     join_path,
 )
+
+if TYPE_CHECKING:
+    from pykes.config import VaultKeyStoreConfig
 
 RENEW_FRACTION = 0.8
 """Renew when this fraction of the TTL has passed."""
@@ -45,7 +48,7 @@ SWAP_DELAY_MAX = 30.0
 TTL_SLACK = 1.0
 """Vault reports TTLs in whole (rounded) seconds: assume a token dies this much sooner."""
 
-log = logging.getLogger("pykes.keystore.vault")
+log = logging.getLogger(__name__)
 
 
 def _now() -> float:
@@ -118,6 +121,21 @@ def _read_text(path: str) -> str:
 
 
 LoginMethod = AppRoleLogin | KubernetesLogin
+
+
+def login_method(config: VaultKeyStoreConfig) -> LoginMethod:
+    """The configured AppRole or Kubernetes login (exactly one must be present)."""
+    if config.approle is not None and config.kubernetes is not None:
+        raise ValueError("vault: more than one authentication method specified")
+    if config.approle is not None:
+        a = config.approle
+        ns = auth_namespace(a.namespace, config.namespace)
+        return AppRoleLogin(a.engine or "approle", ns, a.id, a.secret)
+    if config.kubernetes is not None:
+        k = config.kubernetes
+        ns = auth_namespace(k.namespace, config.namespace)
+        return KubernetesLogin(k.engine or "kubernetes", ns, k.role, k.jwt)
+    raise ValueError("vault: no authentication method specified")
 
 
 async def login(http: VaultHTTP, method: LoginMethod) -> Token:

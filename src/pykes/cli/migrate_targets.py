@@ -1,0 +1,114 @@
+"""Where ``kes migrate --to`` writes: the keystore of a stateless config, or an enclave of
+a stateful config's store (docs/stateful.md, "Migrating a keystore into an enclave")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from pykes.cli.common import CLIError, env
+from pykes.errors import APIError, KeyExistsError
+
+if TYPE_CHECKING:
+    from pykes.config.model import Config
+    from pykes.keystore import KeyStore
+    from pykes.store import EnclaveStore
+
+
+class Target(Protocol):
+    async def copy(self, name: str, value: bytes, *, merge: bool, force: bool) -> bool:
+        """Store ``value`` as key ``name``; False if it existed and ``merge`` skipped it.
+        ``KeyExistsError`` if it existed and neither flag was given."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class KeystoreTarget:
+    """A stateless keystore: the raw value is created; ``force`` deletes and re-creates."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self._store = store
+
+    async def copy(self, name: str, value: bytes, *, merge: bool, force: bool) -> bool:
+        try:
+            await self._store.create(name, value)
+        except KeyExistsError:
+            if merge:
+                return False
+            if not force:
+                raise
+            await self._store.delete(name)
+            await self._store.create(name, value)
+        return True
+
+    async def close(self) -> None:
+        await self._store.close()
+
+
+class EnclaveTarget:
+    """An enclave of a stateful store: each value becomes version 1 of a key ring, byte
+    for byte. ``force`` replaces a key that was never rotated and stops at one that was
+    (its other versions may still decrypt data)."""
+
+    def __init__(self, store: EnclaveStore, enclave: str) -> None:
+        self._store = store
+        self.enclave = enclave
+
+    async def copy(self, name: str, value: bytes, *, merge: bool, force: bool) -> bool:
+        from pykes.store.errors import RotatedKeyError
+
+        try:
+            await self._store.import_stored_key(self.enclave, name, value, replace=force)
+        except KeyExistsError:
+            if merge:
+                return False
+            raise
+        except RotatedKeyError as err:
+            raise CLIError(
+                f"cannot replace key '{name}' in enclave '{self.enclave}': it has been "
+                f"rotated (latest version {err.latest}) and '--force' replaces only keys "
+                "that never were; delete it first"
+            ) from None
+        except ValueError as err:  # generic: never the value
+            raise CLIError(f"key '{name}' cannot be migrated: {err}") from None
+        return True
+
+    async def close(self) -> None:
+        await self._store.close()
+
+
+async def open_target(cfg: Config, enclave: str | None, create_enclave: bool) -> Target:
+    """The target ``cfg`` describes. ``enclave`` is the ``-e`` flag (None: not given),
+    for a store only; without it, the enclave variables of the other commands
+    (``$KES_ENCLAVE``, ``$MINIO_KMS_KES_ENCLAVE``), else ``default``."""
+    if cfg.store is None:
+        from pykes.keystore.factory import connect_keystore
+
+        if enclave is not None:  # Go's error: -e names a MinIO KMS enclave there
+            raise CLIError("cannot use '-e / --enclave' and '--to' flag")
+        if create_enclave:
+            raise CLIError("'--create-enclave' needs a '--to' config with a 'store' section")
+        return KeystoreTarget(await connect_keystore(cfg.keystore))
+    from pykes.cli.connect import ENCLAVE_VARS
+    from pykes.store import DEFAULT_ENCLAVE
+    from pykes.store.errors import EnclaveNotFoundError
+    from pykes.store.factory import open_store
+
+    name = enclave or env(*ENCLAVE_VARS) or DEFAULT_ENCLAVE
+    store = await open_store(cfg.store, created_by=cfg.admin_identity)
+    try:
+        try:
+            await store.describe_enclave(name)
+        except EnclaveNotFoundError:
+            if not create_enclave:
+                raise CLIError(
+                    f"enclave '{name}' does not exist in the target store. "
+                    "Use '--create-enclave' to create it"
+                ) from None
+            await store.create_enclave(name, cfg.admin_identity)
+    except BaseException as err:
+        await store.close()
+        if isinstance(err, APIError):  # an invalid name
+            raise CLIError(err.message) from None
+        raise
+    return EnclaveTarget(store, name)
