@@ -50,8 +50,8 @@ from pykes.config import load_config
 from pykes.crypto import decode_key_version, encode_key_version, generate_key_version
 from pykes.keystore import FSKeyStore
 from pykes.keystore.fs import TEMP_PREFIX
-from pykes.store import generate_seal_key
 from pykes.store.factory import open_store
+from stateful_store import new_store_dir, stateful_config
 
 REPLAY_COUNT = 150
 COUNTS = {"fs": 1000, "aws": 250, "vault": 250}
@@ -198,14 +198,8 @@ def test_migrate_into_an_enclave(
     placeholder = tmp_path / ("keys" if name == "fs" else "backend-placeholder")
     source = tmp_path / "src.yml"
     source.write_text(config_yaml(pki, "disabled", placeholder))
-    (tmp_path / "root.seal").write_text(generate_seal_key().text() + "\n")
     target = tmp_path / "stateful.yml"
-    target.write_text(
-        f"admin:\n  identity: disabled\n"
-        f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n"
-        f"store:\n  sqlite:\n    path: {tmp_path / 'pykes.db'}\n"
-        f"  seal:\n    file: {tmp_path / 'root.seal'}\n"
-    )
+    target.write_text(stateful_config(pki, "disabled", new_store_dir(tmp_path)))
     opened = _route_placeholder(monkeypatch, name, placeholder, env)
     values = {f"enc-{i:02d}": encode_key_version(generate_key_version()) for i in range(20)}
     values["enc-legacy"] = b'{"bytes":"' + base64.b64encode(os.urandom(32)) + b'"}'

@@ -23,6 +23,7 @@ from pykes.config import parse_config
 from pykes.crypto import KeyType, import_key_version
 from pykes.errors import ConfigError
 from pykes.store import generate_seal_key
+from stateful_store import new_store_dir, stateful_config
 
 CONTEXT = base64.b64encode(b'{"bucket":"issue-23"}').decode()
 NOT_ALLOWED = {"message": "not authorized: insufficient permissions"}
@@ -30,13 +31,6 @@ NO_ENCLAVE = {"message": "enclave does not exist"}
 
 
 # ------------------------------------------------------------------ a stateful server
-def store_yaml(root: Path, seal: str = "") -> str:
-    return (
-        f"store:\n  sqlite:\n    path: {root / 'pykes.db'}\n"
-        f"  seal:\n    {seal or 'file: ' + str(root / 'root.seal')}\n"
-    )
-
-
 @dataclass
 class StatefulServers:
     """Servers on one store directory (``root``): restarts keep the store."""
@@ -47,11 +41,7 @@ class StatefulServers:
     started: list[RunningServer] = field(default_factory=list)
 
     def config(self, extra: str = "", seal: str = "") -> str:
-        return (
-            f"admin:\n  identity: {self.admin.identity}\n"
-            f"tls:\n  key: {self.pki.server_key}\n  cert: {self.pki.server_cert}\n"
-            f"{store_yaml(self.root, seal)}{extra}"
-        )
+        return stateful_config(self.pki, self.admin.identity, self.root, seal) + extra
 
     def start(self, extra: str = "", *, seal: str = "", **kw) -> RunningServer:
         run = self.root / f"run{len(self.started)}"
@@ -67,9 +57,7 @@ class StatefulServers:
 
 def new_store(root: Path, pki: PKI) -> StatefulServers:
     """Servers on a new store in ``root`` (created, with a fresh seal key)."""
-    root.mkdir()
-    (root / "root.seal").write_text(generate_seal_key().text() + "\n")
-    return StatefulServers(root, pki, pki.client("admin"))
+    return StatefulServers(new_store_dir(root), pki, pki.client("admin"))
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from conftest import PKI, RunningServer, config_yaml, free_port, kes_command, st
 from pykes.client import Client
 from pykes.pki import APIKey
 from pykes.store import generate_seal_key
+from stateful_store import new_store_dir, stateful_config
 from test_cli_support import clean_env, error_line, run_kes
 
 
@@ -36,12 +37,8 @@ class Site:
 
     def config(self, seal: Path | None = None) -> Path:
         config = self.root / "config.yml"
-        config.write_text(
-            f"admin:\n  identity: {self.admin.identity}\n"
-            f"tls:\n  key: {self.pki.server_key}\n  cert: {self.pki.server_cert}\n"
-            f"store:\n  sqlite:\n    path: {self.root / 'pykes.db'}\n"
-            f"  seal:\n    file: {seal or self.root / 'root.seal'}\n"
-        )
+        seal_line = f"file: {seal}" if seal else ""
+        config.write_text(stateful_config(self.pki, self.admin.identity, self.root, seal_line))
         return config
 
     def start(self) -> RunningServer:
@@ -56,11 +53,7 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path, pki: PKI) -> Iterator[Site]:
-    root = tmp_path / "site"
-    root.mkdir()
-    (root / "root.seal").write_text(generate_seal_key().text() + "\n")
-    (root / "root.seal").chmod(0o600)
-    yield Site(root, pki, APIKey.generate())
+    yield Site(new_store_dir(tmp_path / "site"), pki, APIKey.generate())
 
 
 class Writer(threading.Thread):

@@ -27,7 +27,7 @@ from pykes.client import (
     client_ssl_context,
 )
 from pykes.pki import APIKey
-from pykes.store.seal import generate_seal_key
+from stateful_store import new_store_dir, stateful_config
 from test_cli_support import clean_env, error_line, run_kes
 
 #: What the tenant policy of enclave ``a`` grants (written at run time, in ``a``).
@@ -43,15 +43,7 @@ class StatefulKES:
     server: RunningServer | None = None
 
     def config(self) -> str:
-        pki = self.pki
-        return (
-            "version: v1\n"
-            f"admin:\n  identity: {self.admin.identity}\n"
-            f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n"
-            "store:\n"
-            f"  sqlite:\n    path: {self.root / 'pykes.db'}\n"
-            f"  seal:\n    file: {self.root / 'root.seal'}\n"
-        )
+        return "version: v1\n" + stateful_config(self.pki, self.admin.identity, self.root)
 
     def start(self) -> None:
         self.server = start_server(self.root, self.pki, self.config())
@@ -99,9 +91,7 @@ def _assign_tenant(kes: StatefulKES) -> None:
 
 def start_stateful(root: Path, pki: PKI) -> StatefulKES:
     """A stateful server on a new store in ``root`` (a fresh seal key), with a new admin."""
-    (root / "root.seal").write_text(generate_seal_key().text() + "\n")
-    (root / "root.seal").chmod(0o600)
-    kes = StatefulKES(root, pki, APIKey.generate(), APIKey.generate())
+    kes = StatefulKES(new_store_dir(root), pki, APIKey.generate(), APIKey.generate())
     kes.start()
     return kes
 

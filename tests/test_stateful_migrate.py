@@ -36,6 +36,7 @@ from pykes.crypto import decode_key_version, encode_key_version, generate_key_ve
 from pykes.pki import APIKey
 from pykes.store import EnclaveStore, generate_seal_key
 from pykes.store.factory import open_store
+from stateful_store import new_store_dir, stateful_config
 from test_cli_support import clean_env, error_line, run_kes
 
 LEGACY_KEY = os.urandom(32)
@@ -75,12 +76,7 @@ class Migration:
         return self.tmp / "dst.yml"
 
     def stateful_yaml(self) -> str:
-        return (
-            f"admin:\n  identity: {self.admin.identity}\n"
-            f"tls:\n  key: {self.pki.server_key}\n  cert: {self.pki.server_cert}\n"
-            f"store:\n  sqlite:\n    path: {self.root / 'pykes.db'}\n"
-            f"  seal:\n    file: {self.root / 'root.seal'}\n"
-        )
+        return stateful_config(self.pki, self.admin.identity, self.root)
 
     def migrate(self, *args: str, **env: str):
         return run_kes(
@@ -103,8 +99,7 @@ class Migration:
 def migration(tmp_path: Path, pki: PKI) -> Iterator[Migration]:
     m = Migration(tmp_path, pki, APIKey.generate())
     m.src.mkdir()
-    m.root.mkdir()
-    (m.root / "root.seal").write_text(generate_seal_key().text() + "\n")
+    new_store_dir(m.root)
     m.src_config.write_text(config_yaml(pki, m.admin.identity, m.src))
     m.dst_config.write_text(m.stateful_yaml())
     yield m
