@@ -394,7 +394,7 @@ def test_only_the_admin_may_and_enclave_errors(kms: KMS, enclave: str) -> None:
         (frame(207, b"") * (MAX_FRAMES + 1), 400,
          f"invalid request: more than {MAX_FRAMES} commands"),
         (frame(205, bytes(MAX_BODY)), 413, "request body too large"),
-        (frame(301, b""), 501, "command POLICY:CREATE is not supported"),
+        (frame(301, b""), 400, "policy name '' is empty, too long or contains invalid characters"),
         (frame(3, b""), 501, "command CLUSTER:STATUS is not supported"),
     ],
 )  # fmt: skip

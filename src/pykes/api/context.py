@@ -22,6 +22,7 @@ from pykes.observe.logs import Logs
 from pykes.observe.metrics import Metrics
 
 if TYPE_CHECKING:  # stateful mode's, imported only there (the store loads sqlite3)
+    from pykes.api.kms_access import KMSAccess
     from pykes.api.stored import EnclaveKeys, StoredEnclaves
 
 COMMIT = "<unknown>"
@@ -48,7 +49,8 @@ class Context:
     file's ``policies``), and the server's ``log`` and ``facts``.
 
     In stateful mode the tenant is an enclave: ``keys`` are its key rings, ``enclaves``
-    the store its policies, identities and enclaves are written to (None: stateless)."""
+    the store its policies, identities and enclaves are written to (None: stateless),
+    ``kms`` its KMS API identities and policies."""
 
     keys: KeyCache[KeyVersion] | EnclaveKeys
     authorizer: Authorizer
@@ -57,6 +59,7 @@ class Context:
     log: Logs
     tenant: str = DEFAULT_TENANT
     enclaves: StoredEnclaves | None = None
+    kms: KMSAccess | None = None  # stateful mode: who may run which KMS API command
 
     @property
     def admin(self) -> str:

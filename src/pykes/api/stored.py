@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any
 
 from pykes.crypto import KeyType
-from pykes.errors import IdentityNotFoundError
+from pykes.errors import IdentityNotFoundError, PolicyNotFoundError
 from pykes.keystore import KeyCache
 from pykes.store import DEFAULT_ENCLAVE, EnclaveInfo, EnclaveStore, KeyRing
 from pykes.store.records import IdentityRecord, PolicyRecord
@@ -120,14 +120,20 @@ class StoredEnclaves:
 
     # --- an enclave's policies and identities ---------------------------------------
 
-    async def records(self, enclave: str) -> tuple[list[PolicyRecord], list[IdentityRecord]]:
-        """Every policy and identity of ``enclave`` (``EnclaveNotFoundError`` if none)."""
+    async def records(
+        self, enclave: str, *, kms: bool = False
+    ) -> tuple[list[PolicyRecord], list[IdentityRecord]]:
+        """Every policy and identity of ``enclave`` (``EnclaveNotFoundError`` if none);
+        ``kms``: the KMS API's."""
         store = self.store
-        policies = [await store.get_policy(enclave, n) for n in await store.list_policies(enclave)]
+        policies = []
+        for name in await store.list_policies(enclave, kms=kms):
+            with contextlib.suppress(PolicyNotFoundError):  # deleted meanwhile
+                policies.append(await store.get_policy(enclave, name, kms=kms))
         identities = []
-        for identity in await store.list_identities(enclave):
+        for identity in await store.list_identities(enclave, kms=kms):
             with contextlib.suppress(IdentityNotFoundError):  # forgotten meanwhile
-                identities.append(await store.get_identity(enclave, identity))
+                identities.append(await store.get_identity(enclave, identity, kms=kms))
         return policies, identities
 
     async def write_policy(
@@ -175,6 +181,42 @@ class StoredEnclaves:
 
     async def forget(self, enclave: str, identity: str) -> None:
         await self.rings.write(enclave, self.store.delete_identity(enclave, identity))
+
+    # --- the KMS API's policies and identities (apart from the KES API's) -----------
+
+    async def write_kms_policy(
+        self, enclave: str, name: str, allow: Sequence[str], deny: Sequence[str], created_by: str
+    ) -> None:
+        write = self.store.put_policy(enclave, name, allow, deny, created_by, kms=True)
+        await self.rings.write(enclave, write)
+
+    async def delete_kms_policy(self, enclave: str, name: str) -> None:
+        """Delete a KMS policy; the identities assigned to it keep their privilege and
+        have no policy (a policy created later under that name grants them nothing)."""
+        await self.rings.write(enclave, self.store.delete_policy(enclave, name, kms=True))
+        for identity in (await self.records(enclave, kms=True))[1]:
+            if identity.policy == name:
+                with contextlib.suppress(IdentityNotFoundError):
+                    await self.write_kms_identity(enclave, identity, policy="")
+
+    async def write_kms_identity(
+        self, enclave: str, identity: IdentityRecord, *, policy: str | None = None
+    ) -> None:
+        """Write ``identity`` (its ``policy`` replaced when given; a named policy must
+        exist: ``PolicyNotFoundError``)."""
+        write = self.store.put_identity(
+            enclave,
+            identity.identity,
+            identity.policy if policy is None else policy,
+            identity.created_by,
+            kms=True,
+            privilege=identity.privilege,
+        )
+        await self.rings.write(enclave, write)
+
+    async def delete_kms_identity(self, enclave: str, identity: str) -> None:
+        write = self.store.delete_identity(enclave, identity, kms=True)
+        await self.rings.write(enclave, write)
 
     # --- enclaves ----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from pykes.api.context import Context, ServerFacts
+from pykes.api.kms_access import KMSAccess
 from pykes.api.messages import Request
 from pykes.api.selector import DEFAULT_ENCLAVE, header_enclave, named_enclave, path_enclave
 from pykes.api.stored import StoredEnclaves
@@ -126,9 +127,10 @@ class Tenants:
         before = self._seen
         try:
             policies, identities = await self.stored.records(name)
+            kms = KMSAccess(self.admin, *await self.stored.records(name, kms=True))
         except EnclaveNotFoundError:
             return None
-        ctx = self._build(name, policies, identities)
+        ctx = self._build(name, policies, identities, kms)
         if self._generation[0] == before or self._unchanged_since(before, name):
             if len(self._contexts) >= MAX_CONTEXTS:
                 self._contexts = {}
@@ -136,7 +138,11 @@ class Tenants:
         return ctx
 
     def _build(
-        self, name: str, policies: list[PolicyRecord], identities: list[IdentityRecord]
+        self,
+        name: str,
+        policies: list[PolicyRecord],
+        identities: list[IdentityRecord],
+        kms: KMSAccess,
     ) -> Context:
         stored = Snapshot(
             0,
@@ -168,6 +174,7 @@ class Tenants:
             log=self._log,
             tenant=name,
             enclaves=self.stored,
+            kms=kms,
         )
 
     def expire(self) -> None:

@@ -80,7 +80,23 @@ class _Kind(Generic[T]):
 _KEYS = _Kind("key", "key name", encode_key_ring, decode_key_ring, KeyNotFoundError)
 _POLICIES = _Kind("policy", "policy name", encode_policy, decode_policy, PolicyNotFoundError)
 _IDENTITIES = _Kind("identity", "identity", encode_identity, decode_identity, IdentityNotFoundError)
-_FOLDERS = (_KEYS.folder, _POLICIES.folder, _IDENTITIES.folder)
+# The KMS API's policies (command/key-name patterns) and identities (with a privilege):
+# records of their own, which the KES API never reads (docs/kms-api.md).
+_KMS_POLICIES = _Kind(
+    "kms-policy", "policy name", encode_policy, decode_policy, PolicyNotFoundError
+)
+_KMS_IDENTITIES = _Kind(
+    "kms-identity", "identity", encode_identity, decode_identity, IdentityNotFoundError
+)
+_FOLDERS = tuple(k.folder for k in (_KEYS, _POLICIES, _IDENTITIES, _KMS_POLICIES, _KMS_IDENTITIES))
+
+
+def _policies(kms: bool) -> _Kind[PolicyRecord]:
+    return _KMS_POLICIES if kms else _POLICIES
+
+
+def _identities(kms: bool) -> _Kind[IdentityRecord]:
+    return _KMS_IDENTITIES if kms else _IDENTITIES
 
 
 class EnclaveStore:
@@ -230,6 +246,8 @@ class EnclaveStore:
 
     # --- policies -------------------------------------------------------------------
 
+    # ``kms``: the KMS API's policies and identities, kept apart from the KES API's.
+
     async def put_policy(
         self,
         enclave: str,
@@ -239,19 +257,23 @@ class EnclaveStore:
         created_by: str = "",
         *,
         new: bool = False,
+        kms: bool = False,
     ) -> PolicyRecord:
         """Create or replace a policy; ``new``: create only (``PolicyExistsError``)."""
         policy = PolicyRecord(name, tuple(allow), tuple(deny), time.time_ns(), created_by)
-        return await self._change(_POLICIES, enclave, name, _put(policy, new, PolicyExistsError))
+        change = _put(policy, new, PolicyExistsError)
+        return await self._change(_policies(kms), enclave, name, change)
 
-    async def get_policy(self, enclave: str, name: str) -> PolicyRecord:
-        return await self._get(_POLICIES, enclave, name)
+    async def get_policy(self, enclave: str, name: str, *, kms: bool = False) -> PolicyRecord:
+        return await self._get(_policies(kms), enclave, name)
 
-    async def delete_policy(self, enclave: str, name: str) -> None:
-        await self._delete(_POLICIES, enclave, name)
+    async def delete_policy(self, enclave: str, name: str, *, kms: bool = False) -> None:
+        await self._delete(_policies(kms), enclave, name)
 
-    async def list_policies(self, enclave: str, prefix: str = "") -> list[str]:
-        return await self._list(_POLICIES, enclave, prefix)
+    async def list_policies(
+        self, enclave: str, prefix: str = "", *, kms: bool = False
+    ) -> list[str]:
+        return await self._list(_policies(kms), enclave, prefix)
 
     # --- identities -----------------------------------------------------------------
 
@@ -264,27 +286,34 @@ class EnclaveStore:
         *,
         stored_policy: bool = True,
         new: bool = False,
+        kms: bool = False,
+        privilege: int = 0,
     ) -> IdentityRecord:
         """Assign ``policy`` to ``identity``. The policy must exist in the enclave
         (``PolicyNotFoundError``) unless ``stored_policy`` is false: a policy kept outside
         the store (the config file's, in ``default``). ``new``: only an identity without
-        a policy in the enclave (``IdentityExistsError``)."""
-        _check_name("policy name", policy)
-        if stored_policy:
-            await self.get_policy(enclave, policy)
-        record = IdentityRecord(identity, policy, time.time_ns(), created_by)
-        return await self._change(
-            _IDENTITIES, enclave, identity, _put(record, new, IdentityExistsError)
-        )
+        a policy in the enclave (``IdentityExistsError``). A KMS identity (``kms``) has a
+        ``privilege`` and may have no policy ("")."""
+        if policy or not kms:
+            _check_name("policy name", policy)
+            if stored_policy:
+                await self.get_policy(enclave, policy, kms=kms)
+        record = IdentityRecord(identity, policy, time.time_ns(), created_by, privilege)
+        change = _put(record, new, IdentityExistsError)
+        return await self._change(_identities(kms), enclave, identity, change)
 
-    async def get_identity(self, enclave: str, identity: str) -> IdentityRecord:
-        return await self._get(_IDENTITIES, enclave, identity)
+    async def get_identity(
+        self, enclave: str, identity: str, *, kms: bool = False
+    ) -> IdentityRecord:
+        return await self._get(_identities(kms), enclave, identity)
 
-    async def delete_identity(self, enclave: str, identity: str) -> None:
-        await self._delete(_IDENTITIES, enclave, identity)
+    async def delete_identity(self, enclave: str, identity: str, *, kms: bool = False) -> None:
+        await self._delete(_identities(kms), enclave, identity)
 
-    async def list_identities(self, enclave: str, prefix: str = "") -> list[str]:
-        return await self._list(_IDENTITIES, enclave, prefix)
+    async def list_identities(
+        self, enclave: str, prefix: str = "", *, kms: bool = False
+    ) -> list[str]:
+        return await self._list(_identities(kms), enclave, prefix)
 
     # --- one record, checked and set ---------------------------------------------
 

@@ -232,26 +232,34 @@ def decode_policy(name: str, data: bytes) -> PolicyRecord:
 
 @dataclass(frozen=True, slots=True)
 class IdentityRecord:
-    """An identity of an enclave and the policy it is assigned."""
+    """An identity of an enclave and the policy it is assigned; a KMS API identity also
+    has a privilege (kms-go's numbers: 2 Admin, 3 User; 0 for a KES API identity) and
+    may have no policy ("")."""
 
     identity: str
     policy: str
     created_at_ns: int
     created_by: str
+    privilege: int = 0
 
 
 def encode_identity(identity: IdentityRecord) -> bytes:
-    return _encode(
-        {
-            "policy": identity.policy,
-            "created_at": identity.created_at_ns,
-            "created_by": identity.created_by,
-        }
-    )
+    fields: dict[str, Any] = {
+        "policy": identity.policy,
+        "created_at": identity.created_at_ns,
+        "created_by": identity.created_by,
+    }
+    if identity.privilege:
+        fields["privilege"] = identity.privilege
+    return _encode(fields)
 
 
 def decode_identity(identity: str, data: bytes) -> IdentityRecord:
     fields = _decode(data)
     return IdentityRecord(
-        identity, str(fields["policy"]), int(fields["created_at"]), str(fields["created_by"])
+        identity,
+        str(fields["policy"]),
+        int(fields["created_at"]),
+        str(fields["created_by"]),
+        int(fields.get("privilege", 0)),
     )

@@ -3,7 +3,9 @@ of frames of one command (pykes.kms.frames) answered by one frame each, on the s
 and enclaves of the KES API. Also ``/v1/health/live`` and ``/v1/health/ready``.
 
 A command runs in the enclave of the path (``/v1/kms``: ``default``); its handler is
-in ``COMMANDS``, one per command: enclaves in ``kms_enclaves``, keys in ``kms_keys``.
+in ``COMMANDS``, one per command: enclaves in ``kms_enclaves``, keys in ``kms_keys``,
+policies and identities in ``kms_policies`` and ``kms_identities``. Each frame is
+authorized before it runs (pykes.api.kms_access: privileges and KMS policies).
 Commands run in order and the first error answers the request (earlier writes of the
 batch stay done). Errors are the kms-go client's (status, text): ``translate`` maps the
 store's KES texts onto them.
@@ -16,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
-from pykes.api.handlers import kms_enclaves, kms_keys
+from pykes.api.handlers import kms_enclaves, kms_identities, kms_keys, kms_policies
 from pykes.api.messages import EMPTY_OK, JSON, Request, Response
 from pykes.errors import ERR_NOT_ALLOWED, APIError, DecryptError, KeyExistsError
 from pykes.goformat.json import error_body
 from pykes.kms import errors as kms
-from pykes.kms.commands import Command
+from pykes.kms.commands import LISTS, Command
 from pykes.kms.frames import body_too_large, decode_request, encode
 from pykes.store.errors import EnclaveExistsError, KeyVersionNotFoundError
 
@@ -48,8 +50,27 @@ COMMANDS: dict[Command, CommandHandler] = {
     Command.KEY_LIST: kms_keys.list_,
     Command.KEY_LIST_VERSIONS: kms_keys.list_versions,
     Command.KEY_MAC: kms_keys.mac,
+    Command.POLICY_CREATE: kms_policies.create,
+    Command.POLICY_DELETE: kms_policies.delete,
+    Command.POLICY_ASSIGN: kms_policies.assign,
+    Command.POLICY_GET: kms_policies.get,
+    Command.POLICY_STATUS: kms_policies.status,
+    Command.POLICY_LIST: kms_policies.list_,
+    Command.IDENTITY_CREATE: kms_identities.create,
+    Command.IDENTITY_DELETE: kms_identities.delete,
+    Command.IDENTITY_GET: kms_identities.get,
+    Command.IDENTITY_LIST: kms_identities.list_,
 }
-"""The commands served; the others (cluster, policies, identities) are 501."""
+"""The commands served; the others (cluster) are 501."""
+
+_SUBJECTS = {
+    **{c: "Name" for c in Command if c // 100 in (1, 2, 3)},
+    Command.POLICY_ASSIGN: "Policy",
+    **{c: "Identity" for c in Command if c // 100 == 4},
+    **{c: "Prefix" for c in LISTS},
+}
+"""The field of each command's request that names what it acts on (a key, policy or
+identity; a list's prefix), which a User's policy patterns are matched against."""
 
 
 async def serve(ctx: Context, req: Request) -> Response:
@@ -61,17 +82,22 @@ async def serve(ctx: Context, req: Request) -> Response:
         run = COMMANDS.get(command)
         if run is None:
             raise APIError(501, f"command {command.text} is not supported")
-        answers = [await run(ctx, req, message) for message in messages]
+        access, subject = ctx.kms, _SUBJECTS.get(command, "")
+        if access is None:  # (stateful mode always has one)
+            raise APIError(kms.ERR_PERMISSION.status, kms.ERR_PERMISSION.message)
+        answers = []
+        for message in messages:  # each checked: a batch may name several keys
+            access.check(req.identity, command, getattr(message, subject) if subject else "")
+            answers.append(await run(ctx, req, message))
     except APIError as err:
         return answer_error(err)
     return Response(200, encode(command, answers), BINARY)
 
 
 def authorize(authorizer: Authorizer, req: Request) -> None:
-    """The KMS API's authorization step (``Route.authorize``): the server's admin may do
-    everything; policies and privileges for other identities are not served yet."""
-    if not authorizer.is_admin(req.identity):
-        raise APIError(kms.ERR_PERMISSION.status, kms.ERR_PERMISSION.message)
+    """The KMS API's authorization step (``Route.authorize``): none before the body is
+    read — every command of it is checked by ``serve`` against the enclave's KMS
+    identities and policies (pykes.api.kms_access), never the KES API's."""
 
 
 def translate(err: APIError) -> APIError:
