@@ -1,5 +1,5 @@
 """The KMS API's enclave commands (101–104), on the store's enclaves: what the KES API's
-``/v1/enclave/`` routes administer (docs/kms-api.md). The server's admin only."""
+``/v1/enclave/`` routes administer (docs/kms-api.md). The server's admin (SysAdmin) only."""
 
 from __future__ import annotations
 
