@@ -30,10 +30,10 @@ from pykes.client.types import (
 T = TypeVar("T")
 
 
-class AsyncClient(ClientBase, AsyncClosing):
-    """A KES client for asyncio. Same constructor and methods as
-    :class:`~pykes.client.Client`, as coroutines; list methods return async iterators,
-    log methods async streams. Use ``async with`` or :meth:`aclose`."""
+class AsyncBase(ClientBase, AsyncClosing):
+    """The asyncio transport of the SDK's clients: one request's way through the shared
+    load-balancing plan over ``httpx.AsyncClient``, its size-limited body, and
+    :meth:`_call`, which turns an :mod:`.ops` request into its result."""
 
     _http: httpx.AsyncClient
 
@@ -76,6 +76,16 @@ class AsyncClient(ClientBase, AsyncClosing):
         response = await self._send(op, stream=False)  # type: ignore[arg-type]
         return ops.finish(op, await self._read(op, response))  # type: ignore[arg-type]
 
+    async def aclose(self) -> None:
+        if self._owns_transport:
+            await self._http.aclose()
+
+
+class AsyncClient(AsyncBase):
+    """A KES client for asyncio. Same constructor and methods as
+    :class:`~pykes.client.Client`, as coroutines; list methods return async iterators,
+    log methods async streams. Use ``async with`` or :meth:`aclose`."""
+
     async def _open(self, op: ops.Op[None]) -> httpx.Response:
         response = await self._send(op, stream=True)  # type: ignore[arg-type]
         if response.status_code != 200:
@@ -89,10 +99,6 @@ class AsyncClient(ClientBase, AsyncClosing):
         while pager.next_prefix is not None:
             for name in pager.feed(await self._call(make(pager.next_prefix))):
                 yield name
-
-    async def aclose(self) -> None:
-        if self._owns_transport:
-            await self._http.aclose()
 
     # ------------------------------------------------------------------ system
     async def version(self) -> str:

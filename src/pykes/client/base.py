@@ -98,6 +98,10 @@ def read_limit(op: Op[object]) -> int:
 class ClientBase:
     """Endpoints + TLS + HTTP settings (see :class:`pykes.client.Client`)."""
 
+    #: whether requests name the enclave in a ``Kes-Enclave`` header (the KES API) or
+    #: their op's path names it (the KMS API)
+    enclave_in_header = True
+
     def __init__(
         self,
         endpoints: str | Sequence[str],
@@ -167,7 +171,8 @@ class ClientBase:
 
     def _request_args(self, op: Op[object], url: str, stream: bool) -> dict[str, object]:
         headers = dict(op.headers)
-        if self._enclave:  # no header without an enclave: the Go SDK's requests, unchanged
+        # no header without an enclave: the Go SDK's requests, unchanged
+        if self._enclave and self.enclave_in_header:
             headers[ENCLAVE_HEADER] = self._enclave
         args: dict[str, object] = {
             "method": op.method,

@@ -63,12 +63,15 @@ class Op(Generic[T]):
     body: bytes | None = None
     headers: tuple[tuple[str, str], ...] = ()
     limit: int = MiB
+    #: the typed error of an error response (status, Content-Type, body): the KES API's
+    #: unless the op is of another API (the KMS API's, pykes.client.kms)
+    error: Callable[[int, str, bytes], APIError] = error_from_response
 
 
 def finish(op: Op[T], reply: Reply) -> T:
     """Turn a reply into the op's result or raise the typed error."""
     if reply.status >= 400:
-        raise error_from_response(reply.status, reply.content_type, reply.body)
+        raise op.error(reply.status, reply.content_type, reply.body)
     if len(reply.body) > op.limit:
         raise ResponseError(f"kes: response body exceeds the limit of {op.limit} bytes")
     return op.parse(reply)

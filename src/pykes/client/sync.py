@@ -31,11 +31,10 @@ from pykes.client.types import (
 T = TypeVar("T")
 
 
-class Client(ClientBase, Closing):
-    """A KES client (blocking). Thread-safe; use as a context manager or :meth:`close`.
-
-    ``Client(endpoints, api_key=… | cert_file=…, key_file=…, [password=…],
-    [ca_file=… | insecure=True], [enclave=…])`` — see ``docs/client.md``.
+class SyncBase(ClientBase, Closing):
+    """The blocking transport of the SDK's clients: a connection pool per thread, one
+    request's way through the shared load-balancing plan, its size-limited body, and
+    :meth:`_call`, which turns an :mod:`.ops` request into its result.
 
     Each thread gets its own connection pool: httpcore's HTTP/2 connections are not safe
     to share between threads (a dying server then surfaced as ``KeyError``/``RuntimeError``
@@ -94,6 +93,22 @@ class Client(ClientBase, Closing):
         response = self._send(op, stream=False)  # type: ignore[arg-type]
         return ops.finish(op, self._read(op, response))  # type: ignore[arg-type]
 
+    def close(self) -> None:
+        if not self._owns_transport:
+            return
+        with self._pools_lock:
+            pools, self._pools = self._pools, []
+        for http in pools:
+            http.close()
+
+
+class Client(SyncBase):
+    """A KES client (blocking). Thread-safe; use as a context manager or :meth:`close`.
+
+    ``Client(endpoints, api_key=… | cert_file=…, key_file=…, [password=…],
+    [ca_file=… | insecure=True], [enclave=…])`` — see ``docs/client.md``.
+    """
+
     def _open(self, op: ops.Op[None]) -> httpx.Response:
         response = self._send(op, stream=True)  # type: ignore[arg-type]
         if response.status_code != 200:
@@ -104,14 +119,6 @@ class Client(ClientBase, Closing):
         pager = ops.Pager(prefix)
         while pager.next_prefix is not None:
             yield from pager.feed(self._call(make(pager.next_prefix)))
-
-    def close(self) -> None:
-        if not self._owns_transport:
-            return
-        with self._pools_lock:
-            pools, self._pools = self._pools, []
-        for http in pools:
-            http.close()
 
     # ------------------------------------------------------------------ system
     def version(self) -> str:
