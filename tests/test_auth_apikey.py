@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pykes.kms.identity import from_kes
 from pykes.pki import ED25519_SPKI_PREFIX, APIKey, client_certificate, identity_of_certificate
 
 # Upstream test vectors (docs/compat/auth.md §7).
@@ -196,3 +197,38 @@ def test_client_certificate_regenerated_keeps_identity() -> None:
     ders = [c.public_bytes(serialization.Encoding.DER) for c in (first, second)]
     assert ders[0] != ders[1]
     assert identity_of_certificate(ders[0]) == identity_of_certificate(ders[1]) == key.identity
+
+
+# aead.dev/mtls's (kms-go's) Ed25519 key of its testdata/certs/ed25519.crt, and the
+# "h1:" identity of that certificate (the SHA-256 of its SPKI, computed from the file).
+KMS_VECTOR = (
+    "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw",
+    "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0",
+)
+
+
+def test_kms_api_key_is_the_same_key_in_another_spelling() -> None:
+    text, h1 = KMS_VECTOR
+    key = APIKey.parse(text)
+    assert from_kes(key.identity) == h1
+    assert key.kms_text() == text
+    again = APIKey.parse(str(key))  # its kes:v1: spelling: the same seed and identity
+    assert again == key and again.kms_text() == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "k1:",
+        "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJ",  # 42 characters: 31.5 bytes
+        "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw=",  # padded
+        "k1:xZnpcYtPdVMNLBBRaUO5HPEoK/jVrcc3MWR8BshkjJw",  # standard, not url alphabet
+        "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJwAAAA",  # 35 bytes
+        "k2:q0B1BZ069Sk3-pBun983nLbQUOSR_j0ltnkfG4nPrE0",  # ECDSA: not supported
+    ],
+)
+def test_invalid_kms_api_keys_rejected_without_leaking(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        APIKey.parse(text)
+    assert str(info.value).startswith("invalid API key: ")
+    assert text[3:] == "" or text[3:] not in str(info.value)
