@@ -43,6 +43,8 @@ class APIError(KESError):
     #: status / message of the canonical error a subclass stands for
     STATUS: int = 0
     MESSAGE: str = ""
+    #: how many commands the failed request held: a KMS API batch fails as a whole
+    batch_size: int = 1
 
     def __init__(self, status: int | None = None, message: str | None = None) -> None:
         self.status = self.STATUS if status is None else status

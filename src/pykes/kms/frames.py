@@ -41,14 +41,15 @@ def body_too_large() -> FrameError:
     return FrameError("request body too large", 413)
 
 
-def split(body: bytes) -> tuple[int, list[memoryview]]:
+def split(body: bytes, max_body: int = MAX_BODY) -> tuple[int, list[memoryview]]:
     """The command number of ``body``'s frames and their messages' bytes (views into
-    ``body``): ``FrameError`` for an empty, oversize, truncated or mixed body, or one
-    of more than ``MAX_FRAMES`` frames."""
+    ``body``): ``FrameError`` for an empty, truncated or mixed body, one larger than
+    ``max_body`` (a client reads answers larger than requests), or one of more than
+    ``MAX_FRAMES`` frames."""
     size = len(body)
     if size == 0:
         raise FrameError("invalid request: empty body")
-    if size > MAX_BODY:
+    if size > max_body:
         raise body_too_large()
     view = memoryview(body)
     first = -1
