@@ -174,3 +174,5 @@ def test_the_sdk_imports_nothing_of_the_server() -> None:
     server_side = ("api", "wire", "process", "config", "auth", "keystore", "observe", "cli")
     assert [m for m in pykes if m.split(".")[1] in server_side] == []
     assert [m for m in out if m.split(".")[0] in ("yaml", "uvloop", "httptools", "hpack")] == []
+    # the KMS API's client (and protobuf) only when imported: pykes.client.kms
+    assert [m for m in out if m.startswith(("google", "pykes.kms", "pykes.client.kms"))] == []
