@@ -15,6 +15,7 @@ from conftest import PKI, ClientIdentity, RunningServer, free_port
 from pykes.client import APIError, Client, ConnError, NotAllowed
 from pykes.client import DecryptError as KESDecryptError
 from pykes.client import KeyExists as KESKeyExists
+from pykes.client.errors import ResponseError
 from pykes.client.kms import (
     AsyncKMSClient,
     Command,
@@ -27,8 +28,13 @@ from pykes.client.kms import (
     KMSClient,
     PermissionDenied,
     PolicyNotFound,
+    ops,
+    responses,
 )
 from pykes.client.kms import requests as rq
+from pykes.client.kms.errors import error_from_response
+from pykes.client.ops import Reply, finish
+from pykes.kms.frames import encode
 from pykes.kms.identity import from_kes
 from pykes.pki import APIKey
 from stateful_store import new_store_dir
@@ -347,3 +353,26 @@ def test_failover_and_a_kes_api_key(
     only_dead = connect(dead)
     with pytest.raises(ConnError):
         only_dead.live()
+
+
+def test_error_bodies_as_kms_go_reads_them() -> None:
+    """Protobuf, JSON and text bodies give the same typed errors (kms-go's readError)."""
+    proto = responses.ErrResponse(Message="key does not exist").SerializeToString()
+    assert type(error_from_response(404, "application/octet-stream", proto)) is KeyNotFound
+    json_body = b'{"message":"key already exists"}'
+    assert type(error_from_response(409, "application/json", json_body)) is KeyExists
+    assert type(error_from_response(400, "text/plain", b"invalid ciphertext")) is DecryptError
+    # the KES API's texts are not the KMS API's errors
+    other = error_from_response(400, "application/json", b'{"message":"key already exists"}')
+    assert type(other) is APIError and other.status == 400
+
+
+def test_answers_that_do_not_match_the_request_are_refused() -> None:
+    op = ops.batch("e", Command.KEY_GENERATE, [rq.GenerateKeyRequest(Name="k")] * 2)
+    one_frame = encode(Command.KEY_GENERATE, [responses.GenerateKeyResponse(Version=1)])
+    with pytest.raises(ResponseError, match="1 frames of command 207 for 2 KEY:GENERATE"):
+        finish(op, Reply(200, "application/octet-stream", one_frame))
+    with pytest.raises(ResponseError, match="truncated frame"):
+        finish(op, Reply(200, "application/octet-stream", one_frame[:-1] + b"\x00\x00"))
+    assert (op.method, op.path) == ("POST", "/v1/kms/e")
+    assert ops.batch("e", Command.ENCLAVE_STATUS, [rq.EnclaveStatusRequest()]).path == "/v1/kms"
