@@ -73,7 +73,10 @@ class Tenants:
         route = req.route
         if route is not None and not route.in_enclave:
             return self._contexts.get(DEFAULT_ENCLAVE)
-        return self._contexts.get(header_enclave(req) or DEFAULT_ENCLAVE)
+        ctx = self._contexts.get(header_enclave(req) or DEFAULT_ENCLAVE)
+        if ctx is not None:
+            req.enclave = ctx.tenant  # its audit line names it (a held name: valid)
+        return ctx
 
     async def request_context(self, req: Request, proxy: TLSProxy) -> Context:
         """The context ``req`` acts in: the enclave it names (enclave administration
