@@ -82,7 +82,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tls-cg-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        api_key, _identity, config, ca = write_server_files(workdir, port, True, store)
+        api_key, _identity, config, ca, backing = write_server_files(workdir, port, True, store)
         kes = Path(sys.executable).parent / "kes"
         server_cmd = [str(kes), "server", "--config", str(config), "--workers", "1"]
         server_cmd += ["--addr", f"127.0.0.1:{port}"]
@@ -108,7 +108,9 @@ def main() -> int:
             start_new_session=True,
         )
         stderr_file = workdir / "server.stderr"
-        server = BenchServer(proc, port, workdir, api_key, ca, stderr_file, enclave=store.enclave)
+        server = BenchServer(
+            proc, port, workdir, api_key, ca, stderr_file, enclave=store.enclave, backing=backing
+        )
         try:
             wait_ready(server, timeout=600)
             create_bench_key(server)
