@@ -163,8 +163,8 @@ def print_stateful(rows: Sequence[RowResult]) -> None:
     console.print(
         f"vs stateless = req/s / the same load's req/s on the fs keystore (the row before "
         f"it); the stateful rows act in a named enclave (Kes-Enclave). Floor: "
-        f"{STATEFUL_FLOOR:.0%}. store req: requests the store's server (OpenBao) got in "
-        f"the measured windows. other CPU: stateless/stateful row."
+        f"{STATEFUL_FLOOR:.0%}. store req: requests the store's server (OpenBao) got for "
+        f"the enclave in the measured windows. other CPU: stateless/stateful row."
     )
 
 
