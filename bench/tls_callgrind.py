@@ -98,15 +98,20 @@ def main() -> int:
         else:
             wrapper = []
         env = server_env(args.src.resolve() if args.src else None)
-        proc = subprocess.Popen(
-            wrapper + server_cmd,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=(workdir / "server.stderr").open("wb"),
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                wrapper + server_cmd,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=(workdir / "server.stderr").open("wb"),
+                start_new_session=True,
+            )
+        except BaseException:  # e.g. no valgrind: stop the store's OpenBao too
+            if backing is not None:
+                backing.stop()
+            raise
         stderr_file = workdir / "server.stderr"
         server = BenchServer(
             proc, port, workdir, api_key, ca, stderr_file, enclave=store.enclave, backing=backing
