@@ -82,7 +82,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tls-cg-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        api_key, _identity, config, ca = write_server_files(workdir, port, True, store)
+        api_key, _identity, config, ca, backing = write_server_files(workdir, port, True, store)
         kes = Path(sys.executable).parent / "kes"
         server_cmd = [str(kes), "server", "--config", str(config), "--workers", "1"]
         server_cmd += ["--addr", f"127.0.0.1:{port}"]
@@ -98,17 +98,24 @@ def main() -> int:
         else:
             wrapper = []
         env = server_env(args.src.resolve() if args.src else None)
-        proc = subprocess.Popen(
-            wrapper + server_cmd,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=(workdir / "server.stderr").open("wb"),
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                wrapper + server_cmd,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=(workdir / "server.stderr").open("wb"),
+                start_new_session=True,
+            )
+        except BaseException:  # e.g. no valgrind: stop the store's OpenBao too
+            if backing is not None:
+                backing.stop()
+            raise
         stderr_file = workdir / "server.stderr"
-        server = BenchServer(proc, port, workdir, api_key, ca, stderr_file, enclave=store.enclave)
+        server = BenchServer(
+            proc, port, workdir, api_key, ca, stderr_file, enclave=store.enclave, backing=backing
+        )
         try:
             wait_ready(server, timeout=600)
             create_bench_key(server)

@@ -91,7 +91,8 @@ def test_row_result_from_kesload_carries_the_go_reference() -> None:
 def test_matrix_ids_and_selection() -> None:
     rows = matrix.full_matrix()
     ids = [r.id for r in rows]
-    assert len(ids) == len(set(ids)) == 3 * 3 * 2 + 2 + 2 * 3 * 2  # + generate/decrypt-sqlite
+    # + generate/decrypt × 3 × 2 in an enclave of each stateful store (sqlite, openbao)
+    assert len(ids) == len(set(ids)) == 3 * 3 * 2 + 2 + 2 * (2 * 3 * 2)
     assert set(matrix.GO_REFERENCE) <= set(ids)
     assert set(matrix.QUICK_ROWS) <= set(ids)
     assert "generate-c8-h1-newconn" in ids and "generate-c1000-h1" in ids
@@ -102,8 +103,10 @@ def test_matrix_ids_and_selection() -> None:
     assert [r.id for r in picked] == [
         "generate-c64-h1",
         "generate-c64-h1-sqlite",
+        "generate-c64-h1-openbao",
         "generate-c64-h2",
         "generate-c64-h2-sqlite",
+        "generate-c64-h2-openbao",
         "decrypt-c1-h2",
     ]
     assert matrix.select_rows(rows, "*-h2", quick=True) == [
@@ -114,25 +117,42 @@ def test_matrix_ids_and_selection() -> None:
 
 def test_stateful_rows_follow_their_stateless_twin() -> None:
     rows = matrix.full_matrix()
-    stateful = [r for r in rows if r.store != "fs"]
-    assert {r.op for r in stateful} == {"generate", "decrypt"}
     loads = {(conc, http2) for conc in matrix.CONCURRENCY for http2 in (False, True)}
-    assert {(r.conc, r.http2) for r in stateful} == loads  # the keep-alive loads, no extras
-    assert not any(r.new_conn for r in stateful)
-    for r in stateful:
-        before = rows[rows.index(r) - 1]
-        assert before == r.stateless_twin and before.store == "fs"  # measured back to back
-        assert r.id == before.id + "-sqlite" and "sqlite store" in r.label
+    for store in ("sqlite", "openbao"):
+        stateful = [r for r in rows if r.store == store]
+        assert {r.op for r in stateful} == {"generate", "decrypt"}
+        assert {(r.conc, r.http2) for r in stateful} == loads  # keep-alive loads, no extras
+        assert len(stateful) == 2 * len(loads) and not any(r.new_conn for r in stateful)
+        for r in stateful:
+            twin = rows.index(r.stateless_twin)
+            between = rows[twin + 1 : rows.index(r)]
+            assert all(b.store not in ("fs", store) for b in between)  # back to back
+            assert r.id == r.stateless_twin.id + f"-{store}" and f"{store} store" in r.label
 
 
 def test_a_stateful_row_is_measured_together_with_its_twin() -> None:
-    rows = matrix.select_rows(matrix.full_matrix(), "generate-c1-h*,decrypt-c1-h1-sqlite", False)
+    rows = matrix.select_rows(
+        matrix.full_matrix(), "generate-c1-h*,decrypt-c1-h1-sqlite,decrypt-c1-h1-openbao", False
+    )
     ids = [[spec.id for spec in group] for group in matrix.measured_together(rows)]
     assert ids == [
-        ["generate-c1-h1", "generate-c1-h1-sqlite"],
-        ["generate-c1-h2", "generate-c1-h2-sqlite"],
+        ["generate-c1-h1", "generate-c1-h1-sqlite", "generate-c1-h1-openbao"],
+        ["generate-c1-h2", "generate-c1-h2-sqlite", "generate-c1-h2-openbao"],
         ["decrypt-c1-h1-sqlite"],  # its twin was not selected: alone
+        ["decrypt-c1-h1-openbao"],
     ]
+
+
+def test_every_store_has_its_rows_and_a_server_setup() -> None:
+    stores = load_bench_driver("stores")
+    assert list(stores.STORES) == ["fs", "sqlite", "openbao"]
+    assert stores.STATEFUL_STORES == ("sqlite", "openbao")
+    ids = {r.id for r in matrix.full_matrix()}
+    for op in stores.STATEFUL_OPS:
+        for store in stores.STATEFUL_STORES:
+            for conc in matrix.CONCURRENCY:
+                assert {f"{op}-c{conc}-h1-{store}", f"{op}-c{conc}-h2-{store}"} <= ids
+    assert {"generate-c64-h1-openbao", "decrypt-c64-h1-openbao"} <= set(matrix.QUICK_ROWS)
 
 
 def test_stateful_rows_are_held_against_their_twin() -> None:
@@ -243,7 +263,17 @@ def test_best_of_keeps_the_fastest_repeat() -> None:
     best = results.best_of(tries)
     assert best is tries[1]
     assert best.rps_runs == [900.0, 1100.0]
+    assert best.store_requests is None  # no store server behind the row
     assert results.best_of([tries[2]]).status == "failed"
+
+
+def test_best_of_counts_the_store_requests_of_every_repeat() -> None:
+    spec = matrix.RowSpec("generate", 64, http2=False, store="openbao")
+    tries = [results.RowResult.from_kesload(spec, KESLOAD_OUTPUT) for _ in range(3)]
+    tries[0].rps, tries[1].rps, tries[2].rps = 900.0, 1100.0, 1000.0
+    tries[0].store_requests, tries[1].store_requests, tries[2].store_requests = 2, 0, 1
+    best = results.best_of(tries)
+    assert best is tries[1] and best.store_requests == 3  # a slower repeat's misses count
 
 
 def test_failure_reason_prefers_kesloads_own_error_line() -> None:

@@ -680,13 +680,16 @@ def test_each_audit_line_names_the_enclave_of_its_request(
         Tenant(c, "audit-a", "query").call("POST", "/v1/key/create/audited")  # 400: exists
         Tenant(c, None).call("POST", "/v1/key/generate/audited")  # 404 in default
         Tenant(c, "no-such").call("POST", "/v1/key/generate/audited")  # 404 enclave
+        r = Tenant(c, 'x","enclave":"forged').call("POST", "/v1/key/generate/audited")
+        assert r.status_code == 400  # an invalid name: never written to the log
     paths = {"/v1/enclave/create/audit-a", "/v1/key/create/audited", "/v1/key/generate/audited"}
-    requests = _audit_requests(server, paths, 5)
+    requests = _audit_requests(server, paths, 6)
     assert [(r.get("enclave"), r["path"]) for r in requests] == [
         (None, "/v1/enclave/create/audit-a"),
         ("audit-a", "/v1/key/create/audited"),
         ("audit-a", "/v1/key/create/audited"),
         ("default", "/v1/key/generate/audited"),
         ("no-such", "/v1/key/generate/audited"),
+        (None, "/v1/key/generate/audited"),
     ]
     assert list(requests[1]) == ["ip", "enclave", "path", "identity"]

@@ -96,7 +96,7 @@ def normalised_target(target_rps: float | None, factor: float | None) -> float |
 def full_matrix() -> list[RowSpec]:
     """generate / decrypt / encrypt × 1 / 8 / 64 conns × h1 / h2, then the two extras.
     Each generate and decrypt row is followed by the same row in an enclave of every
-    stateful store (``…-sqlite``): held against it in the same minute of the run."""
+    stateful store (``…-sqlite``, ``…-openbao``): held against it in the same minute."""
     rows = []
     for op in OPS:
         for conc in CONCURRENCY:
@@ -113,21 +113,24 @@ QUICK_ROWS = (
     "generate-c1-h1",
     "generate-c64-h1",
     "generate-c64-h1-sqlite",
+    "generate-c64-h1-openbao",
     "generate-c64-h2",
     "decrypt-c64-h1",
     "decrypt-c64-h1-sqlite",
+    "decrypt-c64-h1-openbao",
     "generate-c8-h1-newconn",
 )
 
 
 def measured_together(rows: Sequence[RowSpec]) -> list[tuple[RowSpec, ...]]:
-    """``rows`` in order, a stateful row grouped with the stateless twin just before it:
-    a pair's repeats alternate which of the two runs first (drift within a pair then
-    counts against each in turn)."""
+    """``rows`` in order, the stateful rows grouped with the stateless twin just before
+    them (``-sqlite``, ``-openbao``): a group's repeats alternate between its order and
+    the reverse, so each stateful row runs after its twin, then before it (drift within
+    a group then counts against each in turn)."""
     groups: list[tuple[RowSpec, ...]] = []
     for spec in rows:
-        if spec.store != "fs" and groups and groups[-1] == (spec.stateless_twin,):
-            groups[-1] = (spec.stateless_twin, spec)
+        if spec.store != "fs" and groups and groups[-1][0] == spec.stateless_twin:
+            groups[-1] = (*groups[-1], spec)
         else:
             groups.append((spec,))
     return groups

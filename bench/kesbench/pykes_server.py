@@ -13,22 +13,29 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kesbench.pinning import pinned
 from kesbench.servers import BenchServer, client_ssl_context, free_port, write_tls_files
-from kesbench.stores import FS, Store
+from kesbench.stores import FS, Backing, Store
 
 #: The key every row works on (created by ``create_bench_key``, named to kesload).
 KEY_NAME = "bench-key"
 
 
-def write_server_files(
-    workdir: Path, port: int, audit: bool, store: Store = FS
-) -> tuple[str, str, Path, Path]:
-    """Certificates (``write_tls_files``), API key and config (keys on ``store``) for
-    one server; returns (api_key, admin identity, config path, CA file)."""
+class ServerFiles(NamedTuple):
+    api_key: str
+    identity: str  # the admin's
+    config: Path
+    ca: Path  # the server's certificate
+    backing: Backing | None  # what the store runs on, started (stop it with the server)
+
+
+def write_server_files(workdir: Path, port: int, audit: bool, store: Store = FS) -> ServerFiles:
+    """Certificates (``write_tls_files``), API key and config (keys on ``store``, whose
+    backing server this starts) for one server."""
     api_key = write_tls_files(workdir)
+    setup = store.setup(workdir)
     config = workdir / "config.yml"
     config.write_text(
         "version: v1\n"
@@ -41,9 +48,11 @@ def write_server_files(
         "log:\n"
         "  error: on\n"
         f"  audit: {'on' if audit else 'off'}\n"
-        f"{store.config(workdir)}"
+        f"{setup.section}"
     )
-    return str(api_key), api_key.identity, config, workdir / "server.crt"
+    return ServerFiles(
+        str(api_key), api_key.identity, config, workdir / "server.crt", setup.backing
+    )
 
 
 @dataclass(frozen=True)
@@ -77,23 +86,37 @@ def start_server(workdir: Path, opts: ServerOptions, store: Store = FS) -> Bench
     store's enclave, created first) and checked."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    api_key, _identity, config, ca = write_server_files(workdir, port, opts.audit, store)
+    files = write_server_files(workdir, port, opts.audit, store)
     kes = Path(sys.executable).parent / "kes"
-    cmd = [str(kes), "server", "--config", str(config), "--addr", f"127.0.0.1:{port}"]
+    cmd = [str(kes), "server", "--config", str(files.config), "--addr", f"127.0.0.1:{port}"]
     cmd += ["--workers", str(opts.workers)]
     stderr_file = workdir / "server.stderr"
-    with stderr_file.open("wb") as stderr:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=server_env(opts.src),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,  # audit events (if on) go to stdout: discard them
-            stderr=stderr,
-            start_new_session=True,
-            preexec_fn=pinned("server"),
-        )
-    server = BenchServer(proc, port, workdir, api_key, ca, stderr_file, enclave=store.enclave)
+    try:
+        with stderr_file.open("wb") as stderr:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=workdir,
+                env=server_env(opts.src),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # audit events (if on) go to stdout: discard them
+                stderr=stderr,
+                start_new_session=True,
+                preexec_fn=pinned("server"),
+            )
+    except BaseException:
+        if files.backing is not None:
+            files.backing.stop()
+        raise
+    server = BenchServer(
+        proc,
+        port,
+        workdir,
+        files.api_key,
+        files.ca,
+        stderr_file,
+        enclave=store.enclave,
+        backing=files.backing,
+    )
     try:
         wait_ready(server)
         create_bench_key(server)
@@ -167,7 +190,7 @@ def measure_startup(workdir: Path, opts: ServerOptions, runs: int) -> dict[str, 
         wd = workdir / f"startup{i}"
         wd.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        api_key, _identity, config, ca = write_server_files(wd, port, opts.audit)
+        api_key, _identity, config, ca, _none = write_server_files(wd, port, opts.audit)
         ctx = client_ssl_context(wd)
         kes = Path(sys.executable).parent / "kes"
         cmd = [str(kes), "server", "--config", str(config), "--addr", f"127.0.0.1:{port}"]

@@ -137,7 +137,7 @@ def print_stateful(rows: Sequence[RowResult]) -> None:
         return
     table = Table(title="stateful (enclave) vs stateless (fs), same run", title_justify="left")
     columns = ("row", "stateless req/s", "req/s", "vs stateless", "p50 ms", "p99 ms")
-    columns += ("stateless p99", "µs/req", "stateless µs/req", "other CPU")
+    columns += ("stateless p99", "µs/req", "stateless µs/req", "store req", "other CPU")
     for name in columns:
         table.add_column(name, justify="left" if name == "row" else "right", no_wrap=True)
     for r in paired:
@@ -155,6 +155,7 @@ def print_stateful(rows: Sequence[RowResult]) -> None:
             _fmt(r.stateless_p99_ms, 2),
             _fmt(r.server_cpu_us_per_req),
             _fmt(r.stateless_server_cpu_us_per_req),
+            "" if r.store_requests is None else str(r.store_requests),
             f"{_fmt(r.stateless_cpu_other_pct)}/{_fmt(r.cpu_other_pct)}%",
         )
     console = _console()
@@ -162,7 +163,8 @@ def print_stateful(rows: Sequence[RowResult]) -> None:
     console.print(
         f"vs stateless = req/s / the same load's req/s on the fs keystore (the row before "
         f"it); the stateful rows act in a named enclave (Kes-Enclave). Floor: "
-        f"{STATEFUL_FLOOR:.0%}. other CPU: stateless/stateful row."
+        f"{STATEFUL_FLOOR:.0%}. store req: requests the store's server (OpenBao) got for "
+        f"the enclave in the measured windows. other CPU: stateless/stateful row."
     )
 
 
@@ -212,11 +214,17 @@ def print_try(result: RowResult, prefix: str = "") -> None:
             f"    {prefix}{result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  "
             f"p99 {result.p99_ms:.2f} ms  errors {result.errors}  "
             f"server {_fmt(result.server_cpu_us_per_req)} µs/req  "
-            f"(other processes: {result.cpu_other_pct}% CPU)",
+            f"{_store_requests(result)}(other processes: {result.cpu_other_pct}% CPU)",
             flush=True,
         )
     else:
         print(f"    {prefix}FAILED: {failure_reason(result.error_text)}", flush=True)
+
+
+def _store_requests(result: RowResult) -> str:
+    if result.store_requests is None:
+        return ""
+    return f"{result.store} requests {result.store_requests}  "
 
 
 def print_comparison(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str]) -> None:

@@ -53,6 +53,10 @@ class RowResult:
     # the warm-up to kesload's exit, divided by the measured requests. Far less
     # sensitive to other load on the machine than req/s (see docs/performance.md).
     server_cpu_us_per_req: float | None = None
+    # The requests the store's backing server (OpenBao) got over the same window, summed
+    # over the repeats: a key answered from a worker's cache makes none (None: no such
+    # server).
+    store_requests: int | None = None
     loadavg_1m: float | None = None  # at the start of the row
     rps_runs: list[float] = field(default_factory=list)  # every repeat (best one is kept)
     profiled: bool = False
@@ -168,6 +172,8 @@ def best_of(tries: Sequence[RowResult]) -> RowResult:
         return tries[-1]
     best = max(ok, key=lambda t: t.rps)
     best.rps_runs = [t.rps for t in ok]
+    counted = [t.store_requests for t in ok if t.store_requests is not None]
+    best.store_requests = sum(counted) if counted else None  # every repeat's, not the best's
     return best
 
 

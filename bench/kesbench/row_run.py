@@ -57,10 +57,13 @@ def run_row(
             preexec_fn=pinned("client"),
         )
         measured_from: float | None = None
+        store_requests_from: int | None = None
         try:
             time.sleep(warmup + 0.05)  # kesload's set-up and warm-up: not per-request CPU
             if kes.poll() is None:
                 measured_from = tree_cpu_seconds(server.pid)
+                if server.backing is not None:
+                    store_requests_from = server.backing.requests()
             if profile_dir is not None:  # steady state only: after the warm-up
                 time.sleep(0.25)
                 spy = start_py_spy(
@@ -83,6 +86,7 @@ def run_row(
                     spy.send_signal(signal.SIGINT)
                     spy.wait(10)
         after = cpu_snapshot(server.pid)
+        store_requests_to = server.backing.requests() if server.backing is not None else None
     output = out + err
     if kes.returncode != 0:
         return RowResult.failed(spec, f"kesload exit {kes.returncode}: {output.strip()}")
@@ -98,6 +102,8 @@ def run_row(
     if measured_from is not None and result.total:
         spent = tree_cpu_seconds(server.pid) - measured_from
         result.server_cpu_us_per_req = round(spent / result.total * 1e6, 1)
+    if store_requests_from is not None and store_requests_to is not None:
+        result.store_requests = store_requests_to - store_requests_from
     cores = len(os.sched_getaffinity(0))
     for name, value in cpu_shares(before, after, cores).items():
         setattr(result, name, value)

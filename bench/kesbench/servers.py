@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kesbench.pinning import pinned
+from kesbench.stores import Backing
 
 
 def free_port() -> int:
@@ -35,6 +36,7 @@ class BenchServer:
     client_cert: Path | None = None
     client_key: Path | None = None
     enclave: str | None = None  # the Kes-Enclave kesload sends (a stateful server's)
+    backing: Backing | None = None  # what its store runs on (OpenBao): stopped after it
 
     @property
     def client_args(self) -> list[str]:
@@ -67,6 +69,8 @@ class BenchServer:
                 with suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)  # our own session only
                 self.proc.wait()
+        if self.backing is not None:
+            self.backing.stop()
 
 
 def write_tls_files(workdir: Path) -> Any:

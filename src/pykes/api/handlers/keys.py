@@ -225,7 +225,12 @@ async def decrypt(ctx: Context, req: Request) -> Response:
     except Exception as err:
         raise load_error(ctx, req, name, err) from None
     plaintext = key.decrypt(body["ciphertext"], body["context"])  # DecryptError → 400
-    try:  # a bytearray, wiped here; its base64 form goes out
+    return plaintext_answer(plaintext)
+
+
+def plaintext_answer(plaintext: bytearray) -> Response:
+    """Decrypt's 200: ``plaintext`` goes out in base64 and is wiped here."""
+    try:
         plain = b2a_base64(plaintext, newline=False)
         return Response(200, b"".join((b'{"plaintext":"', plain, b'"}\n')), JSON)
     finally:

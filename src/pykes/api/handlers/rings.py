@@ -22,6 +22,7 @@ from pykes.api.handlers.keys import (
     key_name,
     load_error,
     load_key,
+    plaintext_answer,
     versioned_body,
 )
 from pykes.api.messages import EMPTY_OK, JSON, Request, Response
@@ -177,12 +178,7 @@ async def decrypt(ctx: Context, req: Request) -> Response:
         ring = await ctx.keys.get(name)
     except Exception as err:
         raise load_error(ctx, req, name, err) from None
-    plaintext = decrypt_with(ring, body["ciphertext"], body["context"], version)
-    try:  # a bytearray, wiped here; its base64 form goes out
-        plain = b2a_base64(plaintext, newline=False)
-        return Response(200, b"".join((b'{"plaintext":"', plain, b'"}\n')), JSON)
-    finally:
-        wipe(plaintext)
+    return plaintext_answer(decrypt_with(ring, body["ciphertext"], body["context"], version))
 
 
 async def hmac(ctx: Context, req: Request) -> Response:
