@@ -115,20 +115,26 @@ def test_a_failed_setup_exits_with_its_reason(
     )
 
 
-def test_enclave_rows_act_in_the_named_enclave(
-    kesload: Path, tmp_path: Path, pki: PKI, request: pytest.FixtureRequest
-) -> None:
-    """--enclave sends Kes-Enclave: on a stateful pykes (the bench's SQLite store) the
-    load's key is created and used in that enclave only; an unknown enclave fails set-up."""
+def _sqlite_server(tmp_path: Path, pki: PKI, request: pytest.FixtureRequest) -> RunningServer:
+    """A stateful pykes on the bench's SQLite store, ``admin`` its admin."""
     stores = load_bench_driver("stores")
-    admin = pki.client("admin")
     config = (
-        f"version: v1\nadmin:\n  identity: {admin.identity}\n"
+        f"version: v1\nadmin:\n  identity: {pki.client('admin').identity}\n"
         f"tls:\n  key: {pki.server_key}\n  cert: {pki.server_cert}\n"
         f"{stores.SQLITE.setup(tmp_path).section}"
     )
     server = start_server(tmp_path, pki, config)
     request.addfinalizer(server.stop)
+    return server
+
+
+def test_enclave_rows_act_in_the_named_enclave(
+    kesload: Path, tmp_path: Path, pki: PKI, request: pytest.FixtureRequest
+) -> None:
+    """--enclave sends Kes-Enclave: on a stateful pykes (the bench's SQLite store) the
+    load's key is created and used in that enclave only; an unknown enclave fails set-up."""
+    server = _sqlite_server(tmp_path, pki, request)
+    admin = pki.client("admin")
     credentials = _client_files(pki, "admin")
 
     missing = _run(kesload, server, credentials, "--enclave", "tenant", "--op", "generate")
@@ -178,3 +184,42 @@ def test_openbao_rows_are_answered_from_the_cache(
         assert fields["errors"] == 0 and fields["total"] >= 50
         # kesload's set-up ("create" of the existing key) may ask OpenBao; the load not
         assert made <= 2, f"{made} OpenBao requests for {fields['total']} {op} requests"
+
+
+def test_kms_rows_send_batches_of_generate_key(
+    kesload: Path, tmp_path: Path, pki: PKI, request: pytest.FixtureRequest
+) -> None:
+    """--op kms-generate posts --batch frames of GenerateKey (207) to /v1/kms/<enclave>
+    and counts a request only when the answer is 200 with as many frames back."""
+    server = _sqlite_server(tmp_path, pki, request)
+    credentials = _client_files(pki, "admin")
+    with server.client(pki.client("admin")) as client:
+        assert client.put("/v1/enclave/create/bench").status_code == 200
+    for batch in (1, 64):
+        done = _run(
+            kesload,
+            server,
+            credentials,
+            "--op",
+            "kms-generate",
+            "--enclave",
+            "bench",
+            "--batch",
+            str(batch),
+            "--concurrency",
+            "2",
+            "--http2",
+            "off",
+        )
+        assert done.returncode == 0, done.stderr
+        fields = kesload_output.parse_result_line(done.stdout)
+        assert (fields["op"], fields["batch"], fields["errors"]) == ("kms-generate", batch, 0)
+        assert fields["total"] > 0
+        assert fields["cmds_per_s"] == pytest.approx(fields["rps"] * batch, rel=0.01)
+
+    over = _run(
+        kesload, server, credentials, "--op", "kms-generate", "--enclave", "bench", "--batch", "257"
+    )
+    assert over.returncode == 2 and "--batch must be between 1 and 256" in over.stderr
+    no_enclave = _run(kesload, server, credentials, "--op", "kms-generate")
+    assert no_enclave.returncode == 2 and "needs --enclave" in no_enclave.stderr

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 _RESULT_FIELD = re.compile(r"(\w+)=(\S+)")
-_INT_FIELDS = {"conc", "errors", "total"}
+_INT_FIELDS = {"conc", "errors", "total", "batch"}
 _BOOL_FIELDS = {"new_conn"}
 
 

@@ -76,7 +76,7 @@ func (c *client) send(ctx context.Context, method, path string, body []byte) (re
 		return reply{}, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType(path))
 	}
 	if c.enclave != "" { // as the 2023 KES SDK selects an enclave
 		req.Header.Set("Kes-Enclave", c.enclave)
@@ -88,6 +88,14 @@ func (c *client) send(ctx context.Context, method, path string, body []byte) (re
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	return reply{status: resp.StatusCode, body: data, proto: resp.Proto}, err
+}
+
+// contentType is a request body's: the KMS API's frames are protobuf, the KES API's JSON.
+func contentType(path string) string {
+	if strings.HasPrefix(path, "/v1/kms/") {
+		return "application/octet-stream"
+	}
+	return "application/json"
 }
 
 // dataKey is a generate answer; decrypt rows send its ciphertext back.
@@ -167,9 +175,14 @@ func expectOK(r reply) error {
 
 // newOperation builds the request of --op. With verify the answer is decoded and
 // checked too (client CPU the plain run does not spend).
-func newOperation(op, keyName string, dek dataKey, verify bool) (operation, error) {
+func newOperation(op, keyName, enclave string, batch int, dek dataKey, verify bool) (operation, error) {
 	key := url.PathEscape(keyName)
+	if batch != 1 && op != "kms-generate" {
+		return operation{}, fmt.Errorf("--batch is for --op kms-generate only")
+	}
 	switch op {
+	case "kms-generate":
+		return newKMSGenerate(keyName, enclave, batch)
 	case "generate":
 		o := operation{http.MethodPost, "/v1/key/generate/" + key, []byte("{}"), expectOK}
 		if verify {
@@ -197,7 +210,7 @@ func newOperation(op, keyName string, dek dataKey, verify bool) (operation, erro
 	case "status":
 		return operation{http.MethodGet, "/v1/status", nil, expectOK}, nil
 	}
-	return operation{}, fmt.Errorf("unknown --op %q: generate, decrypt, encrypt or status", op)
+	return operation{}, fmt.Errorf("unknown --op %q: generate, decrypt, encrypt, status or kms-generate", op)
 }
 
 func answerHas(good func(dataKey) bool) func(reply) error {

@@ -30,7 +30,7 @@ type options struct {
 	server, apiKey, certFile, keyFile, caFile string
 	insecure, allowRemote, newConn, verify    bool
 	op, keyName, http2, enclave               string
-	workers                                   int
+	workers, batch                            int
 	duration, warmup, timeout                 time.Duration
 	maxRequests                               int64
 }
@@ -43,7 +43,8 @@ func parseFlags() options {
 	flag.StringVar(&o.keyFile, "key", "", "private key of --cert (PEM)")
 	flag.StringVar(&o.caFile, "ca", "", "CA certificate(s) that sign the server's certificate (PEM)")
 	flag.BoolVar(&o.insecure, "insecure", false, "do not verify the server's certificate")
-	flag.StringVar(&o.op, "op", "generate", "generate, decrypt, encrypt or status")
+	flag.StringVar(&o.op, "op", "generate", "generate, decrypt, encrypt, status (KES API) or kms-generate (KMS API, needs --enclave)")
+	flag.IntVar(&o.batch, "batch", 1, "kms-generate: GenerateKey commands (frames) per request")
 	flag.StringVar(&o.keyName, "key-name", "kesload-key", "the KES key to use (created when missing)")
 	flag.StringVar(&o.enclave, "enclave", "", "send every request with this Kes-Enclave header (a stateful server's enclave; none: the server's default)")
 	flag.IntVar(&o.workers, "concurrency", 8, "concurrent clients, each with one request in flight")
@@ -68,6 +69,9 @@ func (o options) check() (useHTTP2 bool) {
 	}
 	if o.duration <= 0 || o.duration > time.Hour || o.warmup < 0 || o.warmup > 10*time.Minute {
 		fail("--duration must be in (0, 1h] and --warmup in [0, 10m]")
+	}
+	if o.batch < 1 || o.batch > 256 {
+		fail("--batch must be between 1 and 256 (the KMS API's frames per request)")
 	}
 	if o.maxRequests < 1 {
 		fail("--max-requests must be at least 1")
@@ -137,7 +141,7 @@ func main() {
 	if err != nil {
 		fail("setup: %v", err)
 	}
-	op, err := newOperation(o.op, o.keyName, dek, o.verify)
+	op, err := newOperation(o.op, o.keyName, o.enclave, o.batch, dek, o.verify)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -151,12 +155,15 @@ func main() {
 	}
 	fmt.Printf("protocol:  %s (%s)\n", proto, connections)
 	fmt.Printf("window:    %.2f s, %d requests, %.1f req/s\n", window.Seconds(), s.total, rps)
+	if o.batch > 1 {
+		fmt.Printf("commands:  %d per request, %.1f commands/s\n", o.batch, rps*float64(o.batch))
+	}
 	fmt.Printf("latency:   mean %.3f ms, p50 %.3f, p90 %.3f, p99 %.3f, max %.3f\n", s.mean, s.p50, s.p90, s.p99, s.peak)
 	fmt.Printf("errors:    %d\n", s.failed)
 	for _, e := range s.errors {
 		fmt.Printf("  %7d x %s\n", e.count, e.text)
 	}
 	onOff := map[bool]string{true: "on", false: "off"}
-	fmt.Printf("RESULT op=%s conc=%d rps=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d p90_ms=%.3f max_ms=%.3f total=%d http2=%s new_conn=%v duration_s=%.2f\n",
-		o.op, o.workers, rps, s.p50, s.p99, s.failed, s.p90, s.peak, s.total, onOff[useHTTP2], o.newConn, window.Seconds())
+	fmt.Printf("RESULT op=%s conc=%d rps=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d p90_ms=%.3f max_ms=%.3f total=%d http2=%s new_conn=%v duration_s=%.2f batch=%d cmds_per_s=%.1f\n",
+		o.op, o.workers, rps, s.p50, s.p99, s.failed, s.p90, s.peak, s.total, onOff[useHTTP2], o.newConn, window.Seconds(), o.batch, rps*float64(o.batch))
 }
