@@ -92,7 +92,8 @@ def test_matrix_ids_and_selection() -> None:
     rows = matrix.full_matrix()
     ids = [r.id for r in rows]
     # + generate/decrypt × 3 × 2 in an enclave of each stateful store (sqlite, openbao)
-    assert len(ids) == len(set(ids)) == 3 * 3 * 2 + 2 + 2 * (2 * 3 * 2)
+    # + the KMS API's generate: 1 and 64 commands per request × 1 and 64 connections
+    assert len(ids) == len(set(ids)) == 3 * 3 * 2 + 2 + 2 * (2 * 3 * 2) + 2 * 2
     assert set(matrix.GO_REFERENCE) <= set(ids)
     assert set(matrix.QUICK_ROWS) <= set(ids)
     assert "generate-c8-h1-newconn" in ids and "generate-c1000-h1" in ids
@@ -119,7 +120,7 @@ def test_stateful_rows_follow_their_stateless_twin() -> None:
     rows = matrix.full_matrix()
     loads = {(conc, http2) for conc in matrix.CONCURRENCY for http2 in (False, True)}
     for store in ("sqlite", "openbao"):
-        stateful = [r for r in rows if r.store == store]
+        stateful = [r for r in rows if r.store == store and not r.batch]  # KES API rows
         assert {r.op for r in stateful} == {"generate", "decrypt"}
         assert {(r.conc, r.http2) for r in stateful} == loads  # keep-alive loads, no extras
         assert len(stateful) == 2 * len(loads) and not any(r.new_conn for r in stateful)
@@ -168,6 +169,59 @@ def test_stateful_rows_are_held_against_their_twin() -> None:
     alone = results.RowResult.failed(spec, "boom")
     results.pair_with_stateless([alone])  # no twin in the run: nothing to hold it against
     assert alone.stateless_rps is None and alone.vs_stateless is None
+
+
+KMS_OUTPUT = """\
+protocol:  HTTP/1.1 (keep-alive)
+RESULT op=kms-generate conc=64 rps=100.0 p50_ms=4.200 p99_ms=19.000 errors=0 p90_ms=8.000 \
+max_ms=40.500 total=500 http2=off new_conn=false duration_s=5.00 batch=64 cmds_per_s=6400.0
+"""
+
+
+def test_kms_rows_send_their_batch_in_the_sqlite_enclave() -> None:
+    rows = [r for r in matrix.full_matrix() if r.batch]
+    assert [r.id for r in rows] == [
+        "kms-generate-b1-c1",
+        "kms-generate-b1-c64",
+        "kms-generate-b64-c1",
+        "kms-generate-b64-c64",
+    ]
+    assert {(r.op, r.store, r.http2) for r in rows} == {("kms-generate", "sqlite", False)}
+    groups = matrix.measured_together(rows)
+    assert all(len(group) == 1 for group in groups)  # no stateless twin to pair with
+    server = type("Server", (), {"url": "https://x", "client_args": [], "ca_file": "ca"})
+    server.enclave = "bench"
+    row_run = load_bench_driver("row_run")
+    cmd = row_run.kesload_command(Path("kesload"), server, rows[2])
+    assert cmd[cmd.index("--op") + 1] == "kms-generate" and cmd[-2:] == ["--batch", "64"]
+    assert "--batch" not in row_run.kesload_command(Path("k"), server, matrix.full_matrix()[0])
+
+
+def test_kms_batch_costs_hold_a_batch_against_eight_single_requests() -> None:
+    spec = {r.id: r for r in matrix.full_matrix() if r.batch}
+    batch = results.RowResult.from_kesload(spec["kms-generate-b64-c64"], KMS_OUTPUT)
+    assert (batch.batch, batch.cmds_per_s) == (64, 6400.0)
+    single = results.RowResult.from_kesload(spec["kms-generate-b1-c64"], KMS_OUTPUT)
+    single.server_cpu_us_per_req, batch.server_cpu_us_per_req = 400.0, 1600.0
+    lonely = results.RowResult.from_kesload(spec["kms-generate-b64-c1"], KMS_OUTPUT)
+    lonely.server_cpu_us_per_req = 900.0  # no b1-c1 row: nothing to hold it against
+    costs = results.kms_batch_costs([single, batch, lonely])
+    assert costs == [
+        {
+            "conc": 64,
+            "batch": 64,
+            "singles": 8,
+            "us_per_cmd_single": 400.0,
+            "us_per_cmd_batch": 25.0,
+            "us_per_batch_request": 1600.0,
+            "us_per_singles": 3200.0,
+            "batch_vs_singles": 0.5,
+            "cmds_per_s_single": 6400.0,
+            "cmds_per_s_batch": 6400.0,
+        }
+    ]
+    batch.server_cpu_us_per_req = 3300.0
+    assert results.kms_batch_costs([single, batch])[0]["batch_vs_singles"] > 1  # can fail
 
 
 def _run(rows: list[dict[str, object]]) -> dict[str, object]:

@@ -27,8 +27,22 @@ from kesbench.pinning import PIN, pin_cpus
 from kesbench.profiling import summarize_profiles
 from kesbench.provenance import export_ref, git_info, machine_info
 from kesbench.pykes_server import ServerOptions, measure_startup, server_package_path
-from kesbench.report import print_comparison, print_run_footer, print_stateful, print_table
-from kesbench.results import SCHEMA, RowResult, apply_factor, best_of, load_run, save_run
+from kesbench.report import (
+    print_comparison,
+    print_kms_batches,
+    print_run_footer,
+    print_stateful,
+    print_table,
+)
+from kesbench.results import (
+    SCHEMA,
+    RowResult,
+    apply_factor,
+    best_of,
+    kms_batch_costs,
+    load_run,
+    save_run,
+)
 from kesbench.sampling import FLOOR_IMPORTS, loadavg, python_floor_mb
 from kesbench.yardsticks import run_baseline
 
@@ -194,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run["machine_factor"] = round(factor, 4) if factor is not None else None
     run["loadavg_end"] = loadavg()
     run["rows"] = [asdict(r) for r in ([baseline] if baseline else []) + list(results)]
+    run["kms_batch"] = kms_batch_costs(results)
     title = (
         f"pykes bench — {workers} worker(s), {args.duration:g}s/row, "
         f"{run['machine']['cpu_model']} × {run['machine']['cores']}"
@@ -201,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print_table(([baseline] if baseline else []) + list(results), title, factor)
     print_stateful(results)
+    print_kms_batches(run["kms_batch"])
     print_run_footer(run, baseline, workers)
     if profile_dir is not None:
         summarize_profiles((r.id for r in results), profile_dir)

@@ -11,6 +11,11 @@ from kesbench.stores import STATEFUL_OPS, STATEFUL_STORES
 
 OPS = ("generate", "decrypt", "encrypt")
 CONCURRENCY = (1, 8, 64)
+#: The KMS API rows (``/v1/kms/<enclave>``): GenerateKey commands per request × connections,
+#: on the SQLite store's enclave (the KMS API needs a stateful store).
+KMS_BATCHES = (1, 64)
+KMS_CONCURRENCY = (1, 64)
+KMS_STORE = "sqlite"
 
 
 @dataclass(frozen=True)
@@ -23,9 +28,12 @@ class RowSpec:
     http2: bool
     new_conn: bool = False
     store: str = "fs"
+    batch: int = 0  # commands per request of a KMS API row; 0: a KES API row
 
     @property
     def id(self) -> str:
+        if self.batch:
+            return f"{self.op}-b{self.batch}-c{self.conc}"
         proto = "h2" if self.http2 else "h1"
         suffix = "-newconn" if self.new_conn else ""
         return f"{self.op}-c{self.conc}-{proto}{suffix}{self.store_suffix}"
@@ -37,14 +45,15 @@ class RowSpec:
     @property
     def stateless_twin(self) -> RowSpec:
         """The same load on the stateless server (itself for a stateless row)."""
-        return RowSpec(self.op, self.conc, self.http2, self.new_conn)
+        return RowSpec(self.op, self.conc, self.http2, self.new_conn, batch=self.batch)
 
     @property
     def label(self) -> str:
         proto = "HTTP/2" if self.http2 else "HTTP/1.1"
         conn = ", new conn/request" if self.new_conn else ""
         where = "" if self.store == "fs" else f" · {self.store} store, enclave"
-        return f"{self.op} · {self.conc} conn · {proto}{conn}{where}"
+        per_request = f" · {self.batch} cmd/request" if self.batch else ""
+        return f"{self.op}{per_request} · {self.conc} conn · {proto}{conn}{where}"
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,8 @@ def normalised_target(target_rps: float | None, factor: float | None) -> float |
 
 
 def full_matrix() -> list[RowSpec]:
-    """generate / decrypt / encrypt × 1 / 8 / 64 conns × h1 / h2, then the two extras.
+    """generate / decrypt / encrypt × 1 / 8 / 64 conns × h1 / h2, then the two extras,
+    then the KMS API's generate rows (1 and 64 commands per request × 1 and 64 conns).
     Each generate and decrypt row is followed by the same row in an enclave of every
     stateful store (``…-sqlite``, ``…-openbao``): held against it in the same minute."""
     rows = []
@@ -106,6 +116,11 @@ def full_matrix() -> list[RowSpec]:
                     rows += [RowSpec(op, conc, http2, store=s) for s in STATEFUL_STORES]
     rows.append(RowSpec("generate", 8, http2=False, new_conn=True))
     rows.append(RowSpec("generate", 1000, http2=False))
+    rows += [
+        RowSpec("kms-generate", conc, http2=False, store=KMS_STORE, batch=batch)
+        for batch in KMS_BATCHES
+        for conc in KMS_CONCURRENCY
+    ]
     return rows
 
 

@@ -168,6 +168,23 @@ def print_stateful(rows: Sequence[RowResult]) -> None:
     )
 
 
+def print_kms_batches(costs: Sequence[dict[str, Any]]) -> None:
+    """The KMS API's batch against single requests (``results.kms_batch_costs``), per
+    connection count: server CPU per command and per request (nothing without KMS rows)."""
+    console = _console()
+    for c in costs:
+        cheaper = c["batch_vs_singles"] < 1
+        verdict = "[green]cheaper[/green]" if cheaper else "[red]not cheaper[/red]"
+        console.print(
+            f"KMS generate, {c['conc']} conn: 1 command {_fmt(c['us_per_cmd_single'], 1)} µs, "
+            f"in a batch of {c['batch']} {_fmt(c['us_per_cmd_batch'], 1)} µs per command "
+            f"(server CPU); a batch request {_fmt(c['us_per_batch_request'])} µs vs "
+            f"{c['singles']} single requests {_fmt(c['us_per_singles'])} µs: "
+            f"{c['batch_vs_singles']:.3f}, {verdict}; commands/s "
+            f"{_fmt(c['cmds_per_s_single'])} → {_fmt(c['cmds_per_s_batch'])}"
+        )
+
+
 def trivial_cells(r: RowResult) -> list[str]:
     """The trivial-server columns of one table row (blank where it did not run)."""
     if r.trivial_error:

@@ -14,6 +14,8 @@ from kesbench.matrix import GO_REFERENCE, RowSpec, normalised_target
 
 #: The version of the results file's layout: ``load_run`` refuses any other.
 SCHEMA = 1
+#: Issue 24: one request of 64 KMS commands costs less than this many single requests.
+BATCH_AGAINST_SINGLES = 8
 
 
 @dataclass
@@ -28,6 +30,8 @@ class RowResult:
     new_conn: bool
     status: str = "ok"  # "ok" or "failed"
     store: str = "fs"  # where the keys are: "fs" (stateless) or a stateful store's name
+    batch: int = 0  # a KMS API row's commands per request (0: a KES API row)
+    cmds_per_s: float | None = None  # a KMS API row's commands per second: rps × batch
     rps: float = 0.0
     p50_ms: float = 0.0
     p90_ms: float = 0.0
@@ -114,6 +118,8 @@ class RowResult:
             http2=spec.http2,
             new_conn=spec.new_conn,
             store=spec.store,
+            batch=spec.batch,
+            cmds_per_s=fields.get("cmds_per_s") if spec.batch else None,
             rps=float(fields["rps"]),
             p50_ms=float(fields["p50_ms"]),
             p90_ms=float(fields.get("p90_ms", 0.0)),
@@ -157,6 +163,7 @@ class RowResult:
             http2=spec.http2,
             new_conn=spec.new_conn,
             store=spec.store,
+            batch=spec.batch,
             status="failed",
             target_rps=target.rps if target else None,
             target_p99_ms=target.p99_ms if target else None,
@@ -273,3 +280,36 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> list[Comparison]:
             )
         )
     return out
+
+
+def kms_batch_costs(rows: Sequence[RowResult]) -> list[dict[str, Any]]:
+    """Per connection count of the KMS rows: one request of the largest batch held against
+    ``batch`` single requests at the same connections — server CPU µs per command and
+    per request, and ``batch_vs_singles`` = the batch request's server CPU / that of
+    ``batch / single batch`` single requests (8 for 64: below 1 means the batch is cheaper)."""
+    kms = [r for r in rows if r.batch and r.status == "ok" and r.server_cpu_us_per_req]
+    costs = []
+    for conc in sorted({r.conc for r in kms}):
+        by_batch = {r.batch: r for r in kms if r.conc == conc}
+        if 1 not in by_batch or len(by_batch) < 2:
+            continue
+        single, big = by_batch[1], by_batch[max(by_batch)]
+        singles = BATCH_AGAINST_SINGLES
+        assert single.server_cpu_us_per_req and big.server_cpu_us_per_req  # filtered above
+        costs.append(
+            {
+                "conc": conc,
+                "batch": big.batch,
+                "singles": singles,
+                "us_per_cmd_single": single.server_cpu_us_per_req,
+                "us_per_cmd_batch": round(big.server_cpu_us_per_req / big.batch, 1),
+                "us_per_batch_request": big.server_cpu_us_per_req,
+                "us_per_singles": round(single.server_cpu_us_per_req * singles, 1),
+                "batch_vs_singles": round(
+                    big.server_cpu_us_per_req / (single.server_cpu_us_per_req * singles), 3
+                ),
+                "cmds_per_s_single": single.cmds_per_s,
+                "cmds_per_s_batch": big.cmds_per_s,
+            }
+        )
+    return costs

@@ -29,6 +29,8 @@ def kesload_command(kesload: Path, server: BenchServer, spec: RowSpec, *window: 
         cmd += ["--enclave", server.enclave]
     if spec.new_conn:
         cmd.append("--new-conn")
+    if spec.batch:
+        cmd += ["--batch", str(spec.batch)]
     return cmd
 
 
