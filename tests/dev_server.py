@@ -11,8 +11,9 @@ from conftest import free_port, kes_command
 
 
 @contextmanager
-def dev_server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """(banner up to "=> Server is up and running...", port); stopped on exit."""
+def dev_process(env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, str, int]]:
+    """(process, banner up to "=> Server is up and running...", port); stopped on exit
+    if the test has not stopped it. ``env`` None: this process's environment."""
     port = free_port()
     proc = subprocess.Popen(
         kes_command("server", "--dev", "--addr", f"127.0.0.1:{port}"),
@@ -28,7 +29,15 @@ def dev_server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
             line = proc.stdout.readline()
             assert line, banner
             banner += line
-        yield banner, port
+        yield proc, banner, port
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+
+
+@contextmanager
+def dev_server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """(banner up to "=> Server is up and running...", port); stopped on exit."""
+    with dev_process(env) as (_proc, banner, port):
+        yield banner, port

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import PKI, config_yaml, free_port, kes_command, start_server
+from dev_server import dev_process
 from pykes.pki import APIKey, client_certificate
 
 
@@ -22,22 +23,7 @@ def _run(args: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
 
 
 def test_dev_mode_prints_api_key_and_serves_it(tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        kes_command("server", "--dev", "--addr", f"127.0.0.1:{port}"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        lines = []
-        while True:
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read()
-            lines.append(line)
-            if "Server is up and running" in line:
-                break
-        text = "".join(lines)
+    with dev_process() as (proc, text, port):
         api_key = re.search(r"API Key\s+(kes:v1:\S+)", text).group(1)
         key = APIKey.parse(api_key)
         assert re.search(r"Admin\s+" + key.identity, text)
@@ -69,10 +55,6 @@ def test_dev_mode_prints_api_key_and_serves_it(tmp_path: Path) -> None:
         assert proc.returncode == 0
         assert "=> Stopping server... Goodbye." in out
         assert not Path(cert_path).exists()  # throw-away material is removed
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_dev_with_config_is_an_error() -> None:

@@ -31,9 +31,8 @@ import httpx
 import pytest
 
 from conftest import PKI, RunningServer, config_yaml, start_server, until, wait_until_serving
-from pykes.config import VaultKeyStoreConfig
 from pykes.keystore.fs import TEMP_PREFIX
-from vault_harness import find_binary, kes_config
+from vault_harness import find_binary, kes_config, keystore_yaml
 
 CONTEXT = base64.b64encode(b'{"bucket":"faults"}').decode()
 ANY = 20  # cache.expiry.any: its first tick comes after the first status probe (10 s)
@@ -107,18 +106,6 @@ class Probe:
         return r.status_code, "" if r.status_code == 200 else _message(r)
 
 
-def _vault_section(store: VaultKeyStoreConfig, endpoint: str, prefix: str) -> str:
-    assert store.approle is not None
-    return (
-        "keystore:\n  vault:\n"
-        f"    endpoint: {endpoint}\n    engine: {store.engine}\n    version: {store.version}\n"
-        f"    prefix: {prefix}\n"
-        f"    approle:\n      engine: {store.approle.engine}\n"
-        f"      id: {store.approle.id}\n      secret: {store.approle.secret}\n"
-        "    status:\n      ping: 1s\n"
-    )
-
-
 def _config(pki: PKI, admin: str, keystore: str, offline: bool) -> str:
     return (
         f"version: v1\nadmin:\n  identity: {admin}\n"
@@ -175,7 +162,7 @@ def test_keystore_outage_matrix(tmp_path: Path, pki: PKI, bao_clusters: dict) ->
                 else:
                     cluster = bao_clusters[cluster_kind(kind)]
                     store = stores[cluster_kind(kind)]
-                    keystore = _vault_section(store, cluster.nodes[0].addr, f"p{int(offline)}")
+                    keystore = keystore_yaml(store, f"p{int(offline)}", cluster.nodes[0].addr)
                 cfg = _config(pki, admin.identity, keystore, offline)
                 server = start_server(root, pki, cfg, wait=False)
                 servers.append(server)

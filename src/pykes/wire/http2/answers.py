@@ -12,26 +12,18 @@ from typing import TYPE_CHECKING
 from pykes.api.messages import Response, StreamResponse
 from pykes.wire.http2 import frames as f
 from pykes.wire.http2.headers import RESPONSES, TABLE_SIZE_ZERO
-from pykes.wire.http2.limits import FloodGuard
+from pykes.wire.http2.state import ConnectionState
 from pykes.wire.http2.streams import Stream
 
 if TYPE_CHECKING:
     from pykes.wire.connection import Connection
 
 
-class Answers:
+class Answers(ConnectionState):
     """The response side of ``H2Handler``, on its connection state."""
 
     conn: Connection
-    streams: dict[int, Stream]
-    _blocked: dict[int, Stream]
-    _out: list[bytes]
-    _loop: asyncio.AbstractEventLoop
-    _guard: FloodGuard
     _first_block: bool
-    _send_window: int
-    _max_frame: int
-    _drop: Callable[[int], None]
     _flush: Callable[[], None]
 
     def _answer(self, stream: Stream, response: Response | StreamResponse) -> None:

@@ -3,31 +3,22 @@ SETTINGS, PING and GOAWAY, as a part of ``H2Handler`` (handler.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from pykes.wire.http2 import frames as f
-from pykes.wire.http2.limits import FloodGuard
+from pykes.wire.http2.state import ConnectionState
 from pykes.wire.http2.streams import ConnectionError_, Stream
 
 
-class ControlFrames:
+class ControlFrames(ConnectionState):
     """The control-frame handlers of ``H2Handler``, on its connection state."""
 
-    streams: dict[int, Stream]
-    _blocked: dict[int, Stream]
-    _out: list[bytes]
-    _loop: asyncio.AbstractEventLoop
-    _guard: FloodGuard
     _last_sid: int
-    _send_window: int
     _peer_initial_window: int
-    _max_frame: int
     _reading_paused: bool
     _goaway_sent: bool
     _send_pending: Callable[[Stream], None]
     _reset: Callable[[int, int], None]
-    _drop: Callable[[int], None]
     _count_junk: Callable[[], None]
     _close_if_idle: Callable[[], None]
 
