@@ -113,6 +113,23 @@ def test_server_probes(connect: Callable[..., Any]) -> None:
     assert kms.ready() is True and kms.ready(write=True) is True
 
 
+def test_the_cluster_is_the_node_asked(connect: Callable[..., Any], server: RunningServer) -> None:
+    """pykes nodes share a store engine and know no peers: the status names the node
+    asked, up and leading its own view; membership changes are refused, saying why."""
+    kms = connect()
+    status = kms.cluster_status()
+    assert list(status.NodesUp) == [0] and not status.NodesDown
+    node = status.NodesUp[0]
+    host = server.url.removeprefix("https://")
+    assert (node.Host, dict(node.Nodes), node.ID, node.LeaderID) == (host, {0: host}, 0, 0)
+    assert (node.Role, node.APIVersion, node.Version) == ("Leader", "v1", kms.version().Version)
+    assert node.UpTime.ToNanoseconds() > 0 and node.CPUs >= node.UsableCPUs >= 1
+    with pytest.raises(APIError) as refused:
+        kms.batch(Command.CLUSTER_ADD_NODE, [rq.AddClusterNodeRequest(Host="10.0.0.2:7373")])
+    assert refused.value.status == 501
+    assert str(refused.value).startswith("cluster membership is not supported")
+
+
 def test_enclaves(connect: Callable[..., Any], mode: str) -> None:
     kms = connect()
     names = [f"c-{mode}-e1", f"c-{mode}-e2"]
@@ -295,8 +312,6 @@ def test_batches_the_client_refuses(connect: Callable[..., Any]) -> None:
         kms.batch(Command.KEY_LIST, [rq.ListRequest(), rq.ListRequest()])
     with pytest.raises(TypeError, match="KEY:DECRYPT takes DecryptRequest, not EncryptRequest"):
         kms.batch(Command.KEY_DECRYPT, [rq.EncryptRequest(Name="k")])
-    with pytest.raises(ValueError, match="CLUSTER:STATUS is not supported by this client"):
-        kms.batch(Command.CLUSTER_STATUS, [rq.ClusterStatusRequest()])
 
 
 def test_two_enclaves_are_apart(connect: Callable[..., Any], mode: str) -> None:

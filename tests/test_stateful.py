@@ -618,10 +618,6 @@ def test_deleted_and_too_old_versions_and_bad_versions(stateful: StatefulServers
         assert error("PUT", "/v1/key/decrypt/k", body) == (404, "key version does not exist")
         assert not _opens(kes, "k", v1) and _opens(kes, "k", v2)
 
-        assert error("DELETE", "/v1/key/version/delete/k/3") == (
-            400,
-            "the latest key version cannot be deleted",
-        )
         assert error("DELETE", "/v1/key/version/delete/k/1")[0] == 404  # gone already
         minimum = (400, "minimum version must be between 1 and the latest version")
         assert error("PUT", "/v1/key/version/minimum/k/4") == minimum
@@ -639,6 +635,20 @@ def test_deleted_and_too_old_versions_and_bad_versions(stateful: StatefulServers
         body = {"ciphertext": v2["ciphertext"], "version": 2}  # a string field
         assert error("PUT", "/v1/key/decrypt/k", body) == (400, "invalid request body")
         assert _opens(kes, "k", v2, "0002")  # decimal, leading zeros and all
+
+        kes.ok("PUT", "/v1/key/create/d")  # the latest of d's three versions goes
+        kes.ok("PUT", "/v1/key/rotate/d")
+        d2 = kes.ok("PUT", "/v1/key/generate/d", {"context": CONTEXT})
+        kes.ok("PUT", "/v1/key/rotate/d")
+        kes.ok("DELETE", "/v1/key/version/delete/d/3")
+        info = kes.ok("GET", "/v1/key/describe/d")
+        assert (info["version"], info["versions"]) == ("2", ["1", "2"])
+        assert kes.ok("PUT", "/v1/key/generate/d", {"context": CONTEXT})["version"] == "2"
+        assert kes.ok("PUT", "/v1/key/rotate/d") == {"version": "4"}  # 3 is never given again
+        assert _opens(kes, "d", d2, "2")
+        kes.ok("PUT", "/v1/key/create/solo")
+        assert error("DELETE", "/v1/key/version/delete/solo/1") == (
+            400, "the only key version cannot be deleted: delete the key")  # fmt: skip
 
     user = pki.client("versions-user")  # rotation and versions are policy-controlled
     with server.client(stateful.admin) as client:

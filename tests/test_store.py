@@ -46,6 +46,7 @@ from pykes.store.errors import (
     KeyVersionTooOldError,
     LatestVersionError,
     MinimumVersionError,
+    OnlyVersionError,
     RecordNotAuthentic,
     SealError,
     TooManyVersionsError,
@@ -522,15 +523,17 @@ def test_rotation_keeps_old_versions_readable_across_a_reopen(
     run(backing, seal, after_reopen)
 
 
-def test_versions_can_be_deleted_but_never_the_latest(backing: Backing, seal: SoftwareSeal) -> None:
+def test_versions_can_be_deleted_and_numbers_are_never_reused(
+    backing: Backing, seal: SoftwareSeal
+) -> None:
     async def scenario(store: EnclaveStore) -> None:
         await store.create_key("default", "k")
-        with pytest.raises(LatestVersionError):  # the only one
+        with pytest.raises(OnlyVersionError) as only:  # a key's only version: delete the key
             await store.delete_key_version("default", "k", 1)
+        assert (only.value.status, only.value.message) == (
+            400, "the only key version cannot be deleted: delete the key")  # fmt: skip
         await store.rotate_key("default", "k")
         await store.rotate_key("default", "k")
-        with pytest.raises(LatestVersionError):
-            await store.delete_key_version("default", "k", 3)
         ring = await store.delete_key_version("default", "k", 2)
         assert list(ring.versions) == [1, 3]
         with pytest.raises(KeyVersionNotFoundError):
@@ -538,13 +541,26 @@ def test_versions_can_be_deleted_but_never_the_latest(backing: Backing, seal: So
         with pytest.raises(KeyVersionNotFoundError) as gone:
             (await store.get_key("default", "k")).version(2)
         assert (gone.value.status, gone.value.message) == (404, "key version does not exist")
+        ring = await store.delete_key_version("default", "k", 3)  # the latest: 1 is now
+        assert (list(ring.versions), ring.latest) == ([1], 1)
+        # reopened from its record, the ring still knows 3 was given out
         assert (await store.rotate_key("default", "k")).latest == 4  # numbers never reused
+        await store.rotate_key("default", "k")
+        ring = await store.delete_key_version("default", "k", 5)
+        assert list(ring.versions) == [1, 4] and ring.latest == 4
+        assert (await store.rotate_key("default", "k")).latest == 6
         # the minimum decryption version
-        ring = await store.set_min_version("default", "k", 3)
+        ring = await store.set_min_version("default", "k", 6)
         with pytest.raises(KeyVersionTooOldError):
-            ring.version(1)
-        assert [n for n, _ in ring.decryption_candidates()] == [4, 3]
-        for bad in (0, 5):
+            ring.version(4)
+        assert [n for n, _ in ring.decryption_candidates()] == [6]
+        with pytest.raises(LatestVersionError) as latest:  # no version left to decrypt
+            await store.delete_key_version("default", "k", 6)
+        assert latest.value.message == (
+            "the latest key version cannot be deleted: "
+            "the versions before it are below the minimum decryption version"
+        )
+        for bad in (0, 7):
             with pytest.raises(MinimumVersionError):
                 await store.set_min_version("default", "k", bad)
         ring = await store.set_min_version("default", "k", 1)  # lowered again

@@ -1,7 +1,7 @@
 """Fuzzing the KMS API's bodies (issue 24): any bytes either decode into a batch of one
 command that encodes back the same, or are a ``FrameError`` with a 4xx; and a live
-stateful server answers mutated batches with 200 or a 4xx (501 for a command it does
-not serve), never a 5xx, and stays up."""
+stateful server answers mutated batches with 200 or a 4xx (501 for the cluster
+membership and HSM commands pykes does not support), never another 5xx, and stays up."""
 
 from __future__ import annotations
 

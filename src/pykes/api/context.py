@@ -38,6 +38,7 @@ class ServerFacts:
     api_listing: bytes = b"[]"  # the answer of /v1/api: the current API's routes
     start_ns: int = field(default_factory=time.time_ns)
     start_monotonic: float = field(default_factory=time.monotonic)
+    address: str = ""  # the address the server listens on, as configured (host:port)
     default_key_type: KeyType = KeyType.AES256
     version: str = __version__
     commit: str = COMMIT

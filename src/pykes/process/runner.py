@@ -120,18 +120,20 @@ def build_state(
         keys=cache,
         authorizer=Authorizer(setup.admin, setup.policies, setup.assignments, ephemeral),
         policies=setup.policies,
-        facts=_facts(routes, metrics, logs),
+        facts=_facts(setup, routes, metrics, logs),
         log=logs,
     )
     return ServerState(routes=routes, context=context, proxy=setup.proxy)
 
 
-def _facts(routes: RouteTable, metrics: Metrics, logs: Logs) -> ServerFacts:
+def _facts(setup: ServerSetup, routes: RouteTable, metrics: Metrics, logs: Logs) -> ServerFacts:
+    host = f"[{setup.host}]" if ":" in setup.host else setup.host
     return ServerFacts(
         log=logs,
         metrics=metrics,
         api_listing=routes.listing(),
         start_monotonic=metrics.start_monotonic,
+        address=f"{host}:{setup.port}",
     )
 
 
@@ -162,7 +164,7 @@ async def build_stateful_state(
         admin=setup.admin,
         policies=setup.policies,
         assignments=setup.assignments,
-        facts=_facts(routes, metrics, logs),
+        facts=_facts(setup, routes, metrics, logs),
         log=logs,
     )
     rings.on_expiry = tenants.expire  # another node's writes: bounded by cache.expiry.any

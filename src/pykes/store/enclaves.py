@@ -203,8 +203,8 @@ class EnclaveStore:
             if current is not None:
                 if not replace:
                     raise KeyExistsError()
-                if current.latest != 1:
-                    raise RotatedKeyError(current.latest)
+                if current.last_given != 1:  # a version 2 is or was there
+                    raise RotatedKeyError(current.last_given)
             return ring
 
         return await self._change(_KEYS, enclave, name, adopt)
@@ -222,7 +222,9 @@ class EnclaveStore:
         return await self._change(_KEYS, enclave, name, _must_exist(_KEYS, rotate))
 
     async def delete_key_version(self, enclave: str, name: str, version: int) -> KeyRing:
-        """Forget one version (never the latest): what it encrypted no longer decrypts."""
+        """Forget one version: what it encrypted no longer decrypts. The latest too (the
+        one before it is the latest then, its number is never given again); never a
+        key's only version (``OnlyVersionError``: delete the key)."""
 
         def delete(ring: KeyRing) -> KeyRing:
             return ring.without_version(version)

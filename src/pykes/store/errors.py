@@ -56,10 +56,22 @@ class KeyVersionTooOldError(APIError):
 
 
 class LatestVersionError(APIError):
-    """Deleting the version new ciphertexts are made with (and so the last one)."""
+    """Deleting the latest version when the versions left are all below the minimum
+    decryption version: nothing would decrypt what the key then encrypts."""
 
     def __init__(self) -> None:
-        super().__init__(400, "the latest key version cannot be deleted")
+        super().__init__(
+            400,
+            "the latest key version cannot be deleted: "
+            "the versions before it are below the minimum decryption version",
+        )
+
+
+class OnlyVersionError(APIError):
+    """Deleting a key's one version: that is deleting the key, which says so."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "the only key version cannot be deleted: delete the key")
 
 
 class TooManyVersionsError(APIError):

@@ -22,6 +22,7 @@ from pykes.store.errors import (
     KeyVersionTooOldError,
     LatestVersionError,
     MinimumVersionError,
+    OnlyVersionError,
     TooManyVersionsError,
 )
 
@@ -101,13 +102,18 @@ class KeyVersions(Mapping[int, KeyVersion]):
 @dataclass(frozen=True, slots=True)
 class KeyRing:
     """A key's versions (ascending numbers, never reused), the minimum version that may
-    decrypt, and when and by whom the ring was created. Changes return a new ring."""
+    decrypt, and when and by whom the ring was created. Changes return a new ring.
+
+    ``highest`` is the highest number ever given, where a deleted latest version took it
+    with it (0: the latest's): a rotation numbers past it, so a number never names two
+    keys — a ciphertext stored with its version (as MinIO does) fails, never opens."""
 
     name: str
     versions: KeyVersions
     min_version: int
     created_at_ns: int
     created_by: str
+    highest: int = 0
 
     @classmethod
     def new(cls, name: str, first: KeyVersion) -> KeyRing:
@@ -155,37 +161,56 @@ class KeyRing:
                 return
             yield number, self.versions[number]
 
+    @property
+    def last_given(self) -> int:
+        """The highest version number ever given: the next rotation's is one more."""
+        return max(self.highest, self.latest)
+
     def rotated(self, new: KeyVersion) -> KeyRing:
         if len(self.versions) >= MAX_VERSIONS:
             raise TooManyVersionsError(MAX_VERSIONS)
-        versions = self.versions.added(self.latest + 1, new)
-        return KeyRing(self.name, versions, self.min_version, self.created_at_ns, self.created_by)
+        return self._with(self.versions.added(self.last_given + 1, new), self.min_version)
 
     def without_version(self, number: int) -> KeyRing:
+        """Forget version ``number``; the latest too, when an older one remains at or
+        above the minimum decryption version (it becomes the latest)."""
         if number not in self.versions:
             raise KeyVersionNotFoundError()
-        if number == self.latest:
-            raise LatestVersionError()
+        if len(self.versions) == 1:
+            raise OnlyVersionError()
         versions = self.versions.removed(number)
-        return KeyRing(self.name, versions, self.min_version, self.created_at_ns, self.created_by)
+        if versions.latest < self.min_version:
+            raise LatestVersionError()
+        return self._with(versions, self.min_version)
 
     def with_min_version(self, number: int) -> KeyRing:
         if not 1 <= number <= self.latest:
             raise MinimumVersionError()
-        return KeyRing(self.name, self.versions, number, self.created_at_ns, self.created_by)
+        return self._with(self.versions, number)
+
+    def _with(self, versions: KeyVersions, min_version: int) -> KeyRing:
+        return KeyRing(
+            self.name,
+            versions,
+            min_version,
+            self.created_at_ns,
+            self.created_by,
+            max(self.last_given, versions.latest),
+        )
 
 
 def encode_key_ring(ring: KeyRing) -> bytes:
     """Raises ``ValueError`` for a legacy key version without an HMAC key."""
     versions = [[n, ring.versions.encoded(n).decode()] for n in ring.versions]
-    return _encode(
-        {
-            "created_at": ring.created_at_ns,
-            "created_by": ring.created_by,
-            "min_version": ring.min_version,
-            "versions": versions,
-        }
-    )
+    fields: dict[str, Any] = {
+        "created_at": ring.created_at_ns,
+        "created_by": ring.created_by,
+        "min_version": ring.min_version,
+        "versions": versions,
+    }
+    if ring.last_given > ring.latest:  # a deleted latest version's number
+        fields["highest_version"] = ring.last_given
+    return _encode(fields)
 
 
 def decode_key_ring(name: str, data: bytes) -> KeyRing:
@@ -199,6 +224,7 @@ def decode_key_ring(name: str, data: bytes) -> KeyRing:
         int(fields["min_version"]),
         int(fields["created_at"]),
         str(fields["created_by"]),
+        int(fields.get("highest_version", 0)),
     )
 
 

@@ -3,8 +3,9 @@ of frames of one command (pykes.kms.frames) answered by one frame each, on the s
 and enclaves of the KES API. Also ``/v1/health/live`` and ``/v1/health/ready``.
 
 A command runs in the enclave of the path (``/v1/kms``: ``default``); its handler is
-in ``COMMANDS``, one per command: enclaves in ``kms_enclaves``, keys in ``kms_keys``,
-policies and identities in ``kms_policies`` and ``kms_identities``. Each frame is
+in ``COMMANDS``, one per command: the cluster's in ``kms_cluster``, enclaves in
+``kms_enclaves``, keys in ``kms_keys``, policies and identities in ``kms_policies`` and
+``kms_identities``. Each frame is
 authorized before it runs (pykes.api.kms_access: privileges and KMS policies).
 Commands run in order and the first error answers the request (earlier writes of the
 batch stay done). Errors are the kms-go client's (status, text): ``translate`` maps the
@@ -18,7 +19,13 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
-from pykes.api.handlers import kms_enclaves, kms_identities, kms_keys, kms_policies
+from pykes.api.handlers import (
+    kms_cluster,
+    kms_enclaves,
+    kms_identities,
+    kms_keys,
+    kms_policies,
+)
 from pykes.api.messages import EMPTY_OK, JSON, Request, Response
 from pykes.errors import ERR_NOT_ALLOWED, APIError, DecryptError, KeyExistsError
 from pykes.goformat.json import error_body
@@ -36,6 +43,12 @@ BINARY = "application/octet-stream"
 CommandHandler = Callable[["Context", Request, Message], Awaitable["Message | None"]]
 
 COMMANDS: dict[Command, CommandHandler] = {
+    Command.CLUSTER_ADD_NODE: kms_cluster.change_membership,
+    Command.CLUSTER_REMOVE_NODE: kms_cluster.change_membership,
+    Command.CLUSTER_STATUS: kms_cluster.status,
+    Command.CLUSTER_EDIT: kms_cluster.change_membership,
+    Command.CLUSTER_ADD_HSM: kms_cluster.change_hsm,
+    Command.CLUSTER_REMOVE_HSM: kms_cluster.change_hsm,
     Command.ENCLAVE_CREATE: kms_enclaves.create,
     Command.ENCLAVE_DELETE: kms_enclaves.delete,
     Command.ENCLAVE_STATUS: kms_enclaves.status,
@@ -61,7 +74,7 @@ COMMANDS: dict[Command, CommandHandler] = {
     Command.IDENTITY_GET: kms_identities.get,
     Command.IDENTITY_LIST: kms_identities.list_,
 }
-"""The commands served; the others (cluster) are 501."""
+"""Every command, by number: cluster (kms_cluster), enclave, key, policy, identity."""
 
 _SUBJECTS = {
     **{c: "Name" for c in Command if c // 100 in (1, 2, 3)},
@@ -79,9 +92,7 @@ async def serve(ctx: Context, req: Request) -> Response:
         if req.body_too_large:
             raise body_too_large()
         command, messages = decode_request(req.body)
-        run = COMMANDS.get(command)
-        if run is None:
-            raise APIError(501, f"command {command.text} is not supported")
+        run = COMMANDS[command]
         access, subject = ctx.kms, _SUBJECTS.get(command, "")
         if access is None:  # (stateful mode always has one)
             raise APIError(kms.ERR_PERMISSION.status, kms.ERR_PERMISSION.message)

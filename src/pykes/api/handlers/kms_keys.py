@@ -87,9 +87,9 @@ async def import_(ctx: Context, req: Request, m: rq.ImportKeyRequest) -> None:
 
 
 async def delete(ctx: Context, req: Request, m: rq.DeleteKeyRequest) -> None:
-    """``AllVersions``: the key. Else one version (0: the latest): a key's only version
-    takes the key with it; the latest of several cannot be deleted (400, as the KES
-    API's version deletion: a later rotation would reuse its number)."""
+    """``AllVersions``: the key. Else one version (0: the latest; the version before it
+    is the latest then, and its number is never given again): a key's only version
+    takes the key with it."""
     name = require_name("key name", m.Name)
     if m.AllVersions and m.Version:
         raise APIError(400, "a version and all versions cannot both be deleted")

@@ -36,6 +36,9 @@ class AsyncKMSClient(AsyncBase):
     async def ready(self, write: bool = False) -> bool:
         return await self._call(ops.ready(write))
 
+    async def cluster_status(self) -> rs.ClusterStatusResponse:
+        return await self._call(ops.cluster_status())
+
     # ------------------------------------------------------------------ enclaves
     async def create_enclave(self, name: str) -> None:
         await self._call(ops.create_enclave(name))

@@ -50,6 +50,12 @@ class KMSClient(SyncBase):
         (e.g. ``APIError(503, "store is unavailable")``)."""
         return self._call(ops.ready(write))
 
+    def cluster_status(self) -> rs.ClusterStatusResponse:
+        """The cluster as the node asked sees it: pykes nodes share a store engine and
+        know no peers, so ``NodesUp`` holds that node alone (docs/kms-api.md, "Cluster").
+        The other cluster commands are not supported by pykes (``batch`` sends them)."""
+        return self._call(ops.cluster_status())
+
     # ------------------------------------------------------------------ enclaves
     def create_enclave(self, name: str) -> None:
         """Create an enclave; :class:`EnclaveExists`."""
