@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import PKI, config_yaml, start_server
@@ -54,6 +56,33 @@ def test_api_keys_and_identities_offline() -> None:
     assert error_line(kes_offline("identity", "of")) == (
         "no API key or certificate specified. See 'kes identity of --help'"
     )
+
+
+def _k1(api_key: str) -> str:
+    """The kms-go client's spelling of a ``kes:v1:`` key: ``k1:`` + unpadded base64url of
+    the same Ed25519 seed (the byte after the type byte)."""
+    seed = base64.b64decode(api_key.removeprefix("kes:v1:"))[1:]
+    return "k1:" + base64.urlsafe_b64encode(seed).decode().rstrip("=")
+
+
+def test_kms_api_keys_for_minio_and_kes_migrate() -> None:
+    """``kes identity new --kms`` prints a ``k1:`` key (MinIO's ``MINIO_KMS_API_KEY``,
+    ``kes migrate --api-key``) with its identity; ``kes identity of`` reads ``k1:``."""
+    for api_key, identity in VECTORS.items():
+        assert kes_offline("identity", "of", _k1(api_key)).stdout == identity
+        assert kes_offline("identity", _k1(api_key)).stdout == identity
+    r = kes_offline("identity", "new", "--kms")
+    assert r.returncode == 0, r.stderr
+    words = r.stdout.split()
+    [k1] = {w for w in words if w.startswith("k1:")}  # the key, and in the hint
+    assert "kes:v1:" not in r.stdout
+    seed = base64.urlsafe_b64decode(k1.removeprefix("k1:") + "=")
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    spki = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    identity = hashlib.sha256(spki).hexdigest()
+    assert identity in words and f"kes identity of {k1}" in r.stdout
 
 
 def _cert(path: Path) -> x509.Certificate:

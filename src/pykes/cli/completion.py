@@ -61,7 +61,7 @@ TREE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "identity": (("new", "of", "info", "ls"), ("--help",)),
     "identity new": (
         (),
-        ("--key", "--cert", "--ip", "--dns", "--expiry", "--encrypt", "--force", "--help"),
+        ("--key", "--cert", "--ip", "--dns", "--expiry", "--encrypt", "--kms", "--force", "--help"),
     ),
     "identity of": ((), ("--help",)),
     "identity info": ((), ("--insecure", "--json", "--color", "--enclave", "--help")),

@@ -32,6 +32,7 @@ from pykes.pki import (
     identity_of_certificate,
     new_identity_certificate,
 )
+from pykes.pki.apikey import KMS_API_KEY_PREFIX
 from pykes.pki.identity import decode_pem_blocks
 
 USAGE = """Usage:
@@ -61,11 +62,14 @@ Options:
     --dns <DOMAIN>           Add <DOMAIN> as subject alternative name. (SAN)
     --expiry <DURATION>      Duration until the certificate expires. (default: 720h)
     --encrypt                Encrypt the private key with a password.
+    --kms                    Print the API key as a KMS API key (k1:…), as
+                             MinIO's MINIO_KMS_API_KEY and 'kes migrate' take it.
 
     -h, --help               Print command line options.
 
 Examples:
     $ kes identity new
+    $ kes identity new --kms
     $ kes identity new --key client.key --cert client.crt --ip 127.0.0.1 Client-1
 """
 
@@ -189,12 +193,13 @@ def _write_files(files: _Files, key: APIKey) -> None:
         raise CLIError(f"failed to create certificate: {err.strerror}") from None
 
 
-def _print_new(key: APIKey, files: _Files | None) -> None:
+def _print_new(key: APIKey, files: _Files | None, kms: bool = False) -> None:
     color = colorize("auto")
+    secret = key.kms_text() if kms else str(key)
     lines: list[str | Text] = [
         "Your API key:",
         "",
-        Text("   ").append_text(_bold(str(key), color)),
+        Text("   ").append_text(_bold(secret, color)),
         "",
         "This is the only time it is shown. Keep it secret and secure!",
         "",
@@ -211,7 +216,7 @@ def _print_new(key: APIKey, files: _Files | None) -> None:
             f"The generated TLS private key is stored at: {files.key}",
             f"The generated TLS certificate is stored at: {files.cert}",
         ]
-    lines += ["", "The identity can be computed again via:", "", f"    kes identity of {key}"]
+    lines += ["", "The identity can be computed again via:", "", f"    kes identity of {secret}"]
     if files is not None:
         lines.append(f"    kes identity of {files.cert}")
     _emit(lines)
@@ -226,6 +231,7 @@ def new(argv: Sequence[str]) -> int:
     p.add_argument("--dns", action="append")
     p.add_argument("--expiry", default=None)
     p.add_argument("--encrypt", action="store_true")
+    p.add_argument("--kms", action="store_true")
     p.add_argument("args", nargs="*")
     args = p.parse(argv)
     check_arguments(args.args, "kes identity new", most=1)
@@ -261,7 +267,7 @@ def new(argv: Sequence[str]) -> int:
             subject=args.args[0] if args.args else None,
         )
         _write_files(files, key)
-    _print_new(key, files)
+    _print_new(key, files, args.kms)
     return 0
 
 
@@ -285,9 +291,13 @@ def _certificate_identity(path: str, data: bytes) -> str | None:
     return None
 
 
+_API_KEY_PREFIXES = ("kes:v1:", KMS_API_KEY_PREFIX)
+
+
 def identity_of(value: str) -> str:
-    """The identity of an API key (``kes:v1:…``) or of a PEM certificate file."""
-    if value.startswith("kes:v1:"):
+    """The identity of an API key (``kes:v1:…``, a KMS API key ``k1:…``) or of a PEM
+    certificate file."""
+    if value.startswith(_API_KEY_PREFIXES):
         try:
             return APIKey.parse(value).identity
         except ValueError as err:
@@ -331,7 +341,7 @@ def convert(argv: Sequence[str]) -> int:
     """``kes identity <api-key | certificate | Ed25519 private key file>``."""
     check_arguments(argv, "kes identity", most=1)
     value = argv[0]
-    if value.startswith("kes:v1:"):
+    if value.startswith(_API_KEY_PREFIXES):
         _show_value("Identity", identity_of(value))
         return 0
     data = _read(value)
