@@ -120,8 +120,9 @@ def test_go_keystore_into_a_kms_enclave(migration: KMSMigration) -> None:
             kms.in_enclave("default").key_status("vector-aes256")
     _check_go_ciphertexts(m)
 
-    # Again, without a flag: Go's error for the first existing key; nothing changes.
-    assert error_line(m.migrate()) == "key already exists"
+    # Again, without a flag: Go's error for the first existing key (kms-go names the
+    # server that answered, as "host": …); nothing changes.
+    assert error_line(m.migrate()) == f'"{m.host}": key already exists'
 
     # --merge (the target from $MINIO_KMS_*): only the new key moves.
     copy = m.src / "vector-aes256-copy"
@@ -161,7 +162,8 @@ def test_server_certificate_and_errors_stop_the_migration(migration: KMSMigratio
     same (``SSL_CERT_FILE`` names a CA, as for every other ``kes`` command)."""
     m = migration
     line = error_line(m.migrate(SSL_CERT_FILE=str(m.tmp / "none.pem")))
-    assert "CERTIFICATE_VERIFY_FAILED" in line and line.endswith(
+    assert line.startswith(f'"{m.host}": ') and "CERTIFICATE_VERIFY_FAILED" in line
+    assert line.endswith(
         "(-k skips verifying the server certificate; "
         "SSL_CERT_FILE=<file> trusts the CA certificate in <file>)"
     ), line
@@ -169,11 +171,14 @@ def test_server_certificate_and_errors_stop_the_migration(migration: KMSMigratio
         assert list(kms.list_keys().Keys) == []
 
     # The server's errors, as Go prints them.
-    stranger = APIKey.generate().kms_text()
-    assert error_line(m.migrate("-a", stranger)) == "access denied: insufficient permissions"
-    assert error_line(m.migrate("-e", "nowhere")) == "access denied: insufficient permissions"
+    denied = f'"{m.host}": access denied: insufficient permissions'
+    assert error_line(m.migrate("-a", APIKey.generate().kms_text())) == denied
+    assert error_line(m.migrate("-e", "nowhere")) == denied
     admin = ADMIN_KEY.kms_text()  # the server's admin sees which enclaves exist
-    assert error_line(m.migrate("-e", "nowhere", "-a", admin)) == "enclave does not exist"
+    r = m.migrate("-e", "nowhere", "-a", admin)
+    assert error_line(r) == f'"{m.host}": enclave does not exist'
+    r = m.migrate("-s", f"https://{m.host}", "-e", "nowhere", "-a", admin)  # the scheme is dropped
+    assert error_line(r) == f'"{m.host}": enclave does not exist'
     assert error_line(m.migrate("-a", "k1:not-a-key")).startswith("parsing API key: ")
 
     # -k skips verification: the migration goes through.
