@@ -1,32 +1,24 @@
-"""docs/minio.md is run, not just read: every ```sh block, in order, in one bash shell,
-in an empty directory, with the real `kes` entry point of the venv on PATH — the doc's
-own command starts the server. Only `KES_PORT` (which the doc reads) is set from here."""
+"""docs/minio.md is run, not just read (tests/doc_runner.py): every ```sh block, in
+order, in one bash shell, in an empty directory, with the real `kes` of the venv."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, free_port
+from conftest import REPO
+from doc_runner import blocks as doc_blocks
+from doc_runner import run_guide
 
 DOC = REPO / "docs" / "minio.md"
-BIN = Path(sys.executable).parent
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
-# Variables of an outer shell that would change what the doc's commands do.
-CLEARED = re.compile(r"^(KES_|MINIO_|SSL_CERT_)")
 
 
 def blocks(kind: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(DOC.read_text()) if lang == kind]
+    return doc_blocks(DOC, kind)
 
 
 def test_the_doc_names_every_minio_variable_in_its_commands() -> None:
@@ -52,24 +44,7 @@ def test_the_doc_names_every_minio_variable_in_its_commands() -> None:
     reason="the doc uses curl, jq and base64",
 )
 def test_every_command_of_the_minio_guide_runs(tmp_path: Path) -> None:
-    assert (BIN / "kes").exists()
-    script = "set -euo pipefail\n" + "\n".join(blocks("sh"))
-    env = {k: v for k, v in os.environ.items() if not CLEARED.match(k)}
-    env.update(PATH=f"{BIN}:{env['PATH']}", KES_PORT=str(free_port()))
-    try:
-        r = subprocess.run(
-            ["bash", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        pid_file = tmp_path / "kes.pid"
-        if pid_file.exists():  # the doc's last step stops it; a failure may not get there
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    r = run_guide(DOC, tmp_path)
     log = (tmp_path / "kes.log").read_text() if (tmp_path / "kes.log").exists() else ""
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\n--- kes.log\n{log}"
     out = r.stdout

@@ -1,30 +1,32 @@
-"""``kes migrate [-f] [--merge] --from FILE --to FILE [-e ENCLAVE] [PATTERN]``
-(docs/compat/cli.md §11).
+"""``kes migrate [-f] [--merge] --from FILE (--to FILE [-e ENCLAVE] | -s HOST -e ENCLAVE
+-a KEY [-k]) [PATTERN]`` (docs/compat/cli.md §11).
 
 Copies the raw stored values from the keystore of one KES config file to the keystore
 of another (no re-encoding; legacy formats stay legacy) or, if the target config has a
 ``store`` section, into an enclave of that stateful store, each value version 1 of a
-key ring (migrate_targets.py). Existing target keys abort the migration unless
-``--merge`` (skip them) or ``-f/--force`` (replace them). Because every create is
-atomic and names are only skipped with ``--merge``, an interrupted migration can simply
-be re-run with ``--merge``.
+key ring; without ``--to``, imports each key into an enclave of a KMS server through
+its KMS API, as Go's does (migrate_targets.py). Existing target keys abort the
+migration unless ``--merge`` (skip them) or ``-f/--force`` (replace them). Because
+every create is atomic and names are only skipped with ``--merge``, an interrupted
+migration can simply be re-run with ``--merge``.
 
 Differences to Go (docs/compat/keystore.md §6): the source is listed completely (the Go CLI's
 "continue-at as next prefix" iterator visits only the first 1024 names of a
-paginating backend); the MinIO KMS target (``-s/-e/-a``) is not supported.
+paginating backend).
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pykes.cli.common import ArgumentParser, CLIError, env
-from pykes.cli.migrate_targets import Target, open_target
+from pykes.cli.migrate_targets import Target, open_kms_target, open_target
 
 if TYPE_CHECKING:
     from pykes.keystore import KeyStore
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 USAGE = """Usage:
     kes migrate [-f] [--merge] --from FILE --to FILE [PATTERN]
     kes migrate [-f] [--merge] --from FILE --to FILE [-e ENCLAVE] [PATTERN]
+    kes migrate [-k] [-f] [--merge] --from FILE [-s HOST] [-e ENCLAVE]
+                [-a KEY] [PATTERN]
 
 Options:
     --from <PATH>            Path to source KES config file.
@@ -48,7 +52,9 @@ Options:
                              Defaults to the value of $MINIO_KMS_ENCLAVE
     -a, --api-key KEY        KMS API key used to authenticate to the KMS server.
                              Defaults to the value of $MINIO_KMS_API_KEY
-    -k, --insecure           Skip KMS server certificate verification.
+    -k, --insecure           Skip KMS server certificate verification. Without it,
+                             the system roots verify it ($SSL_CERT_FILE and
+                             $SSL_CERT_DIR name other CA certificates).
 
     -f, --force              Migrate keys even if a key with the same name exists
                              at the target. The existing keys will be deleted
@@ -56,8 +62,6 @@ Options:
 
     --merge                  Merge the source into the target by only migrating
                              those keys that do not exist at the target.
-
-    (Migrating to a MinIO KMS server with -s/-e/-a is not supported by pykes.)
 """
 
 LIST_ALL = sys.maxsize
@@ -98,13 +102,24 @@ async def _migrate(
     enclave: str | None = None,
     create_enclave: bool = False,
 ) -> int:
+    """Migrate into the keystore or store of the config file ``dst_path``."""
+    open_dst = _config_target(dst_path, enclave, create_enclave)
+    return await _migrate_to(src_path, open_dst, pattern, merge, force)
+
+
+async def _migrate_to(
+    src_path: str,
+    open_dst: Callable[[], Awaitable[Target]],
+    pattern: str,
+    merge: bool,
+    force: bool,
+) -> int:
     from pykes.config import load_config
     from pykes.errors import ConfigError
     from pykes.keystore.factory import UnsupportedKeyStoreError, connect_keystore
 
     try:
         src_cfg = load_config(src_path)
-        dst_cfg = load_config(dst_path)
     except ConfigError as err:
         raise CLIError(str(err)) from None
     if src_cfg.keystore is None:
@@ -117,7 +132,7 @@ async def _migrate(
     except (UnsupportedKeyStoreError, ValueError, OSError) as err:
         raise CLIError(str(err)) from None
     try:
-        dst = await open_target(dst_cfg, enclave, create_enclave)
+        dst = await open_dst()
     except (UnsupportedKeyStoreError, ValueError, OSError, ConfigError) as err:
         await src.close()
         raise CLIError(str(err)) from None
@@ -125,6 +140,19 @@ async def _migrate(
         await src.close()
         raise
     return await _copy(src, dst, pattern, merge, force)
+
+
+def _config_target(
+    dst_path: str, enclave: str | None, create_enclave: bool
+) -> Callable[[], Awaitable[Target]]:
+    """The target of ``--to``: the keystore or store of that config file."""
+
+    async def open_dst() -> Target:
+        from pykes.config import load_config
+
+        return await open_target(load_config(dst_path), enclave, create_enclave)
+
+    return open_dst
 
 
 async def _copy(src: KeyStore, dst: Target, pattern: str, merge: bool, force: bool) -> int:
@@ -182,22 +210,40 @@ def run(argv: Sequence[str]) -> int:
             raise CLIError(f"cannot use '{flag}' and '--to' flag")
     if args.target and args.insecure:
         raise CLIError("cannot use '-k / --insecure' and '--to' flag")
+    kms_target: tuple[str, str, str] | None = None
     if not args.target:
-        if not (args.server or env("MINIO_KMS_SERVER")):
+        # a flag given (even empty) wins over its variable, as Go's flag defaults
+        kms_target = (
+            _flag_or_env(args.server, "MINIO_KMS_SERVER"),
+            _flag_or_env(args.enclave, "MINIO_KMS_ENCLAVE"),
+            _flag_or_env(args.api_key, "MINIO_KMS_API_KEY"),
+        )
+        server, enclave, api_key = kms_target
+        if not server:
             raise CLIError("missing migration target. Use '--to' or '--server'")
-        if not (args.enclave or env("MINIO_KMS_ENCLAVE")):
+        if not enclave:
             raise CLIError("no KMS enclave specified. Use '--enclave'")
-        if not (args.api_key or env("MINIO_KMS_API_KEY")):
+        if not api_key:
             raise CLIError("no KMS API key specified. Use '--api-key'")
     if args.force and args.merge:
         raise CLIError("'--force' and '--merge' flags are mutually exclusive")
-    if not args.target:
-        raise CLIError(
-            "migrating to a MinIO KMS server is not supported by pykes. "
-            "Use '--to' with a KES config file"
-        )
     pattern = args.args[0] if args.args else "*"
-    migration = _migrate(
-        args.source, args.target, pattern, args.merge, args.force, args.enclave, args.create_enclave
-    )
-    return asyncio.run(migration)
+    if kms_target is None:
+        migration = _migrate(
+            args.source,
+            args.target,
+            pattern,
+            args.merge,
+            args.force,
+            args.enclave,
+            args.create_enclave,
+        )
+        return asyncio.run(migration)
+    if args.create_enclave:
+        raise CLIError("'--create-enclave' needs a '--to' config with a 'store' section")
+    open_dst = functools.partial(open_kms_target, *kms_target, args.insecure)
+    return asyncio.run(_migrate_to(args.source, open_dst, pattern, args.merge, args.force))
+
+
+def _flag_or_env(flag: str | None, variable: str) -> str:
+    return flag if flag is not None else env(variable) or ""

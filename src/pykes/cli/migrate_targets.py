@@ -1,14 +1,17 @@
-"""Where ``kes migrate --to`` writes: the keystore of a stateless config, or an enclave of
-a stateful config's store (docs/stateful.md, "Migrating a keystore into an enclave")."""
+"""Where ``kes migrate`` writes: the keystore of a stateless ``--to`` config, an enclave
+of a stateful config's store (docs/stateful.md, "Migrating a keystore into an enclave"),
+or an enclave of a KMS server (``-s/-e/-a``: the KMS API, docs/kms-api.md)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Protocol
 
 from pykes.cli.common import CLIError, env
 from pykes.errors import APIError, KeyExistsError
 
 if TYPE_CHECKING:
+    from pykes.client.kms import AsyncKMSClient
     from pykes.config.model import Config
     from pykes.keystore import KeyStore
     from pykes.store import EnclaveStore
@@ -75,6 +78,66 @@ class EnclaveTarget:
 
     async def close(self) -> None:
         await self._store.close()
+
+
+class KMSTarget:
+    """An enclave of a KMS server, through its KMS API (kms-go's protocol), as Go's
+    ``kes migrate -s`` writes it: each value is decoded and its key imported with its
+    type (``ImportKey`` has no field for the HMAC key, creation time or creator: the
+    server makes a new HMAC key). ``force`` deletes every version and imports again.
+    Errors name the server as kms-go's do (``"host": key already exists``)."""
+
+    def __init__(self, client: AsyncKMSClient, host: str) -> None:
+        self._client = client
+        self._host = host
+
+    async def copy(self, name: str, value: bytes, *, merge: bool, force: bool) -> bool:
+        from pykes.cli.connect import reported
+        from pykes.client.kms import KeyExists
+        from pykes.crypto import decode_key_version
+
+        try:
+            key = decode_key_version(value)
+        except ValueError as err:  # generic: never the value
+            raise CLIError(f"key '{name}' cannot be migrated: {err}") from None
+        key_type = key.key_type.text
+        with reported(f"{json.dumps(self._host)}: "):
+            try:
+                await self._client.import_key(name, key.key, key_type)
+            except KeyExists:
+                if merge:
+                    return False
+                if not force:
+                    raise
+                await self._client.delete_key(name, all_versions=True)
+                await self._client.import_key(name, key.key, key_type)
+        return True
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+async def open_kms_target(server: str, enclave: str, api_key: str, insecure: bool) -> KMSTarget:
+    """Enclave ``enclave`` of the KMS server ``server`` (one endpoint, as Go's CLI
+    passes it; a scheme is dropped), authenticated by ``api_key`` (``k1:…``, or a KES
+    ``kes:v1:…`` key). The server certificate is verified as by every ``kes`` command:
+    against the system roots, which honour ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``,
+    unless ``insecure``."""
+    from pykes.client.kms import AsyncKMSClient
+    from pykes.pki import APIKey
+
+    try:
+        key = APIKey.parse(api_key)
+    except ValueError as err:
+        raise CLIError(f"parsing API key: {err}") from None
+    host = server.strip().removeprefix("http://").removeprefix("https://")
+    try:
+        client = AsyncKMSClient(
+            ["https://" + host], api_key=key, insecure=insecure, enclave=enclave
+        )
+    except (OSError, ValueError) as err:
+        raise CLIError(str(err)) from None
+    return KMSTarget(client, host)
 
 
 async def open_target(cfg: Config, enclave: str | None, create_enclave: bool) -> Target:
