@@ -106,9 +106,11 @@ async def _make_async(endpoints: object, kw: dict[str, object]) -> AsyncKMSClien
     return AsyncKMSClient(endpoints, **kw)  # type: ignore[arg-type]
 
 
-def test_server_probes(connect: Callable[..., Any]) -> None:
+def test_server_probes(connect: Callable[..., Any], server: RunningServer) -> None:
     kms = connect()
-    assert kms.version().Version  # the KES API's JSON answer, read as a VersionResponse
+    version = kms.version()  # the KES API's JSON answer, read as a VersionResponse
+    # Host: the address the client reached, which MinIO's KMS status is keyed by
+    assert version.Version and version.Host == server.url.removeprefix("https://")
     assert kms.live() is True
     assert kms.ready() is True and kms.ready(write=True) is True
 

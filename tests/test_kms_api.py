@@ -456,6 +456,8 @@ def test_the_kms_routes_methods_and_the_kes_api_beside_them(kms: KMS) -> None:
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     version = json_format.Parse(r.text, rs.VersionResponse())  # the kms-go client's reading
     assert version.Version and version.Version == r.json()["version"]  # … and the KES one's
+    host = kms.server.url.removeprefix("https://")  # as the client wrote it, h1 and h2
+    assert version.Host == host == kms.admin_http2.get("/version").json()["host"]
     assert kms.admin.get("/v1/health/live").status_code == 200
     assert kms.stranger.get("/v1/health/ready").status_code == 200
     assert kms.admin.get("/v1/health/ready?write").status_code == 200

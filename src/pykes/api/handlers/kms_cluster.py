@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from pykes.api.handlers.system import GOARCH, GOOS
+from pykes.api.reached_host import reached_host
 from pykes.errors import APIError
 from pykes.kms.pb import request_pb2 as rq
 from pykes.kms.pb import response_pb2 as rs
@@ -41,7 +42,7 @@ ERR_HSM = APIError(
 async def status(
     ctx: Context, req: Request, m: rq.ClusterStatusRequest
 ) -> rs.ClusterStatusResponse:
-    host = ctx.facts.address  # as configured: what MinKMS's cluster definition names
+    host = reached_host(req) or ctx.facts.address  # as /version names this node
     heap, stack = memory_usage()
     node = rs.ServerStatusResponse(
         Version=ctx.facts.version,

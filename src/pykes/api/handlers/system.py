@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from pykes.api.messages import EMPTY_OK, Request, Response
+from pykes.api.reached_host import reached_host
 from pykes.errors import APIError, KeyStoreUnreachable
 from pykes.goformat.json import go_json
 from pykes.observe.metrics import CONTENT_TYPE, memory_usage, usable_cpus
@@ -31,7 +32,14 @@ GOARCH = _GOARCH.get(platform.machine().lower(), platform.machine().lower())
 
 
 async def version(ctx: Context, req: Request) -> Response:
-    return Response(200, go_json({"version": ctx.facts.version, "commit": ctx.facts.commit}))
+    """Go KES's ``{"version","commit"}``; a stateful server adds ``"host"``, the address
+    the client reached it at: the kms-go client's ``VersionResponse.Host``, by which
+    MinIO's KMS status tells its endpoints apart (docs/kms-api.md, "Where")."""
+    answer = {"version": ctx.facts.version, "commit": ctx.facts.commit}
+    host = reached_host(req)
+    if host:
+        answer["host"] = host
+    return Response(200, go_json(answer))
 
 
 async def ready(ctx: Context, req: Request) -> Response:

@@ -1,10 +1,12 @@
 """HTTP/1.1 with the requests' headers kept, where the API reads them: all of them (a
-TLS proxy's connection), or only the enclave selector (a stateful server's)."""
+TLS proxy's connection), or only the enclave selector and the host (a stateful
+server's)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pykes.api.reached_host import HOST_HEADER
 from pykes.api.selector import ENCLAVE_HEADER
 from pykes.wire.http1.handler import HTTP1Handler
 
@@ -43,12 +45,20 @@ class HeaderKeepingHTTP1Handler(HTTP1Handler):
 _ENCLAVE_LEN = len(ENCLAVE_HEADER)
 
 
+_HOST_LEN = len(HOST_HEADER)
+
+
 class EnclaveHeaderHTTP1Handler(HeaderKeepingHTTP1Handler):
-    """Keeps only the ``Kes-Enclave`` field of each request (in any letter case): the one
-    header a stateful server reads of every client (api/selector.py). The per-line call
-    stays (httptools has no filter), the list of every other field does not."""
+    """Keeps only the ``Kes-Enclave`` and ``Host`` fields of each request (in any letter
+    case): the headers a stateful server reads (api/selector.py, api/reached_host.py).
+    The per-line call stays (httptools has no filter), the list of every other field
+    does not."""
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # (the length first: no lower-cased copy of every other header's name)
-        if len(name) == _ENCLAVE_LEN and self._in_headers and name.lower() == ENCLAVE_HEADER:
+        size = len(name)
+        if size == _ENCLAVE_LEN:
+            if self._in_headers and name.lower() == ENCLAVE_HEADER:
+                self._headers.append((name, value))
+        elif size == _HOST_LEN and self._in_headers and name.lower() == HOST_HEADER:
             self._headers.append((name, value))
