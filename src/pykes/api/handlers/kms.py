@@ -96,9 +96,11 @@ async def serve(ctx: Context, req: Request) -> Response:
         access, subject = ctx.kms, _SUBJECTS.get(command, "")
         if access is None:  # (stateful mode always has one)
             raise APIError(kms.ERR_PERMISSION.status, kms.ERR_PERMISSION.message)
+        check_name = access.name_check(req.identity, command)
         answers = []
-        for message in messages:  # each checked: a batch may name several keys
-            access.check(req.identity, command, getattr(message, subject) if subject else "")
+        for message in messages:  # each name checked: a batch may name several keys
+            if check_name is not None:
+                check_name(getattr(message, subject) if subject else "")
             answers.append(await run(ctx, req, message))
     except APIError as err:
         return answer_error(err)
