@@ -10,6 +10,7 @@ import re
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -216,6 +217,53 @@ def test_kms_api_key_is_the_same_key_in_another_spelling() -> None:
     assert again == key and again.kms_text() == text
 
 
+# aead.dev/mtls's ECDSA keys (k2: + unpadded base64url of the private scalar, P-256,
+# P-384 or P-521 by its length) and their identities, as Go printed them
+# (mtls.GenerateKeyECDSA, Identity().String(); the last one is the key of mtls's own
+# example_test.go).
+K2_VECTORS = [
+    ("k2:T_vbluE5-hzHEe38pVOB5I_4J4XbTmyqaIZjeklO694",
+     "h1:1G_0Q8O2pRiC6i0WW_cL7pljfjabk1CZGtgRfPebOVk"),
+    ("k2:Gl101PlX_7tYyLkVUpKwQ4nRmuUzaibqEQQMN-5LKSsSDhbYCf1598nwOLOiDFTC",
+     "h1:UoQMB2YmupzIoBvKoA4M_R1rCAWtIHa4c74iRAcQXRA"),
+    ("k2:ATsXo9NdFLQnsN70a31uui14XbwvE1luvNeiKreRURNidCxuDCSjPrcx5U-b_6jqhvnFeKektB6gE9TQv7t91PP4",
+     "h1:in350oZIthc7NYgNG8TdfYXFOzE_46-Fzx8NDYYUkCo"),
+    ("k2:q-sFRxPrJNevr8cztwnMONKtC5eVC3an42AWijBGOtc",
+     "h1:5OEhsTTKZiK-IFE-Fi6W-VWwp_YLbxik0wxQBNc0_6s"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "h1"), K2_VECTORS)
+def test_kms_ecdsa_api_keys_and_their_certificates(text: str, h1: str) -> None:
+    key = APIKey.parse(text)
+    assert from_kes(key.identity) == h1
+    assert key.kms_text() == str(key) == text  # no kes:v1: spelling exists for ECDSA
+    assert APIKey.parse(text) == key and repr(key) == f"APIKey(identity={key.identity!r})"
+    cert, key_pem = _client_cert(key)
+    assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert identity_of_certificate(der) == key.identity  # what the server computes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "k2:",
+        "k2:T_vbluE5-hzHEe38pVOB5I_4J4XbTmyqaIZjeklO69",  # 43 characters: 31.5 bytes
+        "k2:T_vbluE5-hzHEe38pVOB5I_4J4XbTmyqaIZjeklO694=",  # padded
+        "k2:" + "A" * 43,  # the scalar 0
+        "k2:" + "_" * 43,  # above the P-256 group order
+        "k2:T_vbluE5-hzHEe38pVOB5I_4J4XbTmyqaIZjeklO694AAAA",  # 35 bytes: no curve
+        "k3:T_vbluE5-hzHEe38pVOB5I_4J4XbTmyqaIZjeklO694",
+    ],
+)
+def test_invalid_ecdsa_api_keys_rejected_without_leaking(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        APIKey.parse(text)
+    assert str(info.value).startswith("invalid API key: ")
+    assert text[3:] == "" or text[3:] not in str(info.value)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -224,7 +272,6 @@ def test_kms_api_key_is_the_same_key_in_another_spelling() -> None:
         "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw=",  # padded
         "k1:xZnpcYtPdVMNLBBRaUO5HPEoK/jVrcc3MWR8BshkjJw",  # standard, not url alphabet
         "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJwAAAA",  # 35 bytes
-        "k2:q0B1BZ069Sk3-pBun983nLbQUOSR_j0ltnkfG4nPrE0",  # ECDSA: not supported
     ],
 )
 def test_invalid_kms_api_keys_rejected_without_leaking(text: str) -> None:

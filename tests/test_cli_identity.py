@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import PKI, config_yaml, start_server
+from pykes.kms.identity import from_kes
 from pykes.pki import APIKey
+from test_auth_apikey import K2_VECTORS
 from test_cli_support import READER_ALLOW, KesServer, clean_env, error_line, run_kes, start_kes
 
 VECTORS = {  # docs/compat/auth.md §7
@@ -71,6 +73,8 @@ def test_kms_api_keys_for_minio_and_kes_migrate() -> None:
     for api_key, identity in VECTORS.items():
         assert kes_offline("identity", "of", _k1(api_key)).stdout == identity
         assert kes_offline("identity", _k1(api_key)).stdout == identity
+    k2, h1 = K2_VECTORS[0]  # an ECDSA key of aead.dev/mtls: its identity, in hex
+    assert from_kes(kes_offline("identity", "of", k2).stdout) == h1
     r = kes_offline("identity", "new", "--kms")
     assert r.returncode == 0, r.stderr
     words = r.stdout.split()

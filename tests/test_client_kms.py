@@ -38,6 +38,7 @@ from pykes.kms.frames import encode
 from pykes.kms.identity import from_kes
 from pykes.pki import APIKey
 from stateful_store import new_store_dir
+from test_auth_apikey import K2_VECTORS
 from test_stateful import StatefulServers
 
 ADMIN_KEY = APIKey.generate()
@@ -249,6 +250,20 @@ def test_policies_and_identities(connect: Callable[..., Any], mode: str, pki: PK
         kms.identity_status(user.identity)
     with pytest.raises(IdentityNotFound):
         kms.delete_identity(user.identity)
+
+
+@pytest.mark.parametrize(("k2", "h1"), K2_VECTORS[:3])  # P-256, P-384, P-521
+def test_an_ecdsa_k2_api_key(connect: Callable[..., Any], mode: str, k2: str, h1: str) -> None:
+    """aead.dev/mtls's ECDSA API keys (Go's vectors): the client presents a certificate
+    of the key, which the server knows by the identity Go computed for it."""
+    enclave = f"c-{mode}-{h1[3:11].lower().replace('_', 'x').replace('-', 'y')}"
+    connect().create_enclave(enclave)
+    as_k2 = connect(enclave=enclave, api_key=k2)
+    with pytest.raises(PermissionDenied):
+        as_k2.create_key("ecdsa-key")
+    connect(enclave=enclave).create_identity(h1, "Admin")
+    as_k2.create_key("ecdsa-key")
+    assert as_k2.key_status("ecdsa-key").CreatedBy == h1
 
 
 @pytest.mark.parametrize("size", [1, 64])

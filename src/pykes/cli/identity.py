@@ -32,7 +32,7 @@ from pykes.pki import (
     identity_of_certificate,
     new_identity_certificate,
 )
-from pykes.pki.apikey import KMS_API_KEY_PREFIX
+from pykes.pki.apikey import ECDSA_API_KEY_PREFIX, KMS_API_KEY_PREFIX
 from pykes.pki.identity import decode_pem_blocks
 
 USAGE = """Usage:
@@ -291,12 +291,12 @@ def _certificate_identity(path: str, data: bytes) -> str | None:
     return None
 
 
-_API_KEY_PREFIXES = ("kes:v1:", KMS_API_KEY_PREFIX)
+_API_KEY_PREFIXES = ("kes:v1:", KMS_API_KEY_PREFIX, ECDSA_API_KEY_PREFIX)
 
 
 def identity_of(value: str) -> str:
-    """The identity of an API key (``kes:v1:…``, a KMS API key ``k1:…``) or of a PEM
-    certificate file."""
+    """The identity of an API key (``kes:v1:…``, a KMS API key ``k1:…`` or ``k2:…``)
+    or of a PEM certificate file."""
     if value.startswith(_API_KEY_PREFIXES):
         try:
             return APIKey.parse(value).identity
