@@ -19,7 +19,10 @@ from conftest import PKI, RunningServer, config_yaml, start_server
 
 BATCH = 500
 CONCURRENCY = 50  # connections open at once: keeps the allocator's high-water mark small
-MAX_GROWTH_MB = 3.0  # 2nd → 3rd batch; measured: < 0.5 MB fixed, 7.7–9.5 MB with the cycles
+# Over the 2nd and 3rd batches (1,000 connections) after a warm-up batch. Measured: the
+# cycles grew 7.7–9.5 MB per batch (15–19 MB here); fixed, RSS moves by up to ~4 MB
+# either way between two readings (the allocator), so one batch alone is too noisy.
+MAX_GROWTH_MB = 6.0
 
 
 def _rss_mb(pid: int) -> float:
@@ -71,8 +74,8 @@ def test_closed_connections_free_their_memory(tmp_path: Path, pki: PKI) -> None:
             rss.append(_settled_rss(kes.proc.pid))
     finally:
         kes.stop()
-    growth = rss[3] - rss[2]
+    growth = rss[3] - rss[1]
     assert growth < MAX_GROWTH_MB, (
-        f"server RSS grew {growth:.1f} MB over {BATCH} closed connections "
+        f"server RSS grew {growth:.1f} MB over {2 * BATCH} closed connections "
         f"(RSS before and after each batch: {', '.join(f'{r:.1f}' for r in rss)} MB)"
     )

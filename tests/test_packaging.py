@@ -33,7 +33,8 @@ from conftest import PKI, REPO, api_key_tls_context, free_port
 pytestmark = pytest.mark.timeout(300)
 
 #: Modules only the extras (or the test toolchain) bring; unused ones must not return.
-NOT_AT_RUNTIME = ("boto3", "botocore", "google", "azure", "hvac", "msgspec", "pytest", "go")
+# (google.protobuf is a runtime dependency: the cloud SDK is google.cloud)
+NOT_AT_RUNTIME = ("boto3", "botocore", "google.cloud", "azure", "hvac", "msgspec", "pytest", "go")
 
 
 @dataclass
@@ -81,11 +82,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 
 
 def _package_sources() -> set[str]:
-    """Every module of the package, relative to src/."""
+    """Every module of the package and its type stubs (the generated protobuf
+    messages' ``.pyi``), relative to src/."""
     src = REPO / "src"
     return {
         p.relative_to(src).as_posix()
-        for p in (src / "pykes").rglob("*.py")
+        for pattern in ("*.py", "*.pyi")
+        for p in (src / "pykes").rglob(pattern)
         if "__pycache__" not in p.parts
     }
 
@@ -115,6 +118,7 @@ def test_wheel_holds_every_module_and_declares_the_extras(installed: Installed) 
         "prometheus_client",
         "httpx",
         "rich",
+        "protobuf",
     }
     assert {"aws", "gcp", "azure", "all", "test", "bench"} <= set(
         meta.get_all("Provides-Extra") or []
