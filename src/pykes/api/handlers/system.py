@@ -36,9 +36,10 @@ async def version(ctx: Context, req: Request) -> Response:
     the client reached it at: the kms-go client's ``VersionResponse.Host``, by which
     MinIO's KMS status tells its endpoints apart (docs/kms-api.md, "Where")."""
     answer = {"version": ctx.facts.version, "commit": ctx.facts.commit}
-    host = reached_host(req)
-    if host:
-        answer["host"] = host
+    if ctx.enclaves is not None:  # stateful (a stateless proxy's requests keep headers too)
+        host = reached_host(req)
+        if host:
+            answer["host"] = host
     return Response(200, go_json(answer))
 
 
