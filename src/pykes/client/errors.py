@@ -112,19 +112,31 @@ class EnclaveNotFound(APIError):
     STATUS, MESSAGE = 404, "enclave does not exist"
 
 
-_CANONICAL: dict[tuple[int, str], type[APIError]] = {
-    (cls.STATUS, cls.MESSAGE): cls
-    for cls in (
-        NotAllowed,
-        KeyNotFound,
-        KeyExists,
-        PolicyNotFound,
-        IdentityNotFound,
-        DecryptError,
-        EnclaveExists,
-        EnclaveNotFound,
-    )
-}
+ErrorTable = dict[tuple[int, str], type[APIError]]
+"""The typed errors of an API, by the (status, text) pair its server answers."""
+
+
+def error_table(*classes: type[APIError]) -> ErrorTable:
+    """Each class under its ``(STATUS, MESSAGE)``."""
+    return {(cls.STATUS, cls.MESSAGE): cls for cls in classes}
+
+
+def typed_error(table: ErrorTable, status: int, message: str) -> APIError:
+    """The class of ``table`` for (status, message), else a plain :class:`APIError`."""
+    cls = table.get((status, message))
+    return cls() if cls is not None else APIError(status, message)
+
+
+_CANONICAL = error_table(
+    NotAllowed,
+    KeyNotFound,
+    KeyExists,
+    PolicyNotFound,
+    IdentityNotFound,
+    DecryptError,
+    EnclaveExists,
+    EnclaveNotFound,
+)
 # Texts of servers before 2023 that the Go SDK maps to the canonical errors.
 _CANONICAL[(400, "key does already exist")] = KeyExists
 _CANONICAL[(403, "prohibited by policy")] = NotAllowed
@@ -175,7 +187,4 @@ def error_from_response(status: int, content_type: str, body: bytes) -> APIError
                 message = alt
     else:
         message = body.decode("utf-8", "replace")
-    cls = _CANONICAL.get((status, message), APIError)
-    if cls is APIError:
-        return APIError(status, message)
-    return cls()
+    return typed_error(_CANONICAL, status, message)

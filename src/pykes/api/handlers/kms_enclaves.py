@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pykes.api.handlers.common import require_name
 from pykes.api.handlers.enclaves import stored_enclaves
 from pykes.api.handlers.kms_listing import can_match, page
-from pykes.kms.identity import from_kes
+from pykes.api.handlers.kms_stamps import stamped
 from pykes.kms.pb import request_pb2 as rq
 from pykes.kms.pb import response_pb2 as rs
 from pykes.store.errors import EnclaveNotFoundError
@@ -24,10 +24,7 @@ def _name(name: str) -> str:
 
 
 def _status(info: EnclaveInfo) -> rs.EnclaveStatusResponse:
-    status = rs.EnclaveStatusResponse(Name=info.name, CreatedBy=from_kes(info.created_by))
-    if info.created_at_ns:
-        status.CreatedAt.FromNanoseconds(info.created_at_ns)
-    return status
+    return stamped(rs.EnclaveStatusResponse(Name=info.name), info.created_at_ns, info.created_by)
 
 
 async def create(ctx: Context, req: Request, m: rq.CreateEnclaveRequest) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from pykes.api.handlers.enclaves import stored_enclaves
 from pykes.api.handlers.kms_listing import page
 from pykes.api.handlers.kms_policies import get_identity, kes_identity
+from pykes.api.handlers.kms_stamps import stamped
 from pykes.api.kms_access import PRIVILEGES, Privilege
 from pykes.errors import APIError, IdentityNotFoundError
 from pykes.kms.identity import from_kes
@@ -35,14 +36,9 @@ def _privilege(text: str) -> Privilege:
 
 def _response(record: IdentityRecord) -> rs.IdentityResponse:
     answer = rs.IdentityResponse(
-        Identity=from_kes(record.identity),
-        Privilege=record.privilege,
-        Policy=record.policy,
-        CreatedBy=from_kes(record.created_by),
+        Identity=from_kes(record.identity), Privilege=record.privilege, Policy=record.policy
     )
-    if record.created_at_ns:
-        answer.CreatedAt.FromNanoseconds(record.created_at_ns)
-    return answer
+    return stamped(answer, record.created_at_ns, record.created_by)
 
 
 async def create(ctx: Context, req: Request, m: rq.CreateIdentityRequest) -> None:

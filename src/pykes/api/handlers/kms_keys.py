@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from pykes.api.handlers.common import require_name
 from pykes.api.handlers.keys import load_error
 from pykes.api.handlers.kms_listing import PAGE_SIZE, can_match, page
+from pykes.api.handlers.kms_stamps import stamped
 from pykes.api.handlers.rings import write_ring
 from pykes.crypto import KeyType, KeyVersion, new_data_key, new_secret, parse_cipher_name, wipe
 from pykes.errors import APIError, KeyNotFoundError
-from pykes.kms.identity import from_kes
 from pykes.kms.pb import request_pb2 as rq
 from pykes.kms.pb import response_pb2 as rs
 from pykes.store.errors import KeyVersionNotFoundError
@@ -60,12 +60,8 @@ def _use(ring: KeyRing, number: int) -> tuple[int, KeyVersion]:
 
 
 def _status(name: str, number: int, key: KeyVersion) -> rs.KeyStatusResponse:
-    status = rs.KeyStatusResponse(
-        Name=name, Version=number, Type=key.key_type.text, CreatedBy=from_kes(key.created_by)
-    )
-    if key.created_at_ns:
-        status.CreatedAt.FromNanoseconds(key.created_at_ns)
-    return status
+    status = rs.KeyStatusResponse(Name=name, Version=number, Type=key.key_type.text)
+    return stamped(status, key.created_at_ns, key.created_by)
 
 
 async def create(ctx: Context, req: Request, m: rq.CreateKeyRequest) -> None:

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from pykes.api.handlers.common import require_name
 from pykes.api.handlers.enclaves import stored_enclaves
 from pykes.api.handlers.kms_listing import can_match, page
+from pykes.api.handlers.kms_stamps import stamped
 from pykes.api.kms_access import GRANTABLE, rule
 from pykes.errors import APIError, PolicyNotFoundError
-from pykes.kms.identity import from_kes, to_kes
+from pykes.kms.identity import to_kes
 from pykes.kms.pb import request_pb2 as rq
 from pykes.kms.pb import response_pb2 as rs
 from pykes.kms.pb import rule_pb2
@@ -59,10 +60,8 @@ def _rule_sets(rules: tuple[str, ...]) -> dict[str, rule_pb2.RuleSet]:
 
 
 def _status(policy: PolicyRecord) -> rs.PolicyStatusResponse:
-    status = rs.PolicyStatusResponse(Name=policy.name, CreatedBy=from_kes(policy.created_by))
-    if policy.created_at_ns:
-        status.CreatedAt.FromNanoseconds(policy.created_at_ns)
-    return status
+    status = rs.PolicyStatusResponse(Name=policy.name)
+    return stamped(status, policy.created_at_ns, policy.created_by)
 
 
 async def create(ctx: Context, req: Request, m: rq.CreatePolicyRequest) -> None:

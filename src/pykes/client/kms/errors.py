@@ -63,19 +63,16 @@ class DecryptError(kes.DecryptError):
 
 # KeyNotFound, EnclaveNotFound, PolicyNotFound and IdentityNotFound are the KES SDK's
 # own classes: both APIs answer them with the same status and text.
-_CANONICAL: dict[tuple[int, str], type[APIError]] = {
-    (cls.STATUS, cls.MESSAGE): cls
-    for cls in (
-        PermissionDenied,
-        EnclaveExists,
-        EnclaveNotFound,
-        KeyExists,
-        KeyNotFound,
-        PolicyNotFound,
-        IdentityNotFound,
-        DecryptError,
-    )
-}
+_CANONICAL = kes.error_table(
+    PermissionDenied,
+    EnclaveExists,
+    EnclaveNotFound,
+    KeyExists,
+    KeyNotFound,
+    PolicyNotFound,
+    IdentityNotFound,
+    DecryptError,
+)
 
 
 def _message(content_type: str, body: bytes) -> str:
@@ -103,8 +100,7 @@ def error_from_response(status: int, content_type: str, body: bytes) -> APIError
     """The typed error of an error response: a canonical (status, text) pair's class,
     else a plain :class:`~pykes.client.APIError`."""
     message = _message(content_type, body[:MAX_ERROR_BODY])
-    cls = _CANONICAL.get((status, message))
-    return cls() if cls is not None else APIError(status, message)
+    return kes.typed_error(_CANONICAL, status, message)
 
 
 def batch_error(count: int, command: str) -> Callable[[int, str, bytes], APIError]:
